@@ -1,0 +1,64 @@
+package api
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+)
+
+func TestParseCIDRs(t *testing.T) {
+	p := netip.MustParsePrefix
+	for _, tc := range []struct {
+		in      string
+		want    CIDRs
+		wantErr string
+	}{
+		{in: "", want: CIDRs{}},
+		{in: "10.0.0.1", want: CIDRs{p("10.0.0.1/32")}},
+		{in: "10.0.0.0/8, fd00::1", want: CIDRs{p("10.0.0.0/8"), p("fd00::1/128")}},
+		{in: "fd00::/8,192.168.0.0/16", want: CIDRs{p("fd00::/8"), p("192.168.0.0/16")}},
+		{in: "0.0.0.0/0,::/0", want: CIDRs{p("0.0.0.0/0"), p("::/0")}},
+		{in: "10.0.0.1/24", want: CIDRs{p("10.0.0.1/24")}},
+		{in: "::ffff:10.0.0.1", want: CIDRs{p("::ffff:10.0.0.1/128")}},
+		{in: "10.0.0.0/33", wantErr: `"10.0.0.0/33" is not a CIDR; accepted: ` + FormCIDRs},
+		{in: "10.0.0.0/", wantErr: `"10.0.0.0/" is not a CIDR; accepted: ` + FormCIDRs},
+		{in: "1.2.3", wantErr: `"1.2.3" is not an IP address; accepted: ` + FormCIDRs},
+		{in: "10.0.0.1,example.com", wantErr: `"example.com" in "10.0.0.1,example.com" is not an IP address; accepted: ` + FormCIDRs},
+		{in: "fe80::1%eth0", wantErr: `"fe80::1%eth0" has an IPv6 zone, which rules cannot match; accepted: ` + FormCIDRs},
+		{in: "10.0.0.1,,10.0.0.2", wantErr: `"10.0.0.1,,10.0.0.2" is an empty entry; accepted: ` + FormCIDRs},
+		{in: "10.0.0.1 10.0.0.2", wantErr: `"10.0.0.1 10.0.0.2" is not an IP address; accepted: ` + FormCIDRs},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseCIDRs(tc.in)
+			checkParse(t, got, err, tc.want, tc.wantErr)
+		})
+	}
+}
+
+func TestCIDRsFormatAndFamilies(t *testing.T) {
+	c, err := ParseCIDRs("10.0.0.1,fd00::/8,10.1.2.3/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.String(); got != "10.0.0.1,fd00::/8,10.1.2.3/16" {
+		t.Errorf("String() = %q: bare addresses and host bits must format as given", got)
+	}
+	if got := c.IPv4().String(); got != "10.0.0.1,10.1.0.0/16" {
+		t.Errorf("IPv4() = %q, want masked IPv4 entries", got)
+	}
+	if got := c.IPv6().String(); got != "fd00::/8" {
+		t.Errorf("IPv6() = %q", got)
+	}
+}
+
+func TestCIDRsWarnings(t *testing.T) {
+	c, _ := ParseCIDRs("10.0.0.1/24,10.0.0.0/8,fd00::1,fd00::1")
+	want := []string{
+		"10.0.0.1/24 has host bits set; it means 10.0.0.0/24",
+		"10.0.0.0/8 overlaps 10.0.0.1/24",
+		"fd00::1 overlaps fd00::1",
+	}
+	if got := c.Warnings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Warnings() =\n%q\nwant\n%q", got, want)
+	}
+}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Accepted forms of the scalar values.
+const (
+	FormSwitch       = "enabled, disabled, true or false"
+	FormBool         = "true or false"
+	FormIPFamilyMode = "dualstack, ipv4 or ipv6"
+	FormDuration     = "a non-negative duration such as 30s or 1m30s"
+	FormEnvVars      = "NAME=value pairs separated by ';', e.g. A=1;B=two"
+	FormServices     = "comma-separated kuma.io/service values, e.g. redis_kuma-demo_svc_6379"
+	FormMeshName     = "a DNS-1123 label such as default"
+)
+
+// ParseSwitch parses the on/off values Kuma accepts for switches such as
+// kuma.io/sidecar-injection: enabled|true is on, disabled|false is off.
+func ParseSwitch(s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "enabled", "true":
+		return true, nil
+	case "disabled", "false":
+		return false, nil
+	}
+	return false, invalid(s, "", "is not a switch value", FormSwitch)
+}
+
+// ParseBool parses true or false, and nothing else.
+func ParseBool(s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, invalid(s, "", "is not a boolean", FormBool)
+}
+
+// IPFamilyMode selects the IP families whose traffic is redirected.
+type IPFamilyMode string
+
+const (
+	IPFamilyDualStack IPFamilyMode = "dualstack"
+	IPFamilyIPv4      IPFamilyMode = "ipv4"
+	IPFamilyIPv6      IPFamilyMode = "ipv6"
+)
+
+// IPv4 reports whether IPv4 traffic is redirected in this mode.
+func (m IPFamilyMode) IPv4() bool { return m == IPFamilyDualStack || m == IPFamilyIPv4 }
+
+// IPv6 reports whether IPv6 traffic is redirected in this mode.
+func (m IPFamilyMode) IPv6() bool { return m == IPFamilyDualStack || m == IPFamilyIPv6 }
+
+// ParseIPFamilyMode parses dualstack, ipv4 or ipv6.
+func ParseIPFamilyMode(s string) (IPFamilyMode, error) {
+	switch m := IPFamilyMode(strings.TrimSpace(s)); m {
+	case IPFamilyDualStack, IPFamilyIPv4, IPFamilyIPv6:
+		return m, nil
+	}
+	return "", invalid(s, "", "is not an IP family mode", FormIPFamilyMode)
+}
+
+// ParseDuration parses a non-negative Go duration such as "30s".
+func ParseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		return 0, invalid(s, "", "is not a duration", FormDuration)
+	case d < 0:
+		return 0, invalid(s, "", "is negative", FormDuration)
+	}
+	return d, nil
+}
+
+// EnvVar is one environment variable.
+type EnvVar struct {
+	Name, Value string
+}
+
+// EnvVars is an ordered list of environment variables with distinct names.
+type EnvVars []EnvVar
+
+// String formats the list in the syntax ParseEnvVars reads.
+func (e EnvVars) String() string {
+	parts := make([]string, len(e))
+	for i, v := range e {
+		parts[i] = v.Name + "=" + v.Value
+	}
+	return strings.Join(parts, ";")
+}
+
+// ParseEnvVars parses "NAME=value;NAME2=value2", the syntax of kuma.io/sidecar-env-vars. Values
+// may hold '=' but not ';'. Names follow Kubernetes' rules for environment variable names, and a
+// name given twice is an error, since only one of the values could win.
+func ParseEnvVars(s string) (EnvVars, error) {
+	if strings.TrimSpace(s) == "" {
+		return EnvVars{}, nil
+	}
+	entries := strings.Split(s, ";")
+	out := make(EnvVars, 0, len(entries))
+	seen := make(map[string]bool, len(entries))
+	for _, entry := range entries {
+		name, value, ok := strings.Cut(entry, "=")
+		name = strings.TrimSpace(name)
+		switch {
+		case strings.TrimSpace(entry) == "":
+			return nil, invalid(s, "", "has an empty entry", FormEnvVars)
+		case !ok:
+			return nil, invalid(s, strings.TrimSpace(entry), "has no '='", FormEnvVars)
+		case len(validation.IsEnvVarName(name)) > 0:
+			return nil, invalid(s, name, "is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)", FormEnvVars)
+		case seen[name]:
+			return nil, invalid(s, name, "is given more than once", FormEnvVars)
+		}
+		seen[name] = true
+		out = append(out, EnvVar{Name: name, Value: value})
+	}
+	return out, nil
+}
+
+// Services is a list of kuma.io/service values.
+type Services []string
+
+// String formats the list in the syntax ParseServices reads.
+func (s Services) String() string { return strings.Join(s, ",") }
+
+// ParseServices parses comma-separated kuma.io/service values, such as those of
+// kuma.io/transparent-proxying-reachable-services. Blanks around entries are ignored; an empty value
+// is an empty list.
+func ParseServices(s string) (Services, error) {
+	if strings.TrimSpace(s) == "" {
+		return Services{}, nil
+	}
+	tokens := strings.Split(s, ",")
+	out := make(Services, 0, len(tokens))
+	for _, token := range tokens {
+		token = strings.TrimSpace(token)
+		if problem := serviceProblem(token); problem != "" {
+			return nil, invalid(s, token, problem, FormServices)
+		}
+		out = append(out, token)
+	}
+	return out, nil
+}
+
+// serviceProblem checks a kuma.io/service value against Kuma's tag value character set.
+func serviceProblem(token string) string {
+	if token == "" {
+		return "is an empty entry"
+	}
+	for _, c := range token {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._-:/", c)) {
+			return fmt.Sprintf("has %q, which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/')", c)
+		}
+	}
+	return ""
+}
+
+// ParseMeshName parses the value of the kuma.io/mesh label.
+func ParseMeshName(s string) (string, error) {
+	if len(validation.IsDNS1123Label(s)) > 0 {
+		return "", invalid(s, "", "is not a mesh name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)", FormMeshName)
+	}
+	return s, nil
+}
