@@ -1,0 +1,81 @@
+// Package config holds the cluster-wide defaults of the injector: the KUMA_RUNTIME_* environment,
+// read once at start into one struct and validated there, so that a bad value stops the injector
+// with a message naming the variable instead of surfacing later on some pod.
+package config
+
+import (
+	"time"
+
+	"github.com/meshinit/meshinit/api"
+)
+
+// Config is the injector's cluster-wide configuration. Load fills it from the environment; the
+// table in settings.go says which variable sets which field, and with what default.
+type Config struct {
+	AdmissionServer     AdmissionServer
+	Injector            Injector
+	SidecarTraffic      SidecarTraffic
+	Exceptions          Exceptions
+	NodeTaintController NodeTaintController
+}
+
+// AdmissionServer is the webhook's HTTPS server.
+type AdmissionServer struct {
+	Port uint16
+	// CertDir holds tls.crt and tls.key.
+	CertDir string
+}
+
+// Injector shapes the containers added to pods.
+type Injector struct {
+	// CNIEnabled means the CNI plugin installs the rules, so no kuma-init is injected.
+	CNIEnabled       bool
+	SidecarContainer SidecarContainer
+	InitContainer    InitContainer
+	BuiltinDNS       BuiltinDNS
+	// ApplicationProbeProxyPort serves the app's rewritten probes on the sidecar; 0 is off.
+	ApplicationProbeProxyPort uint16
+}
+
+// SidecarContainer is the kuma-sidecar container.
+type SidecarContainer struct {
+	Image                string
+	UID, GID             int64
+	RedirectPortInbound  uint16
+	RedirectPortOutbound uint16
+	IPFamilyMode         api.IPFamilyMode
+	DrainTime            time.Duration
+	EnvVars              api.EnvVars
+}
+
+// InitContainer is the kuma-init container.
+type InitContainer struct {
+	Image string
+}
+
+// BuiltinDNS is the sidecar's DNS server that DNS queries are redirected to.
+type BuiltinDNS struct {
+	Enabled bool
+	Port    uint16
+}
+
+// SidecarTraffic holds the default exclusions, each replaced by its pod annotation.
+type SidecarTraffic struct {
+	ExcludeInboundPorts  api.PortRanges
+	ExcludeOutboundPorts api.PortRanges
+	ExcludeInboundIPs    api.CIDRs
+	ExcludeOutboundIPs   api.CIDRs
+}
+
+// Exceptions are pods never injected.
+type Exceptions struct {
+	// Labels maps a label key to a value, or to "*" for any value.
+	Labels map[string]string
+}
+
+// NodeTaintController keeps pods off nodes whose CNI pod is not ready.
+type NodeTaintController struct {
+	Enabled      bool
+	CNIApp       string
+	CNINamespace string
+}

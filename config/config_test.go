@@ -1,0 +1,232 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/readme"
+)
+
+var update = flag.Bool("update", false, "rewrite the README's generated settings table")
+
+func TestDefault(t *testing.T) {
+	want := &Config{
+		AdmissionServer: AdmissionServer{Port: 5443, CertDir: "/var/run/secrets/kuma.io/tls-cert"},
+		Injector: Injector{
+			SidecarContainer: SidecarContainer{
+				Image: "docker.io/kumahq/kuma-dp:2.9.3", UID: 5678, GID: 5678,
+				RedirectPortInbound: 15006, RedirectPortOutbound: 15001,
+				IPFamilyMode: api.IPFamilyDualStack, DrainTime: 30 * time.Second, EnvVars: api.EnvVars{},
+			},
+			InitContainer:             InitContainer{Image: "ghcr.io/meshinit/kuma-init:0.1.0"},
+			BuiltinDNS:                BuiltinDNS{Enabled: true, Port: 15053},
+			ApplicationProbeProxyPort: 9001,
+		},
+		SidecarTraffic: SidecarTraffic{
+			ExcludeInboundPorts: api.PortRanges{}, ExcludeOutboundPorts: api.PortRanges{},
+			ExcludeInboundIPs: api.CIDRs{}, ExcludeOutboundIPs: api.CIDRs{},
+		},
+		Exceptions: Exceptions{Labels: map[string]string{
+			"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}},
+		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system"},
+	}
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() =\n%#v\nwant\n%#v", got, want)
+	}
+	// The contract's defaults in api are the same numbers.
+	d := Default()
+	if d.Injector.SidecarContainer.UID != api.DefaultSidecarUID || d.Injector.SidecarContainer.RedirectPortInbound != api.DefaultRedirectPortInbound ||
+		d.Injector.SidecarContainer.RedirectPortOutbound != api.DefaultRedirectPortOutbound || d.Injector.BuiltinDNS.Port != api.DefaultBuiltinDNSPort ||
+		d.Injector.ApplicationProbeProxyPort != api.DefaultApplicationProbeProxyPort || d.Injector.SidecarContainer.DrainTime != api.DefaultDrainTime {
+		t.Error("config defaults disagree with the api package's defaults")
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want func(*Config)
+	}{
+		{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT=8443", func(c *Config) { c.AdmissionServer.Port = 8443 }},
+		{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=/certs/", func(c *Config) { c.AdmissionServer.CertDir = "/certs" }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true", func(c *Config) { c.Injector.CNIEnabled = true }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=kumahq/kuma-dp:2.9.0", func(c *Config) { c.Injector.SidecarContainer.Image = "kumahq/kuma-dp:2.9.0" }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=1234", func(c *Config) { c.Injector.SidecarContainer.UID = 1234 }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GID=0", func(c *Config) { c.Injector.SidecarContainer.GID = 0 }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=4321", func(c *Config) { c.Injector.SidecarContainer.GID = 4321 }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE=ipv4", func(c *Config) { c.Injector.SidecarContainer.IPFamilyMode = api.IPFamilyIPv4 }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=1m", func(c *Config) { c.Injector.SidecarContainer.DrainTime = time.Minute }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=A=1;B=x:y", func(c *Config) {
+			c.Injector.SidecarContainer.EnvVars = api.EnvVars{{Name: "A", Value: "1"}, {Name: "B", Value: "x:y"}}
+		}},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=A:1,URL:http://cp:5681", func(c *Config) {
+			c.Injector.SidecarContainer.EnvVars = api.EnvVars{{Name: "A", Value: "1"}, {Name: "URL", Value: "http://cp:5681"}}
+		}},
+		{"KUMA_INJECTOR_INIT_CONTAINER_IMAGE=registry.local/kuma-init:1", func(c *Config) { c.Injector.InitContainer.Image = "registry.local/kuma-init:1" }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_ENABLED=false", func(c *Config) { c.Injector.BuiltinDNS.Enabled = false }},
+		{"KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT=0", func(c *Config) { c.Injector.ApplicationProbeProxyPort = 0 }},
+		{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=1234", func(c *Config) { c.SidecarTraffic.ExcludeInboundPorts = api.PortRanges{{First: 1234, Last: 1234}} }},
+		{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=5678,8900", func(c *Config) {
+			c.SidecarTraffic.ExcludeOutboundPorts = api.PortRanges{{First: 5678, Last: 5678}, {First: 8900, Last: 8900}}
+		}},
+		{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS=169.254.169.254", func(c *Config) {
+			c.SidecarTraffic.ExcludeOutboundIPs = api.CIDRs{netip.MustParsePrefix("169.254.169.254/32")}
+		}},
+		{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=app:batch,team:*", func(c *Config) { c.Exceptions.Labels = map[string]string{"app": "batch", "team": "*"} }},
+		{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=", func(c *Config) { c.Exceptions.Labels = map[string]string{} }},
+		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED=true", func(c *Config) { c.NodeTaintController.Enabled = true }},
+		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=kuma-system", func(c *Config) { c.NodeTaintController.CNINamespace = "kuma-system" }},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			got, warnings, err := Load([]string{tc.env, "PATH=/usr/bin"})
+			if err != nil || len(warnings) > 0 {
+				t.Fatalf("Load: %v %q", err, warnings)
+			}
+			want := Default()
+			tc.want(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %#v\nwant %#v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT=0"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT: "0" is out of range 1-65535; accepted: a port number 1-65535`}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=certs"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR: "certs" is not an absolute path; accepted: ` + FormDir}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=yes"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED: "yes" is not a boolean; accepted: true or false`}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=Kuma DP"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: "Kuma DP" is not an image reference: invalid reference format: repository name (library/Kuma DP) must be lowercase; accepted: ` + FormImage}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE="},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: is not an image reference: invalid reference format; accepted: ` + FormImage}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=0"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "0" is not a UID the sidecar can run as; accepted: ` + FormUID}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=2147483648"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "2147483648" is not a UID the sidecar can run as; accepted: ` + FormUID}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=-1"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI: "-1" is not a GID; accepted: ` + FormGID}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GID=1", "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=2"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI: "2" disagrees with KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GID="1"; accepted: one of the two spellings, or the same value in both`}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=A=1;A=2"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS: "A" in "A=1;A=2" is given more than once; accepted: ` + FormEnvVars}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=A:1,B"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS: "B" in "A:1,B" has no '='; accepted: ` + FormEnvVars}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=openshift.io/build.name"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "openshift.io/build.name" has no ':'; accepted: ` + FormLabels}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=bad key:x"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "bad key" in "bad key:x" is not a label key; accepted: ` + FormLabels}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=app:a:b"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "a:b" in "app:a:b" is not a label value or *; accepted: ` + FormLabels}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=app:a,app:b"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "app" in "app:a,app:b" is given more than once; accepted: ` + FormLabels}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP="},
+			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP: is not a label value; accepted: ` + FormLabelValue}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=Kube_System"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE: "Kube_System" is not a namespace name; accepted: ` + FormNamespace}},
+		// Every bad value at once, in the table's order.
+		{[]string{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS=10.0.0.0/33", "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=-1s",
+			"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=22-"}, []string{
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME: "-1s" is negative; accepted: ` + api.FormDuration,
+			`KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS: "22-" is not a port or a range; accepted: ` + api.FormPortRanges,
+			`KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS: "10.0.0.0/33" is not a CIDR; accepted: ` + api.FormCIDRs,
+		}},
+		// The sidecar cannot listen twice on one port.
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT=15001", "KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT=15006"}, []string{
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT: "15001" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND; accepted: a port no other sidecar listener uses`,
+			`KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT: "15006" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND; accepted: a port no other sidecar listener uses`,
+		}},
+	} {
+		t.Run(strings.Join(tc.env, " "), func(t *testing.T) {
+			c, _, err := Load(tc.env)
+			if err == nil {
+				t.Fatalf("Load accepted %q: %#v", tc.env, c)
+			}
+			if got := strings.Split(err.Error(), "\n"); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestLoadAliasAgreeing(t *testing.T) {
+	c, _, err := Load([]string{
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE=a/b:1", "KUMA_INJECTOR_INIT_CONTAINER_IMAGE=a/b:1"})
+	if err != nil || c.Injector.InitContainer.Image != "a/b:1" {
+		t.Fatalf("Load = %v, %v", c, err)
+	}
+}
+
+func TestLoadWarnsAboutUnknownVariables(t *testing.T) {
+	_, warnings, err := Load([]string{
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFIC_EXCLUDE_INBOUND_PORTS=22", // typo
+		"KUMA_GENERAL_TLS_CERT_FILE=/x",                                   // Kuma's, not ours
+		"HOME=/root",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFIC_EXCLUDE_INBOUND_PORTS is not a setting meshinit knows; it is ignored"}
+	if !reflect.DeepEqual(warnings, want) {
+		t.Errorf("warnings = %q, want %q", warnings, want)
+	}
+}
+
+func TestSettingsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Settings {
+		for _, name := range append([]string{s.Env}, s.Aliases...) {
+			if seen[name] {
+				t.Errorf("%s appears twice", name)
+			}
+			seen[name] = true
+		}
+		if !strings.HasPrefix(s.Env, prefix) || s.Form == "" || s.Description == "" || s.set == nil {
+			t.Errorf("%s: incomplete row", s.Env)
+		}
+	}
+}
+
+// TestREADMESettingsTable proves the README's table of settings is generated from Settings.
+func TestREADMESettingsTable(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("| variable | default | value | meaning |\n| --- | --- | --- | --- |\n")
+	for _, s := range Settings {
+		name := "`" + s.Env + "`"
+		for _, a := range s.Aliases {
+			name += "<br>alias `" + a + "`"
+		}
+		def := "(empty)"
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, readme.Cell(def), readme.Cell(s.Form), readme.Cell(s.Description))
+	}
+	readme.CheckSection(t, "settings", b.String(), *update)
+}
+
+// FuzzLoad sets one variable to any value: Load must answer, naming that variable on error.
+func FuzzLoad(f *testing.F) {
+	f.Fuzz(func(t *testing.T, index uint8, value string) {
+		s := Settings[int(index)%len(Settings)]
+		if strings.ContainsRune(value, 0) {
+			return // the environment cannot hold NUL
+		}
+		_, _, err := Load([]string{s.Env + "=" + value})
+		if err != nil && !strings.Contains(err.Error(), "KUMA_") {
+			t.Fatalf("%s=%q: error does not name a variable: %v", s.Env, value, err)
+		}
+	})
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/meshinit/meshinit/api"
+)
+
+// prefix marks the variables this package owns; others in the environment are not its business.
+const prefix = "KUMA_RUNTIME_KUBERNETES_"
+
+// Load reads the configuration from environ ("NAME=value" entries, as os.Environ returns them).
+// Every bad value is reported at once, each naming the variable that was set. The warnings name
+// variables that look like ours but are not known: most likely typos, which would otherwise be
+// silently ignored.
+func Load(environ []string) (*Config, []string, error) {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok {
+			env[name] = value
+		}
+	}
+	c := &Config{}
+	var errs api.FieldErrors
+	known := map[string]bool{}
+	for _, s := range Settings {
+		name, value, given := s.Env, s.Default, false
+		for _, n := range append([]string{s.Env}, s.Aliases...) {
+			known[n] = true
+			v, ok := env[n]
+			switch {
+			case !ok:
+			case !given:
+				name, value, given = n, v, true
+			case v != value:
+				errs.Add(n, &api.FieldError{Value: v, Problem: fmt.Sprintf("disagrees with %s=%q", name, value),
+					Accepted: "one of the two spellings, or the same value in both"})
+			}
+		}
+		errs.Add(name, s.set(c, value))
+	}
+	if len(errs) == 0 {
+		c.validate(&errs)
+	}
+	var warnings []string
+	for name := range env {
+		if strings.HasPrefix(name, prefix) && !known[name] {
+			warnings = append(warnings, name+" is not a setting meshinit knows; it is ignored")
+		}
+	}
+	slices.Sort(warnings)
+	if err := errs.Err(); err != nil {
+		return nil, warnings, err
+	}
+	return c, warnings, nil
+}
+
+// Default returns the configuration of an empty environment.
+func Default() *Config {
+	c, _, err := Load(nil)
+	if err != nil {
+		panic("config: the defaults in Settings are invalid: " + err.Error())
+	}
+	return c
+}
+
+// validate checks what no single variable can: the sidecar's listeners need distinct ports.
+func (c *Config) validate(errs *api.FieldErrors) {
+	type use struct {
+		env  string
+		port uint16
+	}
+	sc := c.Injector.SidecarContainer
+	uses := []use{
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND", sc.RedirectPortInbound},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND", sc.RedirectPortOutbound},
+	}
+	if c.Injector.BuiltinDNS.Enabled {
+		uses = append(uses, use{"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT", c.Injector.BuiltinDNS.Port})
+	}
+	if c.Injector.ApplicationProbeProxyPort != 0 {
+		uses = append(uses, use{"KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT", c.Injector.ApplicationProbeProxyPort})
+	}
+	for i, u := range uses {
+		for _, other := range uses[:i] {
+			if u.port == other.port {
+				errs.Add(u.env, &api.FieldError{Value: strconv.Itoa(int(u.port)), Problem: "is also " + other.env,
+					Accepted: "a port no other sidecar listener uses"})
+			}
+		}
+	}
+}

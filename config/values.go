@@ -1,0 +1,126 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+
+	"github.com/distribution/reference"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshinit/meshinit/api"
+)
+
+// Accepted forms of the values only settings have.
+const (
+	FormDir        = "an absolute directory path"
+	FormImage      = "a container image reference such as docker.io/kumahq/kuma-dp:2.9.3"
+	FormUID        = "a UID 1-2147483647 (not 0: the sidecar must not run as root)"
+	FormGID        = "a GID 0-2147483647"
+	FormEnvVars    = api.FormEnvVars + ", or Kuma's NAME:value,NAME2:value2"
+	FormLabels     = "key:value pairs separated by ',' with * for any value, e.g. openshift.io/build.name:*"
+	FormLabelValue = "a label value such as kuma-cni"
+	FormNamespace  = "a namespace name such as kube-system"
+)
+
+func fail(value, token, problem, form string) error {
+	return &api.FieldError{Value: value, Token: token, Problem: problem, Accepted: form}
+}
+
+func parseDir(s string) (string, error) {
+	if !filepath.IsAbs(s) {
+		return "", fail(s, "", "is not an absolute path", FormDir)
+	}
+	return filepath.Clean(s), nil
+}
+
+func parseImage(s string) (string, error) {
+	if _, err := reference.ParseNormalizedNamed(s); err != nil {
+		return "", fail(s, "", "is not an image reference: "+err.Error(), FormImage)
+	}
+	return s, nil
+}
+
+func parseSidecarUID(s string) (int64, error) {
+	n, ok := parseID(s)
+	if !ok || n == 0 {
+		return 0, fail(s, "", "is not a UID the sidecar can run as", FormUID)
+	}
+	return n, nil
+}
+
+func parseGID(s string) (int64, error) {
+	n, ok := parseID(s)
+	if !ok {
+		return 0, fail(s, "", "is not a GID", FormGID)
+	}
+	return n, nil
+}
+
+// parseID reads a Kubernetes user or group ID, 0-2147483647.
+func parseID(s string) (int64, bool) {
+	uid, err := api.ParseUIDRange(s)
+	if err != nil || uid.First != uid.Last || len(validation.IsValidUserID(int64(uid.First))) > 0 {
+		return 0, false
+	}
+	return int64(uid.First), true
+}
+
+// parseEnvVars reads the annotation's NAME=value;NAME2=value2, or Kuma's NAME:value,NAME2:value2
+// for this variable. Whichever of '=' and ':' comes first tells the two apart, since neither may
+// appear in a name.
+func parseEnvVars(s string) (api.EnvVars, error) {
+	text := s
+	if i := strings.IndexAny(s, "=:"); i >= 0 && s[i] == ':' {
+		entries := strings.Split(s, ",")
+		for i, entry := range entries {
+			entries[i] = strings.Replace(entry, ":", "=", 1)
+		}
+		text = strings.Join(entries, ";")
+	}
+	vars, err := api.ParseEnvVars(text)
+	if fe, ok := errors.AsType[*api.FieldError](err); ok {
+		return nil, fail(s, fe.Token, fe.Problem, FormEnvVars)
+	}
+	return vars, err
+}
+
+// parseLabelSelectors reads Kuma's key:value,key2:value2 map, where * matches any value.
+func parseLabelSelectors(s string) (map[string]string, error) {
+	labels := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return labels, nil
+	}
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		key, value, ok := strings.Cut(entry, ":")
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		switch {
+		case !ok:
+			return nil, fail(s, entry, "has no ':'", FormLabels)
+		case len(validation.IsQualifiedName(key)) > 0:
+			return nil, fail(s, key, "is not a label key", FormLabels)
+		case value != "*" && len(validation.IsValidLabelValue(value)) > 0:
+			return nil, fail(s, value, "is not a label value or *", FormLabels)
+		}
+		if _, dup := labels[key]; dup {
+			return nil, fail(s, key, "is given more than once", FormLabels)
+		}
+		labels[key] = value
+	}
+	return labels, nil
+}
+
+func parseLabelValue(s string) (string, error) {
+	if s == "" || len(validation.IsValidLabelValue(s)) > 0 {
+		return "", fail(s, "", "is not a label value", FormLabelValue)
+	}
+	return s, nil
+}
+
+func parseNamespace(s string) (string, error) {
+	if len(validation.IsDNS1123Label(s)) > 0 {
+		return "", fail(s, "", "is not a namespace name", FormNamespace)
+	}
+	return s, nil
+}
