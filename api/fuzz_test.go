@@ -9,11 +9,13 @@ import (
 // formats back to text it parses to the same value. Seed corpora live in testdata/fuzz/<target>/;
 // run one with: go test ./api -run '^$' -fuzz FuzzPortRanges -fuzztime 30s
 
-func FuzzPortRanges(f *testing.F)       { fuzzRoundTrip(f, ParsePortRanges, PortRanges.String) }
-func FuzzCIDRs(f *testing.F)            { fuzzRoundTrip(f, ParseCIDRs, CIDRs.String) }
-func FuzzPortsForUIDsList(f *testing.F) { fuzzRoundTrip(f, ParsePortsForUIDsList, PortsForUIDsList.String) }
-func FuzzEnvVars(f *testing.F)          { fuzzRoundTrip(f, ParseEnvVars, EnvVars.String) }
-func FuzzServices(f *testing.F)         { fuzzRoundTrip(f, ParseServices, Services.String) }
+func FuzzPortRanges(f *testing.F) { fuzzRoundTrip(f, ParsePortRanges, PortRanges.String) }
+func FuzzCIDRs(f *testing.F)      { fuzzRoundTrip(f, ParseCIDRs, CIDRs.String) }
+func FuzzPortsForUIDsList(f *testing.F) {
+	fuzzRoundTrip(f, ParsePortsForUIDsList, PortsForUIDsList.String)
+}
+func FuzzEnvVars(f *testing.F)  { fuzzRoundTrip(f, ParseEnvVars, EnvVars.String) }
+func FuzzServices(f *testing.F) { fuzzRoundTrip(f, ParseServices, Services.String) }
 
 func fuzzRoundTrip[T any](f *testing.F, parse func(string) (T, error), format func(T) string) {
 	f.Fuzz(func(t *testing.T, in string) {
