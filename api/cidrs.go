@@ -66,26 +66,11 @@ func (c CIDRs) Warnings() []string {
 // ParseCIDRs parses comma-separated IPv4/IPv6 addresses and CIDRs. Blanks around entries are
 // ignored; an empty value is an empty list.
 func ParseCIDRs(s string) (CIDRs, error) {
-	if strings.TrimSpace(s) == "" {
-		return CIDRs{}, nil
-	}
-	tokens := strings.Split(s, ",")
-	out := make(CIDRs, 0, len(tokens))
-	for _, token := range tokens {
-		token = strings.TrimSpace(token)
-		p, problem := parseCIDR(token)
-		if problem != "" {
-			return nil, invalid(s, token, problem, FormCIDRs)
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	cidrs, err := parseList(s, ",", FormCIDRs, whole(parseCIDR))
+	return cidrs, err
 }
 
 func parseCIDR(token string) (netip.Prefix, string) {
-	if token == "" {
-		return netip.Prefix{}, "is an empty entry"
-	}
 	if strings.Contains(token, "%") {
 		return netip.Prefix{}, "has an IPv6 zone, which rules cannot match"
 	}

@@ -85,19 +85,8 @@ func ParseOptionalPort(s string) (uint16, error) {
 // ParsePortRanges parses comma-separated ports and inclusive ranges such as "22,8000-8100".
 // Blanks around entries are ignored; an empty value is an empty list.
 func ParsePortRanges(s string) (PortRanges, error) {
-	if strings.TrimSpace(s) == "" {
-		return PortRanges{}, nil
-	}
-	tokens := strings.Split(s, ",")
-	ranges := make(PortRanges, 0, len(tokens))
-	for _, token := range tokens {
-		r, problem := parsePortRange(strings.TrimSpace(token))
-		if problem != "" {
-			return nil, invalid(s, strings.TrimSpace(token), problem, FormPortRanges)
-		}
-		ranges = append(ranges, r)
-	}
-	return ranges, nil
+	ranges, err := parseList(s, ",", FormPortRanges, whole(parsePortRange))
+	return ranges, err
 }
 
 // parsePortRange reads "N" or "N-M" and returns what is wrong with it, if anything.

@@ -126,23 +126,8 @@ func ParsePortsForUIDs(s string) (PortsForUIDs, error) {
 // ParsePortsForUIDsList parses ';'-separated entries. Blanks around entries are ignored; an empty
 // value is an empty list.
 func ParsePortsForUIDsList(s string) (PortsForUIDsList, error) {
-	if strings.TrimSpace(s) == "" {
-		return PortsForUIDsList{}, nil
-	}
-	entries := strings.Split(s, ";")
-	out := make(PortsForUIDsList, 0, len(entries))
-	for _, entry := range entries {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			return nil, invalid(s, "", "has an empty entry", FormPortsForUIDs)
-		}
-		e, token, problem := parsePortsForUIDs(entry)
-		if problem != "" {
-			return nil, invalid(s, token, problem, FormPortsForUIDs)
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	list, err := parseList(s, ";", FormPortsForUIDs, parsePortsForUIDs)
+	return list, err
 }
 
 // parsePortsForUIDs returns the entry, or the offending token and what is wrong with it.

@@ -99,29 +99,22 @@ func (e EnvVars) String() string {
 // may hold '=' but not ';'. Names follow Kubernetes' rules for environment variable names, and a
 // name given twice is an error, since only one of the values could win.
 func ParseEnvVars(s string) (EnvVars, error) {
-	if strings.TrimSpace(s) == "" {
-		return EnvVars{}, nil
-	}
-	entries := strings.Split(s, ";")
-	out := make(EnvVars, 0, len(entries))
-	seen := make(map[string]bool, len(entries))
-	for _, entry := range entries {
+	seen := map[string]bool{}
+	vars, err := parseList(s, ";", FormEnvVars, func(entry string) (EnvVar, string, string) {
 		name, value, ok := strings.Cut(entry, "=")
 		name = strings.TrimSpace(name)
 		switch {
-		case strings.TrimSpace(entry) == "":
-			return nil, invalid(s, "", "has an empty entry", FormEnvVars)
 		case !ok:
-			return nil, invalid(s, strings.TrimSpace(entry), "has no '='", FormEnvVars)
+			return EnvVar{}, "", "has no '='"
 		case len(validation.IsEnvVarName(name)) > 0:
-			return nil, invalid(s, name, "is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)", FormEnvVars)
+			return EnvVar{}, name, "is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)"
 		case seen[name]:
-			return nil, invalid(s, name, "is given more than once", FormEnvVars)
+			return EnvVar{}, name, "is given more than once"
 		}
 		seen[name] = true
-		out = append(out, EnvVar{Name: name, Value: value})
-	}
-	return out, nil
+		return EnvVar{Name: name, Value: value}, "", ""
+	})
+	return vars, err
 }
 
 // Services is a list of kuma.io/service values.
@@ -134,19 +127,10 @@ func (s Services) String() string { return strings.Join(s, ",") }
 // kuma.io/transparent-proxying-reachable-services. Blanks around entries are ignored; an empty value
 // is an empty list.
 func ParseServices(s string) (Services, error) {
-	if strings.TrimSpace(s) == "" {
-		return Services{}, nil
-	}
-	tokens := strings.Split(s, ",")
-	out := make(Services, 0, len(tokens))
-	for _, token := range tokens {
-		token = strings.TrimSpace(token)
-		if problem := serviceProblem(token); problem != "" {
-			return nil, invalid(s, token, problem, FormServices)
-		}
-		out = append(out, token)
-	}
-	return out, nil
+	services, err := parseList(s, ",", FormServices, whole(func(entry string) (string, string) {
+		return entry, serviceProblem(entry)
+	}))
+	return services, err
 }
 
 // serviceProblem checks a kuma.io/service value against Kuma's tag value character set.

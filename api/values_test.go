@@ -107,7 +107,7 @@ func TestParseServices(t *testing.T) {
 		{in: "", want: Services{}},
 		{in: "redis_kuma-demo_svc_6379", want: Services{"redis_kuma-demo_svc_6379"}},
 		{in: "redis_kuma-demo_svc_6379, elastic_kuma-demo_svc_9200", want: Services{"redis_kuma-demo_svc_6379", "elastic_kuma-demo_svc_9200"}},
-		{in: "a,,b", wantErr: `"a,,b" is an empty entry; accepted: ` + FormServices},
+		{in: "a,,b", wantErr: `"a,,b" has an empty entry; accepted: ` + FormServices},
 		{in: "redis svc", wantErr: `"redis svc" has ' ', which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/'); accepted: ` + FormServices},
 		{in: "a,*", wantErr: `"*" in "a,*" has '*', which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/'); accepted: ` + FormServices},
 	} {
