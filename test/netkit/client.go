@@ -26,6 +26,7 @@ type dialConfig struct {
 	uid, gid int // -1: keep the thread's own, root's
 	source   netip.Addr
 	timeout  time.Duration
+	zones    []uint16
 }
 
 // AsUID makes the client's socket owned by uid, so that iptables' `-m owner --uid-owner` matches

@@ -23,13 +23,38 @@ type Listener struct {
 	Addr netip.AddrPort // the bound address, with the actual port when asked for port 0
 }
 
+// ListenOption configures a listener.
+type ListenOption func(*dialConfig)
+
+// OwnedBy makes the listener's socket owned by uid, so that what it sends matches iptables'
+// `-m owner --uid-owner uid`, as a sidecar's answers do.
+func OwnedBy(uid uint32) ListenOption { return func(c *dialConfig) { c.uid = int(uid) } }
+
+// InConntrackZones makes a UDP listener also look for the original destination of what it
+// receives in these conntrack zones, where CT rules may have put the flows.
+func InConntrackZones(zones ...uint16) ListenOption {
+	return func(c *dialConfig) { c.zones = append(c.zones, zones...) }
+}
+
+func listenConfig(opts []ListenOption) dialConfig {
+	cfg := dialConfig{uid: -1, gid: -1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
 // ListenTCP starts a TCP listener named name in the namespace. addr may have an unspecified
 // address (0.0.0.0 or ::) and port 0 for an ephemeral port; the socket serves addr's family only.
-func (ns *Namespace) ListenTCP(t testing.TB, name string, addr netip.AddrPort) *Listener {
+func (ns *Namespace) ListenTCP(t testing.TB, name string, addr netip.AddrPort, opts ...ListenOption) *Listener {
 	t.Helper()
 	checkListen(t, name, addr)
+	cfg := listenConfig(opts)
 	var ln *net.TCPListener
 	if err := ns.Do(func() (err error) {
+		if err := cfg.becomeOwner(); err != nil {
+			return err
+		}
 		ln, err = net.ListenTCP(network("tcp", addr.Addr()), net.TCPAddrFromAddrPort(addr))
 		return err
 	}); err != nil {

@@ -13,12 +13,16 @@ import (
 
 // ListenUDP starts a UDP listener named name in the namespace; addr is as for ListenTCP. It
 // answers each datagram with one datagram.
-func (ns *Namespace) ListenUDP(t testing.TB, name string, addr netip.AddrPort) *Listener {
+func (ns *Namespace) ListenUDP(t testing.TB, name string, addr netip.AddrPort, opts ...ListenOption) *Listener {
 	t.Helper()
 	checkListen(t, name, addr)
+	cfg := listenConfig(opts)
 	var pc *net.UDPConn
 	var ct *conntrack
 	if err := ns.Do(func() (err error) {
+		if err := cfg.becomeOwner(); err != nil {
+			return err
+		}
 		if pc, err = net.ListenUDP(network("udp", addr.Addr()), net.UDPAddrFromAddrPort(addr)); err != nil {
 			return err
 		}
@@ -27,7 +31,7 @@ func (ns *Namespace) ListenUDP(t testing.TB, name string, addr netip.AddrPort) *
 			return err
 		}
 		// The conntrack socket must be opened here to see this namespace's table.
-		if ct, err = openConntrack(); err != nil {
+		if ct, err = openConntrack(cfg.zones); err != nil {
 			pc.Close()
 			return err
 		}

@@ -1,0 +1,97 @@
+package initcontainer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Backend is the iptables variant rules go to: nf_tables or legacy x_tables. Both may be present
+// on a host, and rules only work together when everyone uses the same one.
+type Backend struct {
+	// Name is "nft" or "legacy", or "" when only the unsuffixed tools exist.
+	Name string
+}
+
+// Tool is the command of a tool ("save", "restore") for a family in this backend, such as
+// ip6tables-nft-restore.
+func (b Backend) Tool(f Family, tool string) string {
+	if b.Name == "" {
+		return f.command(tool)
+	}
+	return strings.Replace(f.command(tool), "tables-", "tables-"+b.Name+"-", 1)
+}
+
+func (b Backend) String() string {
+	if b.Name == "" {
+		return "the default iptables"
+	}
+	return "iptables-" + b.Name
+}
+
+// DetectBackend picks the backend whose tables already hold rules, without creating any table.
+// Legacy tables are listed by the kernel in /proc; only when some exist are both backends' rules
+// counted (iptables-legacy-save reads only listed tables, so it creates none). The one with more
+// rules wins and a tie goes to nft, the default of current distributions.
+func DetectBackend(ctx context.Context, r Runner) (Backend, error) {
+	nft, legacy := hasTool("iptables-nft-restore"), hasTool("iptables-legacy-restore")
+	switch {
+	case nft && !legacy:
+		return Backend{Name: "nft"}, nil
+	case legacy && !nft:
+		return Backend{Name: "legacy"}, nil
+	case !nft && !legacy:
+		if hasTool("iptables-restore") {
+			return Backend{}, nil
+		}
+		return Backend{}, fmt.Errorf("no iptables-restore on PATH: install iptables")
+	}
+	if !legacyTablesExist() {
+		return Backend{Name: "nft"}, nil
+	}
+	count := func(b Backend) (int, error) {
+		n := 0
+		for _, f := range []Family{IPv4, IPv6} {
+			out, err := r.Run(ctx, b.Tool(f, "save"), nil, nil)
+			if err != nil {
+				if f == IPv6 && !ipv6Available() {
+					continue
+				}
+				return 0, err
+			}
+			n += bytes.Count(out, []byte("\n-A "))
+		}
+		return n, nil
+	}
+	legacyRules, err := count(Backend{Name: "legacy"})
+	if err != nil {
+		return Backend{}, err
+	}
+	nftRules, err := count(Backend{Name: "nft"})
+	if err != nil {
+		return Backend{}, err
+	}
+	if legacyRules > nftRules {
+		return Backend{Name: "legacy"}, nil
+	}
+	return Backend{Name: "nft"}, nil
+}
+
+func hasTool(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+// legacyTablesExist reads the calling thread's namespace's list of legacy tables, IPv4 and IPv6.
+func legacyTablesExist() bool {
+	for _, name := range []string{"ip_tables_names", "ip6_tables_names"} {
+		data, err := os.ReadFile("/proc/thread-self/net/" + name)
+		if err == nil && len(bytes.TrimSpace(data)) > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,253 @@
+package initcontainer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshinit/meshinit/api"
+)
+
+// Installer applies rules to the kernel of the calling thread's network namespace. Its zero value
+// runs the real tools and detects the backend.
+type Installer struct {
+	Runner Runner
+	// Backend is detected on first use when nil.
+	Backend *Backend
+	// sleep waits between attempts; tests replace it.
+	sleep func(time.Duration)
+}
+
+// FamilyResult is what an install or uninstall did to one family.
+type FamilyResult struct {
+	Family Family
+	// Skipped says why the family was left alone; empty when it was handled.
+	Skipped string
+	// Before is what of ours was there; After what is there now.
+	Before, After State
+	// Script is what was applied; nil when nothing had to change.
+	Script []byte
+}
+
+// Result is what an install or uninstall did.
+type Result struct {
+	Backend  Backend
+	Families []FamilyResult
+	// PassthroughAddress is true when ::6/128 was added to lo (install) or removed (uninstall).
+	PassthroughAddress bool
+}
+
+// target is one family's desired state during a transition.
+type target struct {
+	family  Family
+	desired State
+	before  State
+	script  []byte
+}
+
+// Install makes the rules of ours in every family of cfg equal to Build's, in one restore per
+// family, all or nothing: when a family fails, the families already changed are restored to what
+// they were. The configuration is validated before anything is touched.
+func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfig, host Host) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var targets []*target
+	var skipped []FamilyResult
+	for _, f := range Families(cfg) {
+		if f == IPv6 && !ipv6Available() {
+			if cfg.IPFamilyMode == api.IPFamilyIPv6 {
+				return nil, errors.New("ipFamilyMode is ipv6, but this host has no IPv6")
+			}
+			skipped = append(skipped, FamilyResult{Family: f, Skipped: "this host has no IPv6"})
+			continue
+		}
+		targets = append(targets, &target{family: f, desired: StateOf(Build(cfg, host, f))})
+	}
+	added := false
+	if cfg.Redirect.Inbound.Enabled && slices.ContainsFunc(targets, func(t *target) bool { return t.family == IPv6 }) {
+		var err error
+		if added, err = ensurePassthroughAddress(); err != nil {
+			return nil, err
+		}
+	}
+	res, err := in.run(ctx, cfg, targets, skipped)
+	if err != nil {
+		if added {
+			_, rmErr := removePassthroughAddress()
+			err = errors.Join(err, rmErr)
+		}
+		return nil, err
+	}
+	res.PassthroughAddress = added
+	return res, nil
+}
+
+// Uninstall removes every rule and chain of ours, in both families, and nothing else.
+func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyConfig) (*Result, error) {
+	targets := []*target{{family: IPv4, desired: newState()}}
+	var skipped []FamilyResult
+	if ipv6Available() {
+		targets = append(targets, &target{family: IPv6, desired: newState()})
+	} else {
+		skipped = append(skipped, FamilyResult{Family: IPv6, Skipped: "this host has no IPv6"})
+	}
+	res, err := in.run(ctx, cfg, targets, skipped)
+	if err != nil || len(skipped) > 0 {
+		return res, err
+	}
+	if res.PassthroughAddress, err = removePassthroughAddress(); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// run takes the namespace's lock and transitions the targets, retrying transient failures (the
+// xtables lock held elsewhere) with backoff up to cfg.MaxRetries times.
+func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult) (*Result, error) {
+	backend, err := in.backend(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wait := time.Duration(cfg.Wait) * time.Second
+	unlock, err := lockNamespace(ctx, wait)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	for attempt := uint(0); ; attempt++ {
+		err = in.transition(ctx, backend, targets, cfg.Wait)
+		if err == nil || !transient(err) || attempt >= cfg.MaxRetries {
+			break
+		}
+		in.pause(ctx, backoff(attempt))
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Backend: backend}
+	for _, t := range targets {
+		res.Families = append(res.Families, FamilyResult{Family: t.family, Before: t.before, After: t.desired, Script: t.script})
+	}
+	res.Families = append(res.Families, skipped...)
+	return res, nil
+}
+
+// transition reads each family's rules, applies the scripts, and verifies what the kernel holds.
+// Any failure restores the families already changed.
+func (in *Installer) transition(ctx context.Context, b Backend, targets []*target, wait uint) error {
+	for _, t := range targets {
+		st, err := in.read(ctx, b, t.family)
+		if err != nil {
+			return err
+		}
+		t.before, t.script = st, Script(st, t.desired)
+	}
+	var applied []*target
+	for _, t := range targets {
+		if t.script == nil {
+			continue
+		}
+		if err := in.restore(ctx, b, t.family, t.script, wait); err != nil {
+			return errors.Join(fmt.Errorf("%s: %w", t.family, err), in.rollback(ctx, b, applied, wait))
+		}
+		applied = append(applied, t)
+	}
+	for _, t := range applied {
+		st, err := in.read(ctx, b, t.family)
+		if err == nil && !st.Equal(t.desired) {
+			err = fmt.Errorf("%s: the rules read back after applying differ from those applied", t.family)
+		}
+		if err != nil {
+			return errors.Join(err, in.rollback(ctx, b, applied, wait))
+		}
+	}
+	return nil
+}
+
+// rollback restores the families already changed to their state before the transition.
+func (in *Installer) rollback(ctx context.Context, b Backend, applied []*target, wait uint) error {
+	var errs []error
+	for _, t := range applied {
+		st, err := in.read(ctx, b, t.family)
+		if err == nil {
+			if script := Script(st, t.before); script != nil {
+				err = in.restore(ctx, b, t.family, script, wait)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rolling back %s: %w", t.family, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (in *Installer) read(ctx context.Context, b Backend, f Family) (State, error) {
+	out, err := in.runner().Run(ctx, b.Tool(f, "save"), nil, nil)
+	if err != nil {
+		return State{}, fmt.Errorf("%s: reading the rules: %w", f, err)
+	}
+	st, err := ParseState(out)
+	if err != nil {
+		return State{}, fmt.Errorf("%s: %w", f, err)
+	}
+	return st, nil
+}
+
+func (in *Installer) restore(ctx context.Context, b Backend, f Family, script []byte, wait uint) error {
+	args := []string{"--noflush"}
+	if wait > 0 {
+		args = append(args, "--wait", strconv.FormatUint(uint64(wait), 10))
+	}
+	_, err := in.runner().Run(ctx, b.Tool(f, "restore"), args, script)
+	return err
+}
+
+func (in *Installer) backend(ctx context.Context) (Backend, error) {
+	if in.Backend == nil {
+		b, err := DetectBackend(ctx, in.runner())
+		if err != nil {
+			return Backend{}, err
+		}
+		in.Backend = &b
+	}
+	return *in.Backend, nil
+}
+
+func (in *Installer) runner() Runner {
+	if in.Runner == nil {
+		return ExecRunner{}
+	}
+	return in.Runner
+}
+
+func (in *Installer) pause(ctx context.Context, d time.Duration) {
+	if in.sleep != nil {
+		in.sleep(d)
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// transient reports failures worth another attempt: the xtables lock was busy, or the kernel
+// asked to try again.
+func transient(err error) bool {
+	ce, ok := errors.AsType[*CommandError](err)
+	if !ok {
+		return false
+	}
+	return ce.ExitCode == 4 || strings.Contains(ce.Stderr, "xtables lock") ||
+		strings.Contains(ce.Stderr, "temporarily unavailable")
+}
+
+// backoff doubles from 100ms up to 2s.
+func backoff(attempt uint) time.Duration {
+	return min(100*time.Millisecond<<min(attempt, 5), 2*time.Second)
+}

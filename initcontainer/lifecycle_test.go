@@ -1,0 +1,290 @@
+package initcontainer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/netkit"
+)
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// saveAll is both families' iptables-save of backend b in ns, without the comments and counters
+// that change between runs.
+func saveAll(t *testing.T, ns *netkit.Namespace, b Backend) string {
+	t.Helper()
+	var out strings.Builder
+	for _, f := range []Family{IPv4, IPv6} {
+		for _, line := range strings.Split(ns.Run(t, b.Tool(f, "save")), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				out.WriteString(counters.ReplaceAllString(line, "[0:0]") + "\n")
+			}
+		}
+	}
+	return out.String()
+}
+
+func uninstall(t *testing.T, ns *netkit.Namespace, b Backend) (*Result, error) {
+	t.Helper()
+	var res *Result
+	err := ns.Do(func() (err error) {
+		res, err = (&Installer{Backend: &b}).Uninstall(context.Background(), api.DefaultTransparentProxyConfig())
+		return err
+	})
+	return res, err
+}
+
+// foreignRules are someone else's, in every table we use, in both families.
+const foreignRules = `*mangle
+-A PREROUTING -p tcp --dport 9 -j ACCEPT
+COMMIT
+*raw
+-A OUTPUT -p udp --dport 9 -j NOTRACK
+COMMIT
+*nat
+:FOREIGN - [0:0]
+-A OUTPUT -p tcp --dport 9 -j FOREIGN
+-A FOREIGN -j RETURN
+COMMIT
+`
+
+func addForeignRules(t *testing.T, ns *netkit.Namespace, b Backend) {
+	t.Helper()
+	for _, f := range []Family{IPv4, IPv6} {
+		ns.RunInput(t, foreignRules, b.Tool(f, "restore"), "--noflush")
+	}
+}
+
+func everything() *api.TransparentProxyConfig {
+	for _, s := range scenarios {
+		if s.name == "everything" {
+			return s.config()
+		}
+	}
+	panic("no scenario everything")
+}
+
+func TestRerunChangesNothing(t *testing.T) {
+	requireTools(t)
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			net := netkit.New(t)
+			addForeignRules(t, net.Pod, b)
+			install(t, net.Pod, b, everything(), testHost)
+			first := saveAll(t, net.Pod, b)
+			res := install(t, net.Pod, b, everything(), testHost)
+			for _, f := range res.Families {
+				if f.Script != nil {
+					t.Errorf("%s: the re-run applied a script:\n%s", f.Family, f.Script)
+				}
+			}
+			if res.PassthroughAddress {
+				t.Error("the re-run added ::6 to lo again")
+			}
+			if second := saveAll(t, net.Pod, b); second != first {
+				t.Errorf("iptables-save changed on re-run:\n--- first\n%s\n--- second\n%s", first, second)
+			}
+		})
+	}
+}
+
+func TestConfigChangeReplacesOurs(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	b := Backend{Name: "nft"}
+	addForeignRules(t, net.Pod, b)
+	install(t, net.Pod, b, everything(), testHost)
+	gateway := api.DefaultTransparentProxyConfig()
+	gateway.Redirect.Inbound.Enabled = false
+	res := install(t, net.Pod, b, gateway, testHost)
+	for _, f := range res.Families {
+		if !bytesContain(f.Script, "-X "+ChainInbound+"\n") || !bytesContain(f.Script, "-D PREROUTING ") {
+			t.Errorf("%s: the change did not remove the inbound chain and jump in its one script:\n%s", f.Family, f.Script)
+		}
+	}
+	save := saveAll(t, net.Pod, b)
+	for _, gone := range []string{ChainInbound, "CT --zone", "LOG", "INVALID"} {
+		if strings.Contains(save, gone) {
+			t.Errorf("%q is still installed after the change to a gateway config:\n%s", gone, save)
+		}
+	}
+	if strings.Count(save, "-j FOREIGN") != 2 {
+		t.Errorf("the foreign rules were touched:\n%s", save)
+	}
+}
+
+func bytesContain(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+func TestUninstallRestoresExactly(t *testing.T) {
+	requireTools(t)
+	for _, b := range backends {
+		t.Run(b.Name, func(t *testing.T) {
+			net := netkit.New(t)
+			addForeignRules(t, net.Pod, b)
+			before := saveAll(t, net.Pod, b)
+			install(t, net.Pod, b, everything(), testHost)
+			res, err := uninstall(t, net.Pod, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := saveAll(t, net.Pod, b); after != before {
+				t.Errorf("iptables-save after uninstall differs:\n--- before\n%s\n--- after\n%s", before, after)
+			}
+			removed := 0
+			for _, f := range res.Families {
+				for _, chains := range f.Before.Rules {
+					for _, specs := range chains {
+						removed += len(specs)
+					}
+				}
+			}
+			if removed == 0 {
+				t.Error("uninstall reports nothing removed")
+			}
+			if !res.PassthroughAddress {
+				t.Error("uninstall did not remove the ::6 address install added")
+			}
+			if again, err := uninstall(t, net.Pod, b); err != nil || again.Families[0].Script != nil {
+				t.Errorf("a second uninstall did something: %v", err)
+			}
+		})
+	}
+}
+
+// failingIPv6 makes the ip6tables restore fail, as a kernel without IPv6 NAT would.
+type failingIPv6 struct{ ExecRunner }
+
+func (r failingIPv6) Run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
+	if strings.HasPrefix(name, "ip6tables") && strings.HasSuffix(name, "restore") {
+		return nil, &CommandError{Command: name, ExitCode: 1, Stderr: "ip6tables-restore: line 3 failed"}
+	}
+	return r.ExecRunner.Run(ctx, name, args, stdin)
+}
+
+func TestIPv6FailureLeavesNothing(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	b := Backend{Name: "nft"}
+	addForeignRules(t, net.Pod, b)
+	before := saveAll(t, net.Pod, b)
+	err := net.Pod.Do(func() error {
+		_, err := (&Installer{Backend: &b, Runner: failingIPv6{}}).Install(context.Background(), everything(), testHost)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "ipv6: ip6tables-nft-restore exited with status 1: ip6tables-restore: line 3 failed") {
+		t.Fatalf("Install error = %v, want the ip6tables failure", err)
+	}
+	if after := saveAll(t, net.Pod, b); after != before {
+		t.Errorf("a failed install left rules behind:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	if out := net.Pod.Run(t, "ip", "-6", "addr", "show", "dev", "lo"); strings.Contains(out, "::6/128") {
+		t.Errorf("a failed install left ::6 on lo:\n%s", out)
+	}
+}
+
+func TestConcurrentInstallsSerialise(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	b := Backend{Name: "nft"}
+	configs := []*api.TransparentProxyConfig{everything(), everything(), api.DefaultTransparentProxyConfig(), everything()}
+	var wg sync.WaitGroup
+	errs := make([]error, len(configs))
+	for i, cfg := range configs {
+		wg.Go(func() {
+			errs[i] = net.Pod.Do(func() error {
+				_, err := (&Installer{Backend: &b}).Install(context.Background(), cfg, testHost)
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("concurrent installs: %v", err)
+	}
+	// Whichever ran last, the kernel holds exactly one config's rules: a re-run of it is a no-op.
+	save := saveAll(t, net.Pod, b)
+	if n := strings.Count(save, "-j "+ChainOutbound+"\n"); n != 2*2 && n != 2*1 {
+		t.Errorf("found %d jumps to %s, want one set per family:\n%s", n, ChainOutbound, save)
+	}
+}
+
+// TestWaitsForTheXtablesLock holds legacy iptables' lock while installing with the legacy backend.
+func TestWaitsForTheXtablesLock(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	b := Backend{Name: "legacy"}
+	lock, err := os.OpenFile("/run/xtables.lock", os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+
+	t.Run("waits, then succeeds", func(t *testing.T) {
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(1500 * time.Millisecond)
+			syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		}()
+		cfg := api.DefaultTransparentProxyConfig()
+		cfg.Wait = 10
+		install(t, net.Pod, b, cfg, testHost)
+	})
+	t.Run("fails clearly at the bound", func(t *testing.T) {
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		cfg := everything()
+		cfg.Wait, cfg.MaxRetries = 1, 1
+		err := net.Pod.Do(func() error {
+			in := &Installer{Backend: &b, sleep: func(time.Duration) {}}
+			_, err := in.Install(context.Background(), cfg, testHost)
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "xtables lock") {
+			t.Errorf("Install with the lock held = %v, want an error about the xtables lock", err)
+		}
+	})
+}
+
+func TestDetectBackend(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	detect := func() Backend {
+		var b Backend
+		if err := net.Pod.Do(func() (err error) {
+			b, err = DetectBackend(context.Background(), ExecRunner{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if b := detect(); b.Name != "nft" {
+		t.Errorf("fresh namespace: detected %s, want nft", b)
+	}
+	if tables := net.Pod.Run(t, "cat", "/proc/net/ip_tables_names"); tables != "" {
+		t.Errorf("detection created legacy tables: %q", tables)
+	}
+	if out := net.Pod.Run(t, "iptables-nft-save"); strings.Contains(out, "*") {
+		t.Errorf("detection created nft tables:\n%s", out)
+	}
+	net.Pod.Run(t, "iptables-legacy", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "9", "-j", "RETURN")
+	if b := detect(); b.Name != "legacy" {
+		t.Errorf("with a legacy rule: detected %s, want legacy", b)
+	}
+	net.Pod.Run(t, "iptables-nft", "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "9", "-j", "RETURN")
+	if b := detect(); b.Name != "nft" {
+		t.Errorf("with one rule in each: detected %s, want nft on a tie", b)
+	}
+}
