@@ -18,8 +18,30 @@ type Installer struct {
 	Runner Runner
 	// Backend is detected on first use when nil.
 	Backend *Backend
-	// sleep waits between attempts; tests replace it.
+	// sleep waits between attempts, and sys reaches the network namespace beyond iptables; tests
+	// replace them.
 	sleep func(time.Duration)
+	sys   system
+}
+
+// system is what the Installer reads and changes in the namespace besides iptables rules.
+type system interface {
+	ipv6Available() bool
+	ensurePassthroughAddress() (bool, error)
+	removePassthroughAddress() (bool, error)
+}
+
+type realSystem struct{}
+
+func (realSystem) ipv6Available() bool                     { return ipv6Available() }
+func (realSystem) ensurePassthroughAddress() (bool, error) { return ensurePassthroughAddress() }
+func (realSystem) removePassthroughAddress() (bool, error) { return removePassthroughAddress() }
+
+func (in *Installer) system() system {
+	if in.sys == nil {
+		return realSystem{}
+	}
+	return in.sys
 }
 
 // FamilyResult is what an install or uninstall did to one family.
@@ -59,7 +81,7 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 	var targets []*target
 	var skipped []FamilyResult
 	for _, f := range Families(cfg) {
-		if f == IPv6 && !ipv6Available() {
+		if f == IPv6 && !in.system().ipv6Available() {
 			if cfg.IPFamilyMode == api.IPFamilyIPv6 {
 				return nil, errors.New("ipFamilyMode is ipv6, but this host has no IPv6")
 			}
@@ -71,14 +93,14 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 	added := false
 	if cfg.Redirect.Inbound.Enabled && slices.ContainsFunc(targets, func(t *target) bool { return t.family == IPv6 }) {
 		var err error
-		if added, err = ensurePassthroughAddress(); err != nil {
+		if added, err = in.system().ensurePassthroughAddress(); err != nil {
 			return nil, err
 		}
 	}
 	res, err := in.run(ctx, cfg, targets, skipped)
 	if err != nil {
 		if added {
-			_, rmErr := removePassthroughAddress()
+			_, rmErr := in.system().removePassthroughAddress()
 			err = errors.Join(err, rmErr)
 		}
 		return nil, err
@@ -91,7 +113,7 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyConfig) (*Result, error) {
 	targets := []*target{{family: IPv4, desired: newState()}}
 	var skipped []FamilyResult
-	if ipv6Available() {
+	if in.system().ipv6Available() {
 		targets = append(targets, &target{family: IPv6, desired: newState()})
 	} else {
 		skipped = append(skipped, FamilyResult{Family: IPv6, Skipped: "this host has no IPv6"})
@@ -100,7 +122,7 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 	if err != nil || len(skipped) > 0 {
 		return res, err
 	}
-	if res.PassthroughAddress, err = removePassthroughAddress(); err != nil {
+	if res.PassthroughAddress, err = in.system().removePassthroughAddress(); err != nil {
 		return nil, err
 	}
 	return res, nil

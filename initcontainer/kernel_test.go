@@ -2,7 +2,10 @@ package initcontainer
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/netkit"
@@ -52,5 +55,64 @@ func TestScenariosInstallAsWritten(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+func validateIn(t *testing.T, ns *netkit.Namespace, cfg *api.TransparentProxyConfig) ([]Check, error) {
+	t.Helper()
+	var checks []Check
+	var verr error
+	if err := ns.Do(func() error {
+		checks, verr = Validate(cfg, testHost, time.Second)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return checks, verr
+}
+
+func TestValidateProvesCapture(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	cfg := everything()
+	install(t, net.Pod, Backend{Name: "nft"}, cfg, testHost)
+	checks, err := validateIn(t, net.Pod, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range checks {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"ipv4 outbound: 192.0.2.1:9 captured",
+		"ipv4 inbound: 10.200.0.1:10000 captured",
+		"ipv4 dns: 10.200.0.2:53 captured",
+		"ipv6 outbound: [2001:db8::1]:9 captured",
+		"ipv6 inbound: [fd00:200::1]:10000 captured",
+		"ipv6 dns: [fd00:200::2]:53 captured",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("checks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestValidateFailsWithoutRules(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	cfg := everything()
+	cfg.IPFamilyMode = api.IPFamilyIPv4
+	// Only the IPv6 rules: IPv4 must fail every probe.
+	v6 := everything()
+	v6.IPFamilyMode = api.IPFamilyIPv6
+	install(t, net.Pod, Backend{Name: "nft"}, v6, testHost)
+	checks, err := validateIn(t, net.Pod, cfg)
+	if err == nil {
+		t.Fatalf("validation passed without IPv4 rules: %v", checks)
+	}
+	for _, c := range checks {
+		if c.Err == nil {
+			t.Errorf("%s passed without rules", c)
+		}
 	}
 }

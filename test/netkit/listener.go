@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshinit/meshinit/initcontainer/origdst"
 )
 
 // connTimeout bounds how long a listener waits for one client's line; cleanup cuts it short.
@@ -95,7 +97,7 @@ func (l *Listener) answerTCP(ctx context.Context, t testing.TB, c *net.TCPConn) 
 		return // the client went away; there is no one to answer
 	}
 	local, peer := addrPort(c.LocalAddr()), addrPort(c.RemoteAddr())
-	orig, err := originalDstTCP(c, local)
+	orig, err := origdst.Of(c)
 	if err != nil {
 		// Closing without an answer makes the client fail too, rather than trust a wrong Reply.
 		t.Errorf("netkit: listener %s: original destination of %s -> %s: %v", l.Name, peer, local, err)

@@ -68,6 +68,12 @@ func New(t testing.TB) *Net {
 	for _, ns := range []*Namespace{n.Pod, n.Remote} {
 		ns.configure(t)
 	}
+	// Like a pod, each namespace sends what is not on the link to its peer, so that traffic to
+	// any address can leave, be redirected, or be answered.
+	for _, pair := range [][2]*Namespace{{n.Pod, n.Remote}, {n.Remote, n.Pod}} {
+		runIP(t, ip, "-n", pair[0].Name, "route", "add", "default", "via", pair[1].IPv4.String())
+		runIP(t, ip, "-n", pair[0].Name, "-6", "route", "add", "default", "via", pair[1].IPv6.String())
+	}
 	for _, ns := range []*Namespace{n.Pod, n.Remote} {
 		if err := ns.Do(waitReady); err != nil {
 			t.Fatalf("netkit: namespace %s: %v", ns.Name, err)

@@ -1,4 +1,6 @@
-package netkit
+// Package origdst reads where a redirected connection was headed: what the sidecar, the
+// capture validation and the traffic tests all need to know.
+package origdst
 
 import (
 	"encoding/binary"
@@ -11,11 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// originalDstTCP returns the destination c had before NAT, from SO_ORIGINAL_DST (IPv4) or
-// IP6T_SO_ORIGINAL_DST (IPv6, the same option number on SOL_IPV6). The kernel answers ENOENT
-// when conntrack has no entry, which means no NAT: then, as when it returns the local address
-// itself, the original destination is local.
-func originalDstTCP(c *net.TCPConn, local netip.AddrPort) (netip.AddrPort, error) {
+// Of returns the destination an accepted connection had before REDIRECT, from
+// SO_ORIGINAL_DST (IPv4) or IP6T_SO_ORIGINAL_DST (IPv6, the same option number on SOL_IPV6), as
+// the sidecar reads it. The kernel answers ENOENT when conntrack has no entry, which means no
+// NAT: then, as when it returns the local address itself, the original destination is local.
+func Of(c *net.TCPConn) (netip.AddrPort, error) {
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return netip.AddrPort{}, err

@@ -1,0 +1,177 @@
+package initcontainer
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshinit/meshinit/api"
+)
+
+func fakeInstaller(k *fakeKernel) (*Installer, *[]time.Duration) {
+	var sleeps []time.Duration
+	return &Installer{Runner: k, Backend: &Backend{Name: "nft"}, sys: &fakeSystem{},
+		sleep: func(d time.Duration) { sleeps = append(sleeps, d) }}, &sleeps
+}
+
+func TestInstallReadsAppliesAndVerifies(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	res, err := in.Install(context.Background(), everything(), testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"iptables-nft-save", "ip6tables-nft-save",
+		"iptables-nft-restore --noflush --wait 5", "ip6tables-nft-restore --noflush --wait 5",
+		"iptables-nft-save", "ip6tables-nft-save",
+	}
+	if !reflect.DeepEqual(k.calls, want) {
+		t.Errorf("calls = %q, want %q", k.calls, want)
+	}
+	if !res.PassthroughAddress || len(res.Families) != 2 || res.Families[0].Script == nil {
+		t.Errorf("result = %+v", res)
+	}
+
+	k.calls = nil
+	res, err = in.Install(context.Background(), everything(), testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"iptables-nft-save", "ip6tables-nft-save"}; !reflect.DeepEqual(k.calls, want) {
+		t.Errorf("re-run calls = %q, want only the reads %q", k.calls, want)
+	}
+	if res.Families[0].Script != nil || res.PassthroughAddress {
+		t.Errorf("re-run changed something: %+v", res)
+	}
+}
+
+func TestInstallRollsBackWhenIPv6Fails(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	sys := in.sys.(*fakeSystem)
+	if _, err := in.Install(context.Background(), api.DefaultTransparentProxyConfig(), testHost); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := ParseState(k.families["iptables"].save())
+	k.fail = func(name string, _ int) error {
+		if name == "ip6tables-nft-restore" {
+			return &CommandError{Command: name, ExitCode: 1, Stderr: "line 2 failed"}
+		}
+		return nil
+	}
+	_, err := in.Install(context.Background(), everything(), testHost)
+	if err == nil || !strings.Contains(err.Error(), "ipv6: ip6tables-nft-restore exited with status 1: line 2 failed") {
+		t.Fatalf("error = %v", err)
+	}
+	// Tables the failed install created stay, empty, as in the kernel; the rules of ours are back.
+	if after, _ := ParseState(k.families["iptables"].save()); !after.Equal(before) {
+		t.Errorf("IPv4 was not rolled back to the previous install:\n--- before\n%+v\n--- after\n%+v", before, after)
+	}
+	if !sys.passthrough {
+		t.Error("the failed re-install removed the ::6 address the first install added")
+	}
+}
+
+func TestInstallRetriesOnlyTransientFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		exitCode  int
+		stderr    string
+		failures  int
+		wantErr   bool
+		wantSleep []time.Duration
+	}{
+		{name: "lock busy, then free", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 2,
+			wantSleep: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}},
+		{name: "lock busy beyond the retries", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 10,
+			wantErr: true, wantSleep: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}},
+		{name: "a bad rule is not retried", exitCode: 2, stderr: "Bad argument", failures: 1, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newFakeKernel()
+			in, sleeps := fakeInstaller(k)
+			failed := 0
+			k.fail = func(name string, _ int) error {
+				if strings.HasSuffix(name, "-restore") && failed < tc.failures {
+					failed++
+					return &CommandError{Command: name, ExitCode: tc.exitCode, Stderr: tc.stderr}
+				}
+				return nil
+			}
+			_, err := in.Install(context.Background(), api.DefaultTransparentProxyConfig(), testHost)
+			if (err != nil) != tc.wantErr {
+				t.Errorf("error = %v, want error %v", err, tc.wantErr)
+			}
+			if !reflect.DeepEqual(*sleeps, tc.wantSleep) {
+				t.Errorf("waited %v, want %v", *sleeps, tc.wantSleep)
+			}
+		})
+	}
+}
+
+// manglingKernel prints rules back differently from how they were written, as a kernel that
+// silently dropped a match would.
+type manglingKernel struct{ *fakeKernel }
+
+func (k manglingKernel) Run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
+	out, err := k.fakeKernel.Run(ctx, name, args, stdin)
+	return []byte(strings.ReplaceAll(string(out), "-m owner ", "")), err
+}
+
+func TestInstallFailsWhenTheKernelDisagrees(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	in.Runner = manglingKernel{k}
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.MaxRetries = 0
+	_, err := in.Install(context.Background(), cfg, testHost)
+	if err == nil || !strings.Contains(err.Error(), "ipv4: the rules read back after applying differ from those applied") {
+		t.Fatalf("error = %v", err)
+	}
+	for family, tables := range k.families {
+		if st, _ := ParseState(tables.save()); !st.Empty() {
+			t.Errorf("%s: rules left behind after a failed verification: %+v", family, st)
+		}
+	}
+}
+
+func TestInstallRefusesInvalidConfigBeforeTouchingAnything(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.Redirect.Inbound.Port = cfg.Redirect.Outbound.Port
+	if _, err := in.Install(context.Background(), cfg, testHost); err == nil {
+		t.Fatal("Install accepted colliding redirect ports")
+	}
+	if len(k.calls) != 0 {
+		t.Errorf("commands ran for an invalid config: %q", k.calls)
+	}
+}
+
+func TestUninstallRemovesOnlyOurs(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	foreign := "*nat\n:FOREIGN - [0:0]\n-A OUTPUT -p tcp -j FOREIGN\nCOMMIT\n"
+	for _, f := range []string{"iptables", "ip6tables"} {
+		k.families[f], _ = k.families[f].restore(foreign)
+	}
+	before := string(k.families["iptables"].save())
+	if _, err := in.Install(context.Background(), everything(), testHost); err != nil {
+		t.Fatal(err)
+	}
+	res, err := in.Uninstall(context.Background(), api.DefaultTransparentProxyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.PassthroughAddress {
+		t.Error("the ::6 address was not removed")
+	}
+	after := string(k.families["iptables"].save())
+	// The fake keeps the tables install created, as the kernel does; only rules and chains count.
+	if st, _ := ParseState([]byte(after)); !st.Empty() || st.Foreign != 1 || !strings.Contains(after, ":FOREIGN") {
+		t.Errorf("after uninstall:\n%s\nbefore install:\n%s", after, before)
+	}
+}
