@@ -154,7 +154,7 @@ func TestParseResolvConf(t *testing.T) {
 		t.Errorf("got %v, %v; want %v", got, err, want)
 	}
 	for in, wantErr := range map[string]string{
-		"nameserver\n":                  "resolv.conf line 1: nameserver without an address",
+		"nameserver\n":                   "resolv.conf line 1: nameserver without an address",
 		"\nnameserver dns.example.com\n": `resolv.conf line 2: nameserver "dns.example.com" is not an IP address`,
 	} {
 		if _, err := ParseResolvConf([]byte(in)); err == nil || err.Error() != wantErr {
