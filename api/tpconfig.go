@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 )
 
@@ -102,9 +101,6 @@ func DefaultTransparentProxyConfig() *TransparentProxyConfig {
 	}
 }
 
-// userName is the portable POSIX user name form, as useradd accepts it by default.
-var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-
 // FormUser is the accepted form of kumaDPUser.
 const FormUser = "a user name such as kuma-dp, or a UID 0-4294967294"
 
@@ -121,7 +117,7 @@ func (c *TransparentProxyConfig) Validate() error {
 		if n, err := strconv.ParseUint(c.KumaDPUser, 10, 64); err != nil || n > maxUID {
 			errs.Add("kumaDPUser", invalid(c.KumaDPUser, "", "is out of range for a UID", FormUser))
 		}
-	} else if !userName.MatchString(c.KumaDPUser) {
+	} else if !isUserName(c.KumaDPUser) {
 		errs.Add("kumaDPUser", invalid(c.KumaDPUser, "", "is not a user name or UID", FormUser))
 	}
 	if _, err := ParseIPFamilyMode(string(c.IPFamilyMode)); err != nil {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Accepted forms of the scalar values.
@@ -106,7 +104,7 @@ func ParseEnvVars(s string) (EnvVars, error) {
 		switch {
 		case !ok:
 			return EnvVar{}, "", "has no '='"
-		case len(validation.IsEnvVarName(name)) > 0:
+		case !isEnvVarName(name):
 			return EnvVar{}, name, "is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)"
 		case seen[name]:
 			return EnvVar{}, name, "is given more than once"
@@ -148,7 +146,7 @@ func serviceProblem(token string) string {
 
 // ParseMeshName parses the value of the kuma.io/mesh label.
 func ParseMeshName(s string) (string, error) {
-	if len(validation.IsDNS1123Label(s)) > 0 {
+	if !isDNS1123Label(s) {
 		return "", invalid(s, "", "is not a mesh name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)", FormMeshName)
 	}
 	return s, nil
