@@ -55,7 +55,7 @@ func DetectBackend(ctx context.Context, r Runner) (Backend, error) {
 	count := func(b Backend) (int, error) {
 		n := 0
 		for _, f := range []Family{IPv4, IPv6} {
-			out, err := r.Run(ctx, b.Tool(f, "save"), nil, nil)
+			out, err := run(r, ctx, b.Tool(f, "save"), nil, nil)
 			if err != nil {
 				if f == IPv6 && !ipv6Available() {
 					continue

@@ -36,7 +36,13 @@ func newFakeKernel() *fakeKernel {
 	return &fakeKernel{families: map[string]fakeTables{"iptables": {}, "ip6tables": {}}}
 }
 
-func (k *fakeKernel) Run(_ context.Context, name string, args []string, stdin []byte) ([]byte, error) {
+// Start does the command's work at once; wait returns its outcome.
+func (k *fakeKernel) Start(ctx context.Context, name string, args []string, stdin []byte) (func() ([]byte, error), error) {
+	out, err := k.run(ctx, name, args, stdin)
+	return func() ([]byte, error) { return out, err }, nil
+}
+
+func (k *fakeKernel) run(_ context.Context, name string, args []string, stdin []byte) ([]byte, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.calls = append(k.calls, strings.TrimSpace(name+" "+strings.Join(args, " ")))
@@ -148,8 +154,38 @@ func (ts fakeTables) save() []byte {
 	return []byte(b.String())
 }
 
-// fakeSystem is a namespace with IPv6 whose ::6 address lives in memory.
-type fakeSystem struct{ passthrough bool }
+// fakeSystem is a namespace with IPv6 whose ::6 address lives in memory. With kernel set, it
+// answers the netlink probes from the fake kernel's tables; otherwise it cannot tell, as with
+// the legacy backend, and the Installer reads the rules with iptables-save.
+type fakeSystem struct {
+	passthrough bool
+	kernel      *fakeKernel
+}
+
+func (s *fakeSystem) kernelTables(_ Backend, f Family) (bool, bool, error) {
+	if s.kernel == nil {
+		return false, false, nil
+	}
+	return len(s.kernel.families[fakeFamily(f)]) > 0, true, nil
+}
+
+func (s *fakeSystem) kernelRuleCounts(_ Backend, f Family) (map[string]map[string]int, bool, error) {
+	if s.kernel == nil {
+		return nil, false, nil
+	}
+	counts := map[string]map[string]int{}
+	for name, t := range s.kernel.families[fakeFamily(f)] {
+		for chain, specs := range t.rules {
+			if len(specs) > 0 {
+				if counts[name] == nil {
+					counts[name] = map[string]int{}
+				}
+				counts[name][chain] = len(specs)
+			}
+		}
+	}
+	return counts, true, nil
+}
 
 func (s *fakeSystem) ipv6Available() bool { return true }
 func (s *fakeSystem) ensurePassthroughAddress() (bool, error) {
@@ -161,4 +197,12 @@ func (s *fakeSystem) removePassthroughAddress() (bool, error) {
 	removed := s.passthrough
 	s.passthrough = false
 	return removed, nil
+}
+
+// fakeFamily is the fake kernel's key for a family, its command prefix.
+func fakeFamily(f Family) string {
+	if f == IPv6 {
+		return "ip6tables"
+	}
+	return "iptables"
 }

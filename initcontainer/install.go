@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,7 +14,9 @@ import (
 )
 
 // Installer applies rules to the kernel of the calling thread's network namespace. Its zero value
-// runs the real tools and detects the backend.
+// runs the real tools and detects the backend. Everything that depends on the namespace (the
+// processes it starts, its sockets) happens on the calling goroutine, so a caller may run it on
+// a thread locked into another namespace, as the CNI plugin does.
 type Installer struct {
 	Runner Runner
 	// Backend is detected on first use when nil.
@@ -29,6 +32,8 @@ type system interface {
 	ipv6Available() bool
 	ensurePassthroughAddress() (bool, error)
 	removePassthroughAddress() (bool, error)
+	kernelTables(b Backend, f Family) (exist, known bool, err error)
+	kernelRuleCounts(b Backend, f Family) (map[string]map[string]int, bool, error)
 }
 
 type realSystem struct{}
@@ -36,6 +41,12 @@ type realSystem struct{}
 func (realSystem) ipv6Available() bool                     { return ipv6Available() }
 func (realSystem) ensurePassthroughAddress() (bool, error) { return ensurePassthroughAddress() }
 func (realSystem) removePassthroughAddress() (bool, error) { return removePassthroughAddress() }
+func (realSystem) kernelTables(b Backend, f Family) (bool, bool, error) {
+	return kernelTables(b, f)
+}
+func (realSystem) kernelRuleCounts(b Backend, f Family) (map[string]map[string]int, bool, error) {
+	return kernelRuleCounts(b, f)
+}
 
 func (in *Installer) system() system {
 	if in.sys == nil {
@@ -69,6 +80,8 @@ type target struct {
 	desired State
 	before  State
 	script  []byte
+	// fresh is true when none of our tables existed, so everything in them afterwards is ours.
+	fresh bool
 }
 
 // Install makes the rules of ours in every family of cfg equal to Build's, in one restore per
@@ -90,14 +103,18 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 		}
 		targets = append(targets, &target{family: f, desired: StateOf(Build(cfg, host, f))})
 	}
+	// The ::6 address is assigned while the restores run, rather than before: it costs a netlink
+	// round trip in the kernel's IPv6 code, and every pod waits for kuma-init.
 	added := false
+	var during func() error
 	if cfg.Redirect.Inbound.Enabled && slices.ContainsFunc(targets, func(t *target) bool { return t.family == IPv6 }) {
-		var err error
-		if added, err = in.system().ensurePassthroughAddress(); err != nil {
-			return nil, err
+		during = func() error {
+			now, err := in.system().ensurePassthroughAddress()
+			added = added || now
+			return err
 		}
 	}
-	res, err := in.run(ctx, cfg, targets, skipped)
+	res, err := in.run(ctx, cfg, targets, skipped, during)
 	if err != nil {
 		if added {
 			_, rmErr := in.system().removePassthroughAddress()
@@ -118,7 +135,7 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 	} else {
 		skipped = append(skipped, FamilyResult{Family: IPv6, Skipped: "this host has no IPv6"})
 	}
-	res, err := in.run(ctx, cfg, targets, skipped)
+	res, err := in.run(ctx, cfg, targets, skipped, nil)
 	if err != nil || len(skipped) > 0 {
 		return res, err
 	}
@@ -129,8 +146,9 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 }
 
 // run takes the namespace's lock and transitions the targets, retrying transient failures (the
-// xtables lock held elsewhere) with backoff up to cfg.MaxRetries times.
-func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult) (*Result, error) {
+// xtables lock held elsewhere) with backoff up to cfg.MaxRetries times. during, when set, runs
+// while the restores do; its failure fails the transition.
+func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
 	backend, err := in.backend(ctx)
 	if err != nil {
 		return nil, err
@@ -142,7 +160,7 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 	}
 	defer unlock()
 	for attempt := uint(0); ; attempt++ {
-		err = in.transition(ctx, backend, targets, cfg.Wait)
+		err = in.transition(ctx, backend, targets, cfg.Wait, during)
 		if err == nil || !transient(err) || attempt >= cfg.MaxRetries {
 			break
 		}
@@ -160,35 +178,71 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 }
 
 // transition reads each family's rules, applies the scripts, and verifies what the kernel holds.
-// Any failure restores the families already changed.
-func (in *Installer) transition(ctx context.Context, b Backend, targets []*target, wait uint) error {
+// The families' restores run at once. Any failure restores the families already changed.
+func (in *Installer) transition(ctx context.Context, b Backend, targets []*target, wait uint, during func() error) error {
 	for _, t := range targets {
-		st, err := in.read(ctx, b, t.family)
+		exist, known, err := in.system().kernelTables(b, t.family)
 		if err != nil {
 			return err
 		}
+		t.fresh = known && !exist
+		st := newState()
+		if !t.fresh {
+			if st, err = in.read(ctx, b, t.family); err != nil {
+				return err
+			}
+		}
 		t.before, t.script = st, Script(st, t.desired)
 	}
-	var applied []*target
+	var changing []*target
+	var cmds []command
 	for _, t := range targets {
-		if t.script == nil {
-			continue
+		if t.script != nil {
+			changing = append(changing, t)
+			cmds = append(cmds, command{b.Tool(t.family, "restore"), restoreArgs(wait), t.script})
 		}
-		if err := in.restore(ctx, b, t.family, t.script, wait); err != nil {
-			return errors.Join(fmt.Errorf("%s: %w", t.family, err), in.rollback(ctx, b, applied, wait))
-		}
-		applied = append(applied, t)
 	}
-	for _, t := range applied {
-		st, err := in.read(ctx, b, t.family)
-		if err == nil && !st.Equal(t.desired) {
-			err = fmt.Errorf("%s: the rules read back after applying differ from those applied", t.family)
+	var duringErr error
+	if during != nil {
+		duringErr = during()
+	}
+	// Each family is verified on its own thread as soon as its restore is done.
+	succeeded, errs := runAll(ctx, in.runner(), cmds, func(i int) error { return in.verify(ctx, b, changing[i]) })
+	var applied []*target
+	for i, t := range changing {
+		if succeeded[i] {
+			applied = append(applied, t)
 		}
-		if err != nil {
-			return errors.Join(err, in.rollback(ctx, b, applied, wait))
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("%s: %w", t.family, errs[i])
 		}
+	}
+	if err := errors.Join(append(errs, duringErr)...); err != nil {
+		return errors.Join(err, in.rollback(ctx, b, applied, wait))
 	}
 	return nil
+}
+
+// verify checks that the kernel holds what was applied: in a fresh family by counting each
+// chain's rules over netlink, otherwise by reading the rules back.
+func (in *Installer) verify(ctx context.Context, b Backend, t *target) error {
+	if t.fresh {
+		counts, known, err := in.system().kernelRuleCounts(b, t.family)
+		if err != nil {
+			return err
+		}
+		if known {
+			if !maps.EqualFunc(counts, ruleCounts(t.desired), maps.Equal) {
+				return fmt.Errorf("%s: the kernel holds %v rules per chain after applying, want %v", t.family, counts, ruleCounts(t.desired))
+			}
+			return nil
+		}
+	}
+	st, err := in.read(ctx, b, t.family)
+	if err == nil && !st.Equal(t.desired) {
+		err = fmt.Errorf("%s: the rules read back after applying differ from those applied", t.family)
+	}
+	return err
 }
 
 // rollback restores the families already changed to their state before the transition.
@@ -209,7 +263,7 @@ func (in *Installer) rollback(ctx context.Context, b Backend, applied []*target,
 }
 
 func (in *Installer) read(ctx context.Context, b Backend, f Family) (State, error) {
-	out, err := in.runner().Run(ctx, b.Tool(f, "save"), nil, nil)
+	out, err := run(in.runner(), ctx, b.Tool(f, "save"), nil, nil)
 	if err != nil {
 		return State{}, fmt.Errorf("%s: reading the rules: %w", f, err)
 	}
@@ -221,12 +275,16 @@ func (in *Installer) read(ctx context.Context, b Backend, f Family) (State, erro
 }
 
 func (in *Installer) restore(ctx context.Context, b Backend, f Family, script []byte, wait uint) error {
+	_, err := run(in.runner(), ctx, b.Tool(f, "restore"), restoreArgs(wait), script)
+	return err
+}
+
+func restoreArgs(wait uint) []string {
 	args := []string{"--noflush"}
 	if wait > 0 {
 		args = append(args, "--wait", strconv.FormatUint(uint64(wait), 10))
 	}
-	_, err := in.runner().Run(ctx, b.Tool(f, "restore"), args, script)
-	return err
+	return args
 }
 
 func (in *Installer) backend(ctx context.Context) (Backend, error) {

@@ -23,13 +23,13 @@ func TestInstallReadsAppliesAndVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"iptables-nft-save", "ip6tables-nft-save",
-		"iptables-nft-restore --noflush --wait 5", "ip6tables-nft-restore --noflush --wait 5",
-		"iptables-nft-save", "ip6tables-nft-save",
+	// The families run side by side, each in order: read, restore, read back.
+	want := map[string][]string{
+		"iptables":  {"iptables-nft-save", "iptables-nft-restore --noflush --wait 5", "iptables-nft-save"},
+		"ip6tables": {"ip6tables-nft-save", "ip6tables-nft-restore --noflush --wait 5", "ip6tables-nft-save"},
 	}
-	if !reflect.DeepEqual(k.calls, want) {
-		t.Errorf("calls = %q, want %q", k.calls, want)
+	if got := byFamily(k.calls); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls = %q, want %q", got, want)
 	}
 	if !res.PassthroughAddress || len(res.Families) != 2 || res.Families[0].Script == nil {
 		t.Errorf("result = %+v", res)
@@ -84,7 +84,8 @@ func TestInstallRetriesOnlyTransientFailures(t *testing.T) {
 		wantErr   bool
 		wantSleep []time.Duration
 	}{
-		{name: "lock busy, then free", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 2,
+		// Both families' restores run in each attempt, so each attempt consumes two failures.
+		{name: "lock busy, then free", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 4,
 			wantSleep: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}},
 		{name: "lock busy beyond the retries", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 10,
 			wantErr: true, wantSleep: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}},
@@ -116,9 +117,9 @@ func TestInstallRetriesOnlyTransientFailures(t *testing.T) {
 // silently dropped a match would.
 type manglingKernel struct{ *fakeKernel }
 
-func (k manglingKernel) Run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
-	out, err := k.fakeKernel.Run(ctx, name, args, stdin)
-	return []byte(strings.ReplaceAll(string(out), "-m owner ", "")), err
+func (k manglingKernel) Start(ctx context.Context, name string, args []string, stdin []byte) (func() ([]byte, error), error) {
+	out, err := k.fakeKernel.run(ctx, name, args, stdin)
+	return func() ([]byte, error) { return []byte(strings.ReplaceAll(string(out), "-m owner ", "")), err }, nil
 }
 
 func TestInstallFailsWhenTheKernelDisagrees(t *testing.T) {
@@ -174,4 +175,67 @@ func TestUninstallRemovesOnlyOurs(t *testing.T) {
 	if st, _ := ParseState([]byte(after)); !st.Empty() || st.Foreign != 1 || !strings.Contains(after, ":FOREIGN") {
 		t.Errorf("after uninstall:\n%s\nbefore install:\n%s", after, before)
 	}
+}
+
+// TestFreshNamespaceRunsNoSave: where the kernel says none of our tables exist, the rules are not
+// read with iptables-save but counted afterwards, so the install costs the two restores.
+func TestFreshNamespaceRunsNoSave(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	in.sys = &fakeSystem{kernel: k}
+	if _, err := in.Install(context.Background(), everything(), testHost); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"iptables":  {"iptables-nft-restore --noflush --wait 5"},
+		"ip6tables": {"ip6tables-nft-restore --noflush --wait 5"},
+	}
+	if got := byFamily(k.calls); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls = %q, want only the restores %q", k.calls, want)
+	}
+	// Once the tables exist, a re-run reads them.
+	k.calls = nil
+	if _, err := in.Install(context.Background(), everything(), testHost); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"iptables-nft-save", "ip6tables-nft-save"}; !reflect.DeepEqual(k.calls, want) {
+		t.Errorf("re-run calls = %q, want %q", k.calls, want)
+	}
+}
+
+func TestFreshNamespaceVerifiesByCounting(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	in.sys = &fakeSystem{kernel: k}
+	in.Runner = droppingKernel{k}
+	cfg := everything()
+	cfg.MaxRetries = 0
+	_, err := in.Install(context.Background(), cfg, testHost)
+	if err == nil || !strings.Contains(err.Error(), "ipv4: the kernel holds") {
+		t.Fatalf("error = %v, want a count mismatch", err)
+	}
+}
+
+// droppingKernel loses the rule redirecting outbound TCP to the sidecar, as a kernel that ignored
+// one would.
+type droppingKernel struct{ *fakeKernel }
+
+func (k droppingKernel) Start(ctx context.Context, name string, args []string, stdin []byte) (func() ([]byte, error), error) {
+	var kept []string
+	for _, line := range strings.Split(string(stdin), "\n") {
+		if !strings.HasPrefix(line, "-A "+ChainOutboundRedirect) {
+			kept = append(kept, line)
+		}
+	}
+	return k.fakeKernel.Start(ctx, name, args, []byte(strings.Join(kept, "\n")))
+}
+
+// byFamily splits the calls by family, keeping each family's order.
+func byFamily(calls []string) map[string][]string {
+	out := map[string][]string{}
+	for _, c := range calls {
+		family, _, _ := strings.Cut(c, "-")
+		out[family] = append(out[family], c)
+	}
+	return out
 }

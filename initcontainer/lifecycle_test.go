@@ -162,11 +162,13 @@ func TestUninstallRestoresExactly(t *testing.T) {
 // failingIPv6 makes the ip6tables restore fail, as a kernel without IPv6 NAT would.
 type failingIPv6 struct{ ExecRunner }
 
-func (r failingIPv6) Run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
+func (r failingIPv6) Start(ctx context.Context, name string, args []string, stdin []byte) (func() ([]byte, error), error) {
 	if strings.HasPrefix(name, "ip6tables") && strings.HasSuffix(name, "restore") {
-		return nil, &CommandError{Command: name, ExitCode: 1, Stderr: "ip6tables-restore: line 3 failed"}
+		return func() ([]byte, error) {
+			return nil, &CommandError{Command: name, ExitCode: 1, Stderr: "ip6tables-restore: line 3 failed"}
+		}, nil
 	}
-	return r.ExecRunner.Run(ctx, name, args, stdin)
+	return r.ExecRunner.Start(ctx, name, args, stdin)
 }
 
 func TestIPv6FailureLeavesNothing(t *testing.T) {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // lockName is an abstract unix socket name. Abstract names belong to a network namespace and
@@ -21,9 +22,9 @@ const lockName = "@meshinit/transparent-proxy"
 func lockNamespace(ctx context.Context, wait time.Duration) (unlock func(), err error) {
 	deadline := time.Now().Add(wait)
 	for {
-		l, err := net.Listen("unix", lockName)
+		fd, err := bindAbstract(lockName[1:])
 		if err == nil {
-			return func() { l.Close() }, nil
+			return func() { unix.Close(fd) }, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("taking the install lock: %w", err)
@@ -37,4 +38,18 @@ func lockNamespace(ctx context.Context, wait time.Duration) (unlock func(), err 
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// bindAbstract binds a plain socket to an abstract name; a raw socket, not a net.Listener, keeps
+// the runtime's poller out of what is only a lock.
+func bindAbstract(name string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: "@" + name}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

@@ -1,0 +1,120 @@
+package initcontainer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// Running iptables-save costs a process, about as much as the restore itself. In a fresh pod
+// namespace, where kuma-init runs, the tables we use do not exist yet and the kernel can tell so
+// directly: nf_tables over netlink, legacy x_tables in /proc. The Installer then skips reading
+// rules that cannot be there, and verifies by counting each chain's rules over netlink.
+
+// kernelTables reports whether any table we use exists in the family; known is false when the
+// backend cannot be asked without a process.
+func kernelTables(b Backend, f Family) (exist, known bool, err error) {
+	switch b.Name {
+	case "nft":
+		names, err := nftTableNames(f)
+		if err != nil {
+			return false, false, err
+		}
+		return slices.ContainsFunc(tables, func(t string) bool { return slices.Contains(names, t) }), true, nil
+	case "legacy":
+		file := "ip_tables_names"
+		if f == IPv6 {
+			file = "ip6_tables_names"
+		}
+		data, err := os.ReadFile("/proc/thread-self/net/" + file)
+		if err != nil {
+			return false, false, nil // the module is not loaded: ask iptables-save instead
+		}
+		names := strings.Fields(string(data))
+		return slices.ContainsFunc(tables, func(t string) bool { return slices.Contains(names, t) }), true, nil
+	}
+	return false, false, nil
+}
+
+// kernelRuleCounts returns, per table and chain, how many rules nf_tables holds in the family;
+// known is false for other backends.
+func kernelRuleCounts(b Backend, f Family) (counts map[string]map[string]int, known bool, err error) {
+	if b.Name != "nft" {
+		return nil, false, nil
+	}
+	counts = map[string]map[string]int{}
+	err = nftDump(f, unix.NFT_MSG_GETRULE, func(attrs map[uint16][]byte) {
+		table, chain := cString(attrs[unix.NFTA_RULE_TABLE]), cString(attrs[unix.NFTA_RULE_CHAIN])
+		if counts[table] == nil {
+			counts[table] = map[string]int{}
+		}
+		counts[table][chain]++
+	})
+	return counts, err == nil, err
+}
+
+func nftTableNames(f Family) ([]string, error) {
+	var names []string
+	err := nftDump(f, unix.NFT_MSG_GETTABLE, func(attrs map[uint16][]byte) {
+		names = append(names, cString(attrs[unix.NFTA_TABLE_NAME]))
+	})
+	return names, err
+}
+
+// nftDump runs one nf_tables dump for the family in the calling thread's namespace and hands each
+// object's attributes to fn.
+func nftDump(f Family, msg int, fn func(map[uint16][]byte)) error {
+	proto := unix.NFPROTO_IPV4
+	if f == IPv6 {
+		proto = unix.NFPROTO_IPV6
+	}
+	var msgs [][]byte
+	var err error
+	// A dump that overlaps a commit, of the other family's restore say, is marked interrupted:
+	// the ruleset's generation is per namespace. It is simply asked again.
+	for range 20 {
+		req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|msg, unix.NLM_F_DUMP)
+		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(proto), Version: nl.NFNETLINK_V0})
+		if msgs, err = req.Execute(unix.NETLINK_NETFILTER, 0); !errors.Is(err, nl.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: reading nf_tables: %w", f, err)
+	}
+	for _, m := range msgs {
+		if len(m) < nl.SizeofNfgenmsg {
+			continue
+		}
+		parsed, err := nl.ParseRouteAttr(m[nl.SizeofNfgenmsg:])
+		if err != nil {
+			return fmt.Errorf("%s: reading nf_tables: %w", f, err)
+		}
+		attrs := make(map[uint16][]byte, len(parsed))
+		for _, a := range parsed {
+			attrs[a.Attr.Type&nl.NLA_TYPE_MASK] = a.Value
+		}
+		fn(attrs)
+	}
+	return nil
+}
+
+func cString(b []byte) string { return string(bytes.TrimRight(b, "\x00")) }
+
+// ruleCounts is the number of rules per table and chain a state holds.
+func ruleCounts(st State) map[string]map[string]int {
+	counts := map[string]map[string]int{}
+	for table, chains := range st.Rules {
+		counts[table] = map[string]int{}
+		for chain, specs := range chains {
+			counts[table][chain] = len(specs)
+		}
+	}
+	return counts
+}
