@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+func program(ran *string) Program {
+	cmd := func(name string) func() *Command {
+		return func() *Command {
+			c, _ := newCommand(name, "the "+name+" command")
+			extra := c.Flags.Bool("extra", false, "")
+			c.Run = func(_ context.Context, out io.Writer) error {
+				*ran = name
+				if *extra {
+					return io.ErrUnexpectedEOF
+				}
+				return nil
+			}
+			return c
+		}
+	}
+	return Program{Name: "prog", Version: "v9", Default: cmd("install"), Commands: map[string]func() *Command{"validate": cmd("validate")}}
+}
+
+func TestProgramMain(t *testing.T) {
+	for _, tc := range []struct {
+		args        []string
+		code        int
+		ran         string
+		out, errOut string
+	}{
+		{args: nil, ran: "install"},
+		{args: []string{"--redirect-dns"}, ran: "install"},
+		{args: []string{"validate", "--redirect-dns"}, ran: "validate"},
+		{args: []string{"--version"}, out: "prog v9\n"},
+		{args: []string{"--extra"}, code: 1, ran: "install", errOut: "Error: unexpected EOF\n"},
+		{args: []string{"extra-arg"}, code: 1, errOut: "Error: unexpected argument \"extra-arg\"\nRun 'prog --help' for usage.\n"},
+		{args: []string{"--bogus"}, code: 1, errOut: "Error: unknown flag: --bogus\nRun 'prog --help' for usage.\n"},
+		{args: []string{"--help"}, out: "the install command\n\nUsage:\n  prog [flags]\n  prog validate [flags]\tthe validate command\n\nFlags:\n"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var ran string
+			var out, errOut strings.Builder
+			code := program(&ran).Main(context.Background(), tc.args, &out, &errOut)
+			if code != tc.code || ran != tc.ran || !strings.HasPrefix(out.String(), tc.out) || errOut.String() != tc.errOut {
+				t.Errorf("code %d ran %q\nstdout %q\nstderr %q", code, ran, out.String(), errOut.String())
+			}
+		})
+	}
+}
+
+func TestDryRunPrintsTheGoldenScripts(t *testing.T) {
+	// The same configuration as initcontainer's universal-redirect-dns-exclude-ssh golden file,
+	// spelt as flags, with that scenario's nameservers.
+	var out strings.Builder
+	cmd := Install("kuma-init", "")
+	if err := cmd.Flags.Parse([]string{"--redirect-dns", "--exclude-inbound-ports", "22", "--dry-run",
+		"--resolv-conf", "testdata/resolv.conf"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Run(context.Background(), &out); err != nil {
+		t.Fatal(err)
+	}
+	golden := readFile(t, "../testdata/golden/universal-redirect-dns-exclude-ssh.rules")
+	if out.String() != golden {
+		t.Errorf("--dry-run printed:\n%s\nwant the golden file:\n%s", out.String(), golden)
+	}
+	out.Reset()
+	cmd = Install("kuma-init", "")
+	cmd.Flags.Parse([]string{"--dry-run", "-o", "json"})
+	if err := cmd.Run(context.Background(), &out); err != nil || !strings.Contains(out.String(), `"purpose": "outbound TCP to the sidecar"`) {
+		t.Errorf("--dry-run -o json: %v\n%s", err, out.String())
+	}
+	cmd = Install("kuma-init", "")
+	cmd.Flags.Parse([]string{"-o", "yaml"})
+	if err := cmd.Run(context.Background(), &out); err == nil || err.Error() != `--output: "yaml" is not an output format; accepted: text or json` {
+		t.Errorf("-o yaml: %v", err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
