@@ -47,7 +47,8 @@ type Namespace struct {
 	Path       string     // the bind mount that holds the namespace: /var/run/netns/<Name>
 	IPv4, IPv6 netip.Addr // the addresses on its veth end
 
-	ip string // path of the ip binary
+	ip      string // path of the ip binary
+	deleted bool
 }
 
 // New creates the two namespaces, the veth pair between them and their addresses, and brings lo
@@ -87,11 +88,7 @@ func newNamespace(t testing.TB, ip, name string, v4, v6 netip.Addr) *Namespace {
 	t.Helper()
 	runIP(t, ip, "netns", "add", name)
 	ns := &Namespace{Name: name, Path: filepath.Join(netnsDir, name), IPv4: v4, IPv6: v6, ip: ip}
-	t.Cleanup(func() {
-		if out, err := exec.Command(ip, "netns", "delete", name).CombinedOutput(); err != nil {
-			t.Errorf("netkit: ip netns delete %s: %v: %s", name, err, out)
-		}
-	})
+	t.Cleanup(func() { ns.Delete(t) })
 	// Duplicate address detection would keep addresses, link-local ones included, tentative for
 	// a second or more; nothing else is on this link, so there is nothing to detect. "default"
 	// covers the veth end, which does not exist yet; DAD runs only if "all" also allows it.
@@ -116,6 +113,29 @@ func (ns *Namespace) configure(t testing.TB) {
 	runIP(t, ns.ip, "-n", ns.Name, "address", "add", v6.String(), "dev", vethName, "nodad")
 	runIP(t, ns.ip, "-n", ns.Name, "link", "set", "lo", "up")
 	runIP(t, ns.ip, "-n", ns.Name, "link", "set", vethName, "up")
+}
+
+// NewBare adds one namespace with only lo, up, as a pod's is before its network is set up. It is
+// deleted at cleanup, or earlier with Delete.
+func NewBare(t testing.TB) *Namespace {
+	t.Helper()
+	prereq.Root(t)
+	ip := prereq.Binary(t, "ip")
+	ns := newNamespace(t, ip, fmt.Sprintf("mi-ns-%06x", rand.Uint32N(1<<24)), netip.Addr{}, netip.Addr{})
+	runIP(t, ip, "-n", ns.Name, "link", "set", "lo", "up")
+	return ns
+}
+
+// Delete removes the namespace now; cleanup then has nothing left to do.
+func (ns *Namespace) Delete(t testing.TB) {
+	t.Helper()
+	if ns.deleted {
+		return
+	}
+	ns.deleted = true
+	if out, err := exec.Command(ns.ip, "netns", "delete", ns.Name).CombinedOutput(); err != nil {
+		t.Errorf("netkit: ip netns delete %s: %v: %s", ns.Name, err, out)
+	}
 }
 
 func runIP(t testing.TB, ip string, args ...string) {
