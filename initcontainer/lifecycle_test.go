@@ -290,3 +290,34 @@ func TestDetectBackend(t *testing.T) {
 		t.Errorf("with one rule in each: detected %s, want nft on a tie", b)
 	}
 }
+
+// TestInstallsRaceForTheXtablesLock runs legacy installs in several namespaces at once: legacy
+// iptables takes one host-wide lock, so they contend for it, and every one must still succeed,
+// exactly once.
+func TestInstallsRaceForTheXtablesLock(t *testing.T) {
+	requireTools(t)
+	b := Backend{Name: "legacy"}
+	namespaces := make([]*netkit.Namespace, 4)
+	for i := range namespaces {
+		namespaces[i] = netkit.NewBare(t)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(namespaces))
+	for i, ns := range namespaces {
+		wg.Go(func() {
+			errs[i] = ns.Do(func() error {
+				_, err := (&Installer{Backend: &b}).Install(context.Background(), everything(), testHost)
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("racing installs: %v", err)
+	}
+	for _, ns := range namespaces {
+		if n := strings.Count(saveAll(t, ns, b), "-j "+ChainOutbound+"\n"); n != 4 {
+			t.Errorf("%s: %d jumps to %s, want 2 per family", ns.Name, n, ChainOutbound)
+		}
+	}
+}
