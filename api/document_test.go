@@ -1,14 +1,14 @@
 package api
 
 import (
-	"bytes"
 	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/meshinit/meshinit/test/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files and the README's generated tables")
@@ -46,7 +46,7 @@ func TestDocumentGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", name), got)
+			golden.Check(t, filepath.Join("testdata", name), got, *update)
 			back, err := ParseTransparentProxyConfig(got)
 			if err != nil {
 				t.Fatalf("parsing what Marshal wrote: %v", err)
@@ -55,22 +55,6 @@ func TestDocumentGolden(t *testing.T) {
 				t.Errorf("round trip changed the config:\n got %#v\nwant %#v", back, cfg)
 			}
 		})
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update if the change is intended):\n--- got\n%s\n--- want\n%s", path, got, want)
 	}
 }
 

@@ -160,13 +160,8 @@ func (b *builder) nat() {
 
 func (b *builder) inbound() {
 	in := b.cfg.Redirect.Inbound
-	for _, p := range b.familyCIDRs(in.ExcludeIPs) {
-		b.add(tableNat, ChainInbound, "inbound from an excluded address", match{src: p, target: targetReturn})
-	}
-	for _, ports := range multiports(in.ExcludePorts) {
-		b.add(tableNat, ChainInbound, "inbound to excluded ports", match{proto: "tcp",
-			extra: []string{"-m", "multiport", "--dports", ports}, target: targetReturn})
-	}
+	b.exclusions(ChainInbound, "inbound from an excluded address", "inbound to excluded ports", in.ExcludeIPs, in.ExcludePorts,
+		func(m *match, p netip.Prefix) { m.src = p })
 	b.add(tableNat, ChainInbound, "inbound TCP to "+ChainInboundRedirect, match{proto: "tcp", target: jump(ChainInboundRedirect)})
 }
 
@@ -190,7 +185,7 @@ func (b *builder) outbound() {
 			for _, ports := range chunks {
 				var extra []string
 				if ports != "" {
-					extra = []string{"-m", "multiport", "--dports", ports}
+					extra = dports(ports)
 				}
 				extra = append(extra, ownerIs(e.UIDs.String())...)
 				b.add(tableNat, ChainOutbound, fmt.Sprintf("outbound %s of UIDs %s excluded", proto, e.UIDs), match{
@@ -229,15 +224,25 @@ func (b *builder) outbound() {
 		out: "lo", extra: ownerIsNot(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "traffic of the proxy is not redirected", match{extra: ownerIs(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "localhost is not redirected", match{dst: loopback, target: targetReturn})
-	for _, p := range b.familyCIDRs(out.ExcludeIPs) {
-		b.add(tableNat, ChainOutbound, "outbound to an excluded address", match{dst: p, target: targetReturn})
-	}
-	for _, ports := range multiports(out.ExcludePorts) {
-		b.add(tableNat, ChainOutbound, "outbound to excluded ports", match{proto: "tcp",
-			extra: []string{"-m", "multiport", "--dports", ports}, target: targetReturn})
-	}
+	b.exclusions(ChainOutbound, "outbound to an excluded address", "outbound to excluded ports", out.ExcludeIPs, out.ExcludePorts,
+		func(m *match, p netip.Prefix) { m.dst = p })
 	b.add(tableNat, ChainOutbound, "outbound TCP to "+ChainOutboundRedirect, match{proto: "tcp", target: jump(ChainOutboundRedirect)})
 }
+
+// exclusions returns from chain the traffic of the excluded addresses (matched by address) and
+// to the excluded TCP ports.
+func (b *builder) exclusions(chain, ipPurpose, portPurpose string, ips api.CIDRs, ports api.PortRanges, address func(*match, netip.Prefix)) {
+	for _, p := range b.familyCIDRs(ips) {
+		m := match{target: targetReturn}
+		address(&m, p)
+		b.add(tableNat, chain, ipPurpose, m)
+	}
+	for _, chunk := range multiports(ports) {
+		b.add(tableNat, chain, portPurpose, match{proto: "tcp", extra: dports(chunk), target: targetReturn})
+	}
+}
+
+func dports(multiport string) []string { return []string{"-m", "multiport", "--dports", multiport} }
 
 // familyCIDRs returns the masked entries of the family.
 func (b *builder) familyCIDRs(cidrs api.CIDRs) api.CIDRs {

@@ -1,11 +1,11 @@
 package initcontainer
 
 import (
-	"bytes"
 	"flag"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/meshinit/meshinit/test/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden restore scripts")
@@ -16,19 +16,7 @@ func TestGoldenScripts(t *testing.T) {
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
 			got := NewPlan(s.config(), testHost).Scripts()
-			path := filepath.Join("testdata", "golden", s.name+".rules")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs (run with -update if intended):\n%s", path, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "golden", s.name+".rules"), got, *update)
 		})
 	}
 }
