@@ -6,18 +6,31 @@ package config
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/meshinit/meshinit/api"
 )
 
 // Config is the injector's cluster-wide configuration. Load fills it from the environment; the
 // table in settings.go says which variable sets which field, and with what default.
 type Config struct {
+	// SystemNamespace is the injector's own namespace, whose pods are never injected.
+	SystemNamespace string
+	// ControlPlaneURL is where sidecars reach the control plane.
+	ControlPlaneURL     string
 	AdmissionServer     AdmissionServer
 	Injector            Injector
 	SidecarTraffic      SidecarTraffic
 	Exceptions          Exceptions
 	NodeTaintController NodeTaintController
+
+	// given holds the settings the environment set, by their canonical name.
+	given map[string]bool
 }
+
+// FromEnvironment reports whether the environment set a setting (by its canonical name), rather
+// than the setting having its built-in default: logs say which source each value came from.
+func (c *Config) FromEnvironment(env string) bool { return c.given[env] }
 
 // AdmissionServer is the webhook's HTTPS server.
 type AdmissionServer struct {
@@ -46,11 +59,20 @@ type SidecarContainer struct {
 	IPFamilyMode         api.IPFamilyMode
 	DrainTime            time.Duration
 	EnvVars              api.EnvVars
+	Resources            Resources
+}
+
+// Resources are a container's requests and limits.
+type Resources struct {
+	RequestsCPU, RequestsMemory resource.Quantity
+	LimitsCPU, LimitsMemory     resource.Quantity
 }
 
 // InitContainer is the kuma-init container.
 type InitContainer struct {
 	Image string
+	// Privileged runs it fully privileged, for platforms that do not grant capabilities alone.
+	Privileged bool
 }
 
 // BuiltinDNS is the sidecar's DNS server that DNS queries are redirected to.

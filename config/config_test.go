@@ -9,20 +9,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/readme"
 )
 
 var update = flag.Bool("update", false, "rewrite the README's generated settings table")
 
+// configDiff compares configurations by value: quantities by amount, not spelling, and not which
+// settings the environment gave.
+var configDiff = []cmp.Option{
+	cmpopts.IgnoreUnexported(Config{}),
+	cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }),
+	cmpopts.EquateComparable(netip.Prefix{}),
+}
+
 func TestDefault(t *testing.T) {
 	want := &Config{
+		SystemNamespace: "kuma-system",
+		ControlPlaneURL: "https://kuma-control-plane.kuma-system:5678",
 		AdmissionServer: AdmissionServer{Port: 5443, CertDir: "/var/run/secrets/kuma.io/tls-cert"},
 		Injector: Injector{
 			SidecarContainer: SidecarContainer{
 				Image: "docker.io/kumahq/kuma-dp:2.9.3", UID: 5678, GID: 5678,
 				RedirectPortInbound: 15006, RedirectPortOutbound: 15001,
 				IPFamilyMode: api.IPFamilyDualStack, DrainTime: 30 * time.Second, EnvVars: api.EnvVars{},
+				Resources: Resources{RequestsCPU: resource.MustParse("50m"), RequestsMemory: resource.MustParse("64Mi"),
+					LimitsCPU: resource.MustParse("1"), LimitsMemory: resource.MustParse("512Mi")},
 			},
 			InitContainer:             InitContainer{Image: "ghcr.io/meshinit/kuma-init:0.1.0"},
 			BuiltinDNS:                BuiltinDNS{Enabled: true, Port: 15053},
@@ -36,8 +52,8 @@ func TestDefault(t *testing.T) {
 			"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}},
 		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system"},
 	}
-	if got := Default(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Default() =\n%#v\nwant\n%#v", got, want)
+	if diff := cmp.Diff(want, Default(), configDiff...); diff != "" {
+		t.Errorf("Default() (-want +got):\n%s", diff)
 	}
 	// The contract's defaults in api are the same numbers.
 	d := Default()
@@ -82,6 +98,10 @@ func TestLoadValues(t *testing.T) {
 		{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=", func(c *Config) { c.Exceptions.Labels = map[string]string{} }},
 		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED=true", func(c *Config) { c.NodeTaintController.Enabled = true }},
 		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=kuma-system", func(c *Config) { c.NodeTaintController.CNINamespace = "kuma-system" }},
+		{"KUMA_STORE_KUBERNETES_SYSTEM_NAMESPACE=mesh-system", func(c *Config) { c.SystemNamespace = "mesh-system" }},
+		{"KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL=http://cp.example:5681", func(c *Config) { c.ControlPlaneURL = "http://cp.example:5681" }},
+		{"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY=1Gi", func(c *Config) { c.Injector.SidecarContainer.Resources.LimitsMemory = resource.MustParse("1Gi") }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true", func(c *Config) { c.Injector.InitContainer.Privileged = true }},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			got, warnings, err := Load([]string{tc.env, "PATH=/usr/bin"})
@@ -90,8 +110,8 @@ func TestLoadValues(t *testing.T) {
 			}
 			want := Default()
 			tc.want(want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %#v\nwant %#v", got, want)
+			if diff := cmp.Diff(want, got, configDiff...); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -132,6 +152,10 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "a:b" in "app:a:b" is not a label value or *; accepted: ` + FormLabels}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=app:a,app:b"},
 			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "app" in "app:a,app:b" is given more than once; accepted: ` + FormLabels}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL=kuma-control-plane:5678"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL: "kuma-control-plane:5678" is not an http(s) URL with a host; accepted: ` + FormURL}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU=lots"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU: "lots" is not a non-negative quantity; accepted: ` + FormQuantity}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP="},
 			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP: is not a label value; accepted: ` + FormLabelValue}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=Kube_System"},
@@ -229,4 +253,17 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("%s=%q: error does not name a variable: %v", s.Env, value, err)
 		}
 	})
+}
+
+func TestFromEnvironment(t *testing.T) {
+	c, _, err := Load([]string{"KUMA_INJECTOR_INIT_CONTAINER_IMAGE=a/b:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.FromEnvironment("KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE") {
+		t.Error("a setting given by its alias is not reported as given")
+	}
+	if c.FromEnvironment("KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE") {
+		t.Error("a default is reported as given")
+	}
 }

@@ -23,7 +23,7 @@ func Load(environ []string) (*Config, []string, error) {
 			env[name] = value
 		}
 	}
-	c := &Config{}
+	c := &Config{given: map[string]bool{}}
 	var errs api.FieldErrors
 	known := map[string]bool{}
 	for _, s := range Settings {
@@ -41,6 +41,9 @@ func Load(environ []string) (*Config, []string, error) {
 			}
 		}
 		errs.Add(name, s.set(c, value))
+		if given {
+			c.given[s.Env] = true
+		}
 	}
 	if len(errs) == 0 {
 		c.validate(&errs)

@@ -3,6 +3,8 @@ package config
 import (
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+
 	"github.com/meshinit/meshinit/api"
 )
 
@@ -20,6 +22,12 @@ type Setting struct {
 
 // Settings lists every variable the injector reads.
 var Settings = []Setting{
+	{Env: "KUMA_RUNTIME_KUBERNETES_SYSTEM_NAMESPACE", Aliases: []string{"KUMA_STORE_KUBERNETES_SYSTEM_NAMESPACE"},
+		Default: "kuma-system", Form: FormNamespace, Description: "The injector's own namespace; its pods are never injected.",
+		set: bind(parseNamespace, func(c *Config) *string { return &c.SystemNamespace })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL", Default: "https://kuma-control-plane.kuma-system:5678", Form: FormURL,
+		Description: "Where sidecars reach the control plane (KUMA_CONTROL_PLANE_URL of kuma-dp).",
+		set:         bind(parseURL, func(c *Config) *string { return &c.ControlPlaneURL })},
 	{Env: "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT", Default: "5443", Form: api.FormPort,
 		Description: "Port of the webhook's HTTPS server.",
 		set:         bind(api.ParsePort, func(c *Config) *uint16 { return &c.AdmissionServer.Port })},
@@ -53,9 +61,24 @@ var Settings = []Setting{
 	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS", Default: "", Form: FormEnvVars,
 		Description: "Extra environment of every sidecar; kuma.io/sidecar-env-vars adds to it per pod.",
 		set:         bind(parseEnvVars, func(c *Config) *api.EnvVars { return &c.Injector.SidecarContainer.EnvVars })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU", Aliases: []string{"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU"},
+		Default: "50m", Form: FormQuantity, Description: "CPU request of kuma-sidecar.",
+		set: bind(parseQuantity, func(c *Config) *resource.Quantity { return &c.Injector.SidecarContainer.Resources.RequestsCPU })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_MEMORY", Aliases: []string{"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_MEMORY"},
+		Default: "64Mi", Form: FormQuantity, Description: "Memory request of kuma-sidecar.",
+		set: bind(parseQuantity, func(c *Config) *resource.Quantity { return &c.Injector.SidecarContainer.Resources.RequestsMemory })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_CPU", Aliases: []string{"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_CPU"},
+		Default: "1000m", Form: FormQuantity, Description: "CPU limit of kuma-sidecar.",
+		set: bind(parseQuantity, func(c *Config) *resource.Quantity { return &c.Injector.SidecarContainer.Resources.LimitsCPU })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY", Aliases: []string{"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY"},
+		Default: "512Mi", Form: FormQuantity, Description: "Memory limit of kuma-sidecar.",
+		set: bind(parseQuantity, func(c *Config) *resource.Quantity { return &c.Injector.SidecarContainer.Resources.LimitsMemory })},
 	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE", Aliases: []string{"KUMA_INJECTOR_INIT_CONTAINER_IMAGE"},
 		Default: "ghcr.io/meshinit/kuma-init:0.1.0", Form: FormImage, Description: "Image of kuma-init.",
 		set: bind(parseImage, func(c *Config) *string { return &c.Injector.InitContainer.Image })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED", Default: "false", Form: api.FormBool,
+		Description: "Run kuma-init fully privileged, where a platform does not grant NET_ADMIN and NET_RAW alone.",
+		set:         bind(api.ParseBool, func(c *Config) *bool { return &c.Injector.InitContainer.Privileged })},
 	{Env: "KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_ENABLED", Default: "true", Form: api.FormBool,
 		Description: "Redirect DNS to the sidecar's DNS server; kuma.io/builtin-dns overrides it per pod.",
 		set:         bind(api.ParseBool, func(c *Config) *bool { return &c.Injector.BuiltinDNS.Enabled })},

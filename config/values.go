@@ -2,8 +2,11 @@ package config
 
 import (
 	"errors"
+	"net/url"
 	"path/filepath"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -21,7 +24,25 @@ const (
 	FormLabels     = "key:value pairs separated by ',' with * for any value, e.g. openshift.io/build.name:*"
 	FormLabelValue = "a label value such as kuma-cni"
 	FormNamespace  = "a namespace name such as kube-system"
+	FormURL        = "an http or https URL with a host, such as https://kuma-control-plane.kuma-system:5678"
+	FormQuantity   = "a Kubernetes quantity such as 50m, 1 or 64Mi"
 )
+
+func parseURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fail(s, "", "is not an http(s) URL with a host", FormURL)
+	}
+	return s, nil
+}
+
+func parseQuantity(s string) (resource.Quantity, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Sign() < 0 {
+		return resource.Quantity{}, fail(s, "", "is not a non-negative quantity", FormQuantity)
+	}
+	return q, nil
+}
 
 func fail(value, token, problem, form string) error {
 	return &api.FieldError{Value: value, Token: token, Problem: problem, Accepted: form}
