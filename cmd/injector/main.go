@@ -1,0 +1,53 @@
+// Command injector is meshinit's in-cluster manager: the pod mutating webhook that injects the
+// sidecar, with /metrics, /healthz and /readyz. Its settings are the KUMA_RUNTIME_* environment.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/webhook"
+)
+
+func main() {
+	opts := webhook.ServerOptions{}
+	flag.StringVar(&opts.Host, "webhook-host", "", "address the webhook listens on; empty for all")
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics; 0 to turn it off")
+	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	ctrl.SetLogger(log)
+
+	cfg, warnings, err := config.Load(os.Environ())
+	for _, w := range warnings {
+		log.Info("warning: " + w)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "injector: the settings are not valid; nothing was started:\n%v\n", err)
+		os.Exit(2)
+	}
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "injector: no Kubernetes API to talk to: %v\n", err)
+		os.Exit(2)
+	}
+	opts.Config, opts.Log = cfg, log
+	mgr, err := webhook.NewManager(restConfig, opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "injector: %v\n", err)
+		os.Exit(1)
+	}
+	log.Info("starting", "version", api.Version, "port", cfg.AdmissionServer.Port, "certDir", cfg.AdmissionServer.CertDir)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		fmt.Fprintf(os.Stderr, "injector: %v\n", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,115 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshinit/meshinit/config"
+)
+
+// Path is where the injector serves pod admissions.
+const Path = "/inject-sidecar"
+
+// nativeSidecarsSince is the first Kubernetes release with sidecar containers on by default.
+var nativeSidecarsSince = version.MustParseGeneric("1.29.0")
+
+// ServerOptions says where the injector serves.
+type ServerOptions struct {
+	Config *config.Config
+	// Host is the webhook's listen address; empty for all. The port is Config's.
+	Host string
+	// MetricsAddr and HealthAddr are the bind addresses of /metrics and of /healthz and /readyz;
+	// "0" turns one off.
+	MetricsAddr, HealthAddr string
+	Log                     logr.Logger
+}
+
+// NewManager builds the injector: the webhook server, with TLS from the cert dir reloaded when the
+// files rotate, /metrics, /healthz and /readyz (ready once the webhook serves and the namespace
+// cache has synced). Kubernetes' version decides the sidecar's placement.
+func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, error) {
+	native, err := supportsNativeSidecars(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	cfg := opts.Config
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 opts.Log,
+		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress: opts.HealthAddr,
+		WebhookServer: crwebhook.NewServer(crwebhook.Options{
+			Host:    opts.Host,
+			Port:    int(cfg.AdmissionServer.Port),
+			CertDir: cfg.AdmissionServer.CertDir,
+		}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The informer is asked for now, so the cache syncs it at start rather than on the first pod.
+	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {
+		return nil, err
+	}
+	mgr.GetWebhookServer().Register(Path, &crwebhook.Admission{Handler: &Handler{
+		Injector:   &Injector{Config: cfg, NativeSidecars: native},
+		Namespaces: mgr.GetCache(),
+		Decoder:    admission.NewDecoder(scheme),
+		Log:        opts.Log.WithName("inject"),
+	}})
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("namespaces", func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return fmt.Errorf("the namespace cache has not synced yet")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	opts.Log.Info("sidecar placement", "nativeSidecars", native)
+	return mgr, nil
+}
+
+// supportsNativeSidecars asks the API server for its version.
+func supportsNativeSidecars(restConfig *rest.Config) (bool, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
+	if err != nil {
+		return false, err
+	}
+	info, err := dc.ServerVersion()
+	if err != nil {
+		return false, fmt.Errorf("asking the API server for its version: %w", err)
+	}
+	v, err := version.ParseGeneric(info.GitVersion)
+	if err != nil {
+		return false, fmt.Errorf("the API server's version %q: %w", info.GitVersion, err)
+	}
+	return v.AtLeast(nativeSidecarsSince), nil
+}
