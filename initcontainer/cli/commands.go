@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/initcontainer"
 )
 
@@ -22,12 +23,20 @@ type Command struct {
 	Short string
 	Flags *pflag.FlagSet
 	Run   func(ctx context.Context, out io.Writer) error
+
+	config *Flags
 }
 
 func newCommand(name, short string) (*Command, *Flags) {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	return &Command{Name: name, Short: short, Flags: fs}, AddFlags(fs)
+	c := &Command{Name: name, Short: short, Flags: fs}
+	c.config = AddFlags(fs)
+	return c, c.config
 }
+
+// ConfigOf is the configuration a command's parsed flags spell, as it would apply it: what tests
+// compare with the document the webhook wrote.
+func ConfigOf(c *Command) (*api.TransparentProxyConfig, error) { return c.config.Config() }
 
 // Install is `kumactl install transparent-proxy` under another name: kuma-init's default command
 // and `meshinit install transparent-proxy`.

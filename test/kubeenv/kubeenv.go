@@ -67,21 +67,14 @@ func Start(t testing.TB) *Env {
 	if err != nil {
 		prereq.Missing(t, "%v", err)
 	}
-	var etcdDataDir string
-	if env.ControlPlane.Etcd != nil {
-		etcdDataDir = env.ControlPlane.Etcd.DataDir
-	}
 	cfg, err := env.Start()
 	if err != nil {
-		_ = env.Stop()
+		_ = Stop(env)
 		t.Fatalf("starting the control plane: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := env.Stop(); err != nil {
+		if err := Stop(env); err != nil {
 			t.Errorf("stopping the control plane: %v", err)
-		}
-		if etcdDataDir != "" {
-			_ = os.RemoveAll(etcdDataDir)
 		}
 	})
 	c, err := client.New(cfg, client.Options{})
@@ -89,4 +82,17 @@ func Start(t testing.TB) *Env {
 		t.Fatalf("client for the control plane: %v", err)
 	}
 	return &Env{Environment: env, Config: cfg, Client: c}
+}
+
+// Stop stops a control plane from Environment and removes etcd's data.
+func Stop(env *envtest.Environment) error {
+	var dataDir string
+	if env.ControlPlane.Etcd != nil {
+		dataDir = env.ControlPlane.Etcd.DataDir
+	}
+	err := env.Stop()
+	if dataDir != "" {
+		_ = os.RemoveAll(dataDir)
+	}
+	return err
 }

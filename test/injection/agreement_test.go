@@ -1,0 +1,142 @@
+package injection
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/initcontainer/cli"
+	"github.com/meshinit/meshinit/webhook"
+)
+
+func container(t *testing.T, cs []corev1.Container, name string) corev1.Container {
+	t.Helper()
+	i := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == name })
+	if i < 0 {
+		t.Fatalf("no container %s in %v", name, names(cs))
+	}
+	return cs[i]
+}
+
+func envOf(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// TestPiecesAgree reads an injected pod as the API server stored it and checks that kuma-init, run
+// with its injected arguments on the file the downward API projects, applies exactly the
+// configuration of the annotation, and that the sidecar's user, DNS and probe settings are the
+// ones that configuration expects.
+func TestPiecesAgree(t *testing.T) {
+	e := shared(t)
+	p := pod(namespace(t, enabled), nil, map[string]string{
+		api.AnnotationExcludeInboundPorts:         "22",
+		api.AnnotationExcludeOutboundIPs:          "169.254.169.254",
+		api.AnnotationBuiltinDNSPort:              "16053",
+		api.AnnotationExcludeOutboundPortsForUIDs: "tcp:22:1000",
+	})
+	p.Spec.Containers[0].ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+		HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}}
+	if err := e.Client.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	doc := p.Annotations[api.AnnotationTransparentProxyConfig]
+	want, err := api.ParseTransparentProxyConfig([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The downward API projects the annotation into the file kuma-init's arguments name.
+	initC := container(t, p.Spec.InitContainers, webhook.InitName)
+	vol := p.Spec.Volumes[slices.IndexFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == initC.VolumeMounts[0].Name })]
+	item := vol.DownwardAPI.Items[0]
+	if item.FieldRef.FieldPath != "metadata.annotations['"+api.AnnotationTransparentProxyConfig+"']" {
+		t.Errorf("the volume projects %s", item.FieldRef.FieldPath)
+	}
+	projected := filepath.Join(initC.VolumeMounts[0].MountPath, item.Path)
+	args := slices.Clone(initC.Args)
+	i := slices.Index(args, "--config")
+	if i < 0 || args[i+1] != projected {
+		t.Fatalf("kuma-init's arguments %v do not read the projected file %s", args, projected)
+	}
+	local := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(local, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args[i+1] = local
+	cmd := cli.Install("kuma-init", "")
+	if err := cmd.Flags.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cli.ConfigOf(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("kuma-init would apply\n%#v\nbut the annotation says\n%#v", got, want)
+	}
+
+	sidecar := container(t, p.Spec.InitContainers, webhook.SidecarName)
+	if uid := strconv.FormatInt(*sidecar.SecurityContext.RunAsUser, 10); uid != want.KumaDPUser {
+		t.Errorf("the sidecar runs as %s, the rules exempt %s", uid, want.KumaDPUser)
+	}
+	if envOf(sidecar, "KUMA_DNS_ENABLED") != strconv.FormatBool(want.Redirect.DNS.Enabled) ||
+		envOf(sidecar, "KUMA_DNS_PROXY_PORT") != strconv.Itoa(int(want.Redirect.DNS.Port)) {
+		t.Errorf("sidecar DNS env %q/%q, rules redirect DNS %v to %d", envOf(sidecar, "KUMA_DNS_ENABLED"),
+			envOf(sidecar, "KUMA_DNS_PROXY_PORT"), want.Redirect.DNS.Enabled, want.Redirect.DNS.Port)
+	}
+	for _, name := range []string{"KUMA_READINESS_PORT", "KUMA_APPLICATION_PROBE_PROXY_PORT"} {
+		port, _ := strconv.Atoi(envOf(sidecar, name))
+		if !want.Redirect.Inbound.ExcludePorts.Contains(uint16(port)) {
+			t.Errorf("%s=%d is redirected inbound, so kubelet could not reach it", name, port)
+		}
+	}
+	probe := container(t, p.Spec.Containers, "app").ReadinessProbe.HTTPGet
+	if probe.Port.String() != envOf(sidecar, "KUMA_APPLICATION_PROBE_PROXY_PORT") || probe.Path != "/8080/healthz" {
+		t.Errorf("the app's probe goes to %s%s, not through the sidecar's probe proxy", probe.Port.String(), probe.Path)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	e := shared(t)
+	if err := e.Client.Create(t.Context(), pod(namespace(t, enabled), nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, f := range families {
+		switch f.GetName() {
+		case "sidecar_injection_total":
+			for _, m := range f.GetMetric() {
+				var labels []string
+				for _, l := range m.GetLabel() {
+					labels = append(labels, l.GetName()+"="+l.GetValue())
+				}
+				if strings.Join(labels, ",") == "reason=enabled-by-namespace-label,result=injected" && m.GetCounter().GetValue() >= 1 {
+					found[f.GetName()] = true
+				}
+			}
+		case "controller_runtime_webhook_latency_seconds":
+			found[f.GetName()] = true
+		}
+	}
+	if !found["sidecar_injection_total"] || !found["controller_runtime_webhook_latency_seconds"] {
+		t.Errorf("metrics found: %v", found)
+	}
+}
