@@ -179,7 +179,10 @@ func inAnnotations(err error) error {
 func warnings(pod *corev1.Pod, tp *api.TransparentProxyConfig, inboundPorts api.PortRanges, annotations map[string]string) []string {
 	var out []string
 	for _, w := range tp.Warnings() {
-		out = append(out, "transparent-proxy config: "+w)
+		if field, text, ok := strings.Cut(w, ": "); ok && annotationOf[field] != "" {
+			w = annotationOf[field] + ": " + text
+		}
+		out = append(out, w)
 	}
 	if _, ok := annotations[api.AnnotationExcludeInboundPorts]; ok {
 		declared := declaredPorts(pod)

@@ -1,5 +1,5 @@
 // Command meshinit is the operator's CLI: it installs and removes the transparent proxy on hosts
-// and VMs.
+// and VMs, and injects Kubernetes manifests offline with the webhook's own code.
 package main
 
 import (
@@ -33,7 +33,7 @@ func newRoot() *cobra.Command {
 	uninstall.AddCommand(mount(cli.Uninstall("transparent-proxy", "Remove every rule and chain of the transparent proxy, and nothing else")))
 	version := &cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "meshinit", api.Version) }}
-	root.AddCommand(install, uninstall, version)
+	root.AddCommand(install, uninstall, injectCommand(), version)
 	return root
 }
 

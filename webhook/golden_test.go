@@ -1,0 +1,258 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/golden"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of injected pods")
+
+// goldenCase is an input pod in testdata/golden/<name>.in.yaml and how the cluster around it is set
+// up; the result is pinned in <name>.out.yaml. Names say the behaviour each pins.
+type goldenCase struct {
+	nsLabels map[string]string // nil: the namespace is labelled enabled
+	env      []string          // the injector's KUMA_RUNTIME_* settings
+	classic  bool              // an API server older than 1.29
+}
+
+var goldenCases = map[string]goldenCase{
+	"namespace-label-disabled":  {nsLabels: map[string]string{api.LabelSidecarInjection: "disabled"}},
+	"not-labelled":              {nsLabels: map[string]string{}},
+	"enabled-by-pod-label":      {nsLabels: map[string]string{}},
+	"mesh-from-namespace-label": {nsLabels: map[string]string{api.LabelSidecarInjection: "enabled", api.LabelMesh: "orders"}},
+	"init-first-classic-layout": {classic: true},
+	"classic-layout":            {classic: true},
+	"cluster-defaults-from-environment": {env: []string{
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=22",
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS=169.254.169.254",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:2.9.9",
+		"KUMA_INJECTOR_INIT_CONTAINER_IMAGE=registry.local/kuma-init:9",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=1234",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=1235",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=1m",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE=ipv4",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT=15055",
+		"KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL=https://cp.mesh.example:5678",
+		"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY=1Gi",
+	}},
+	"cluster-env-vars-then-annotation-env-vars": {env: []string{
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=SHARED=from-cluster;CLUSTER=1"}},
+	"privileged-init-container": {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
+}
+
+// goldenNames lists every case, from the input files.
+func goldenNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.in.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		names = append(names, strings.TrimSuffix(filepath.Base(f), ".in.yaml"))
+	}
+	return names
+}
+
+func (c goldenCase) injector(t *testing.T) *Injector {
+	t.Helper()
+	cfg, _, err := config.Load(c.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Injector{Config: cfg, NativeSidecars: !c.classic}
+}
+
+func (c goldenCase) labels() map[string]string {
+	if c.nsLabels == nil {
+		return map[string]string{api.LabelSidecarInjection: "enabled"}
+	}
+	return c.nsLabels
+}
+
+// outcome is what a path made of one input: the pod, or the denial.
+type outcome struct {
+	result   string
+	warnings []string
+	pod      []byte
+	denial   string
+}
+
+func (o outcome) render() []byte {
+	var b bytes.Buffer
+	b.WriteString("# result: " + o.result + "\n")
+	for _, w := range o.warnings {
+		b.WriteString("# warning: " + w + "\n")
+	}
+	for _, line := range strings.Split(o.denial, "\n") {
+		if line != "" {
+			b.WriteString("# " + line + "\n")
+		}
+	}
+	b.Write(o.pod)
+	return b.Bytes()
+}
+
+// TestGoldenInjection runs every input through the admission handler, as the API server would,
+// and pins the result. Regenerate with: go test ./webhook -run TestGoldenInjection -update
+func TestGoldenInjection(t *testing.T) {
+	names := goldenNames(t)
+	if len(names) < 40 {
+		t.Errorf("%d golden cases; the contract asks for at least 40", len(names))
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			c := goldenCases[name]
+			input := readGolden(t, name+".in.yaml")
+			got := throughHandler(t, c, input)
+			golden.Check(t, filepath.Join("testdata", "golden", name+".out.yaml"), got.render(), *update)
+		})
+	}
+}
+
+func readGolden(t *testing.T, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "golden", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func throughHandler(t *testing.T, c goldenCase, input []byte) outcome {
+	t.Helper()
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(input, &pod); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(&pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	clientgoscheme.AddToScheme(scheme)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pod.Namespace, Labels: c.labels()}}
+	h := &Handler{Injector: c.injector(t), Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
+		Decoder: admission.NewDecoder(scheme), Log: log.Log}
+	resp := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: "golden", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Operation: admissionv1.Create,
+		Namespace: pod.Namespace, Object: runtime.RawExtension{Raw: raw},
+	}})
+	if !resp.Allowed {
+		return outcome{result: "denied", denial: resp.Result.Message}
+	}
+	out := raw
+	if len(resp.Patches) > 0 {
+		patch, err := json.Marshal(resp.Patches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err = p.Apply(raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	result := "injected"
+	if len(resp.Patches) == 0 {
+		result = "skipped (" + resp.Result.Message + ")"
+	}
+	return outcome{result: result, warnings: resp.Warnings, pod: toYAML(t, out)}
+}
+
+func toYAML(t *testing.T, podJSON []byte) []byte {
+	t.Helper()
+	var pod corev1.Pod
+	if err := json.Unmarshal(podJSON, &pod); err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(&pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestGoldenInjectionIsIdempotent injects each injected golden pod again: nothing changes.
+func TestGoldenInjectionIsIdempotent(t *testing.T) {
+	for _, name := range goldenNames(t) {
+		c := goldenCases[name]
+		out := readGolden(t, name+".out.yaml")
+		if !bytes.HasPrefix(out, []byte("# result: injected")) {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			var pod corev1.Pod
+			if err := yaml.Unmarshal(out, &pod); err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.injector(t).Inject(&pod, pod.Namespace, c.labels())
+			if err != nil || res.Injected || res.Reason != ReasonAlreadyInjected {
+				t.Errorf("injecting an injected pod: %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+// TestGoldenThroughCLI gives every input to `meshinit inject`'s function: it must agree with the
+// webhook on the pod, the warnings and the denial.
+func TestGoldenThroughCLI(t *testing.T) {
+	for _, name := range goldenNames(t) {
+		t.Run(name, func(t *testing.T) {
+			c := goldenCases[name]
+			want := throughHandler(t, c, readGolden(t, name+".in.yaml"))
+			var out bytes.Buffer
+			warnings, err := InjectManifests(bytes.NewReader(readGolden(t, name+".in.yaml")), &out, c.injector(t),
+				ManifestOptions{Namespace: "default", NamespaceLabels: c.labels()})
+			if want.result == "denied" {
+				if err == nil || !strings.HasSuffix(err.Error(), ": "+want.denial) {
+					t.Errorf("inject error %v, want the webhook's denial %q", err, want.denial)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range warnings {
+				if _, text, ok := strings.Cut(w, ": "); ok {
+					warnings[i] = text
+				}
+			}
+			if !slices.Equal(warnings, want.warnings) {
+				t.Errorf("warnings %q, want the webhook's %q", warnings, want.warnings)
+			}
+			var pod corev1.Pod
+			if err := yaml.Unmarshal(out.Bytes(), &pod); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := json.Marshal(&pod)
+			if !bytes.Equal(toYAML(t, got), want.pod) {
+				t.Errorf("meshinit inject made\n%s\nthe webhook made\n%s", toYAML(t, got), want.pod)
+			}
+		})
+	}
+}
