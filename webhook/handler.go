@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -56,14 +55,9 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		log.V(1).Info("not injected", "reason", res.Reason)
 		return admission.Allowed(res.Reason).WithWarnings(res.Warnings...)
 	}
-	injected, err := json.Marshal(res.Pod)
-	if err != nil {
-		injections.WithLabelValues(ResultError, "marshal").Inc()
-		return admission.Errored(http.StatusInternalServerError, err)
-	}
 	injections.WithLabelValues(ResultInjected, res.Reason).Inc()
 	log.Info("injected", "reason", res.Reason, "settings", res.Settings, "warnings", res.Warnings)
-	return admission.PatchResponseFromRaw(req.Object.Raw, injected).WithWarnings(res.Warnings...)
+	return patchResponse(res.Pod).WithWarnings(res.Warnings...)
 }
 
 // podName names a pod in logs; on creation it may have only a generateName.
