@@ -70,6 +70,16 @@ func decodeYAML(data []byte) (any, error) {
 	return raw, dec.Decode(&raw)
 }
 
+// MarshalCompact writes the configuration as one line of JSON, after validating it: what the
+// webhook stores in the pod's annotation, where every byte is stored, sent and decoded again with
+// each pod.
+func (c *TransparentProxyConfig) MarshalCompact() ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(c)
+}
+
 // Marshal writes the configuration as a YAML document, after validating it. Fields come in their
 // declared order, header first, rather than sorted as sigs.k8s.io/yaml would write them.
 func (c *TransparentProxyConfig) Marshal() ([]byte, error) {

@@ -79,7 +79,7 @@ func (in *Injector) Inject(pod *corev1.Pod, namespace string, nsLabels map[strin
 		res.warnings = append(res.warnings, api.AnnotationInitFirst+": the pod's init containers run after kuma-init but before the "+
 			"sidecar starts, so their outbound traffic goes to a proxy that is not running yet (native sidecars, on Kubernetes 1.29+, avoid this)")
 	}
-	doc, err := res.tp.Marshal()
+	doc, err := res.tp.MarshalCompact()
 	if err != nil {
 		return nil, fmt.Errorf("marshalling the effective configuration: %w", err)
 	}

@@ -110,6 +110,52 @@ func TestPiecesAgree(t *testing.T) {
 	}
 }
 
+// admissions counts the injector's answers with a result and reason.
+func admissions(t *testing.T, result, reason string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "sidecar_injection_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["result"] == result && labels["reason"] == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// TestUnmeshedPodsNeverReachTheInjector: the registration's selectors keep the API server from
+// calling the injector for pods that cannot be injected, so they never wait for it, and an
+// injector that is down cannot block them.
+func TestUnmeshedPodsNeverReachTheInjector(t *testing.T) {
+	e := shared(t)
+	before := admissions(t, webhook.ResultSkipped, webhook.ReasonNotEnabled)
+	for range 3 {
+		if err := e.Client.Create(t.Context(), pod(namespace(t, nil), nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := admissions(t, webhook.ResultSkipped, webhook.ReasonNotEnabled); after != before {
+		t.Errorf("the injector answered %v admissions for pods of unlabelled namespaces", after-before)
+	}
+	if err := e.Client.Create(t.Context(), pod(namespace(t, nil), disabled, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if admissions(t, webhook.ResultSkipped, webhook.ReasonDisabledByPodLabel) == 0 {
+		t.Error("a pod with the label in an unlabelled namespace did not reach the injector")
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	e := shared(t)
 	if err := e.Client.Create(t.Context(), pod(namespace(t, enabled), nil, nil)); err != nil {

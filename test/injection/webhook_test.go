@@ -126,7 +126,7 @@ func TestMalformedAnnotationIsDenied(t *testing.T) {
 		api.AnnotationBuiltinDNSPort:      "dns",
 	})
 	err := e.Client.Create(t.Context(), p)
-	want := `admission webhook "sidecar-injector.meshinit.io" denied the request: ` +
+	want := `admission webhook "namespace.sidecar-injector.meshinit.io" denied the request: ` +
 		`traffic.kuma.io/exclude-inbound-ports: "x" in "22,x" is not a port number; accepted: ` + api.FormPortRanges + "\n" +
 		`kuma.io/builtin-dns-port: "dns" is not a port number; accepted: a port number 1-65535`
 	if err == nil || !strings.Contains(err.Error(), want) {
@@ -234,6 +234,7 @@ func TestReinvocationStaysIdempotent(t *testing.T) {
 	}
 	extra := ours.DeepCopy()
 	extra.ObjectMeta = metav1.ObjectMeta{Name: "zz-add-container"}
+	extra.Webhooks = extra.Webhooks[:1]
 	extra.Webhooks[0].Name = "add-container.test.meshinit.io"
 	url := fmt.Sprintf("https://%s:%d%s", e.Webhook.LocalServingHost, e.Webhook.LocalServingPort, extraPath)
 	extra.Webhooks[0].ClientConfig.URL = &url
