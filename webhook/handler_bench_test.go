@@ -33,7 +33,7 @@ func benchPod(containers, envs int) *corev1.Pod {
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
 				Path: "/ready", Port: intstr.FromInt32(int32(8080 + i))}}}}
 		for j := range envs / containers {
-			c.Env = append(c.Env, corev1.EnvVar{Name: fmt.Sprintf("SETTING_%d_%d", i, j), Value: fmt.Sprintf("value-of-setting-%d", j)})
+			c.Env = append(c.Env, corev1.EnvVar{Name: fmt.Sprintf("SETTING_%d_%d", i, j), Value: fmt.Sprintf("value-%d", j)})
 		}
 		pod.Spec.Containers = append(pod.Spec.Containers, c)
 	}
@@ -64,7 +64,6 @@ func BenchmarkHandler(b *testing.B) {
 			req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{UID: "bench",
 				Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Operation: admissionv1.Create,
 				Namespace: "bench", Object: runtime.RawExtension{Raw: raw}}}
-			b.ReportMetric(float64(len(raw))/1024, "pod-KB")
 			b.ReportAllocs()
 			var took []time.Duration
 			for b.Loop() {
@@ -80,6 +79,7 @@ func BenchmarkHandler(b *testing.B) {
 			}
 			slices.Sort(took)
 			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
+			b.ReportMetric(float64(len(raw))/1024, "pod-KB")
 		})
 	}
 }
