@@ -331,3 +331,37 @@ func transient(err error) bool {
 func backoff(attempt uint) time.Duration {
 	return min(100*time.Millisecond<<min(attempt, 5), 2*time.Second)
 }
+
+// Check reports whether the kernel holds exactly the rules of ours that Build makes of cfg, in
+// every family of cfg: what a CNI CHECK asks.
+func (in *Installer) Check(ctx context.Context, cfg *api.TransparentProxyConfig, host Host) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	backend, err := in.backend(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, f := range Families(cfg) {
+		if f == IPv6 && !in.system().ipv6Available() {
+			continue
+		}
+		st, err := in.read(ctx, backend, f)
+		if err == nil && !st.Equal(StateOf(Build(cfg, host, f))) {
+			err = fmt.Errorf("%s: the rules of ours are not those of the configuration (%d rules of ours present)", f, countRules(st))
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func countRules(st State) int {
+	n := 0
+	for _, chains := range st.Rules {
+		for _, specs := range chains {
+			n += len(specs)
+		}
+	}
+	return n
+}

@@ -30,7 +30,32 @@ func (in *Injector) build(pod *corev1.Pod, res *resolved) added {
 		{Name: tmpVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}}
 	a.init = in.initContainer()
+	if in.Config.Injector.CNIEnabled {
+		a.init = in.validationContainer()
+	}
 	return a
+}
+
+// validationUID runs the CNI mode's validation container: nobody, neither root nor the proxy, so
+// that its connections are redirected like the app's.
+const validationUID = 65534
+
+// validationContainer replaces kuma-init in CNI mode, where the plugin installed the rules: it
+// proves with real connections that they capture traffic, and fails the pod's start fast when
+// they do not, rather than let the app run outside the mesh. It needs no privilege at all.
+func (in *Injector) validationContainer() corev1.Container {
+	c := in.initContainer()
+	c.Name = ValidationName
+	c.Args = append([]string{"validate"}, c.Args...)
+	c.SecurityContext = &corev1.SecurityContext{
+		RunAsUser:                ptr.To[int64](validationUID),
+		RunAsGroup:               ptr.To[int64](validationUID),
+		RunAsNonRoot:             ptr.To(true),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
+	return c
 }
 
 // initContainer is kuma-init: root with NET_ADMIN and NET_RAW only, or fully privileged where the

@@ -59,7 +59,9 @@ var goldenCases = map[string]goldenCase{
 	}},
 	"cluster-env-vars-then-annotation-env-vars": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=SHARED=from-cluster;CLUSTER=1"}},
-	"privileged-init-container": {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
+	"privileged-init-container":            {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
+	"cni-mode-validation-container":        {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"}},
+	"cni-mode-keeps-other-multus-networks": {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"}, classic: true},
 }
 
 // goldenNames lists every case, from the input files.

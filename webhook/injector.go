@@ -3,6 +3,7 @@ package webhook
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -120,7 +121,12 @@ func (in *Injector) annotate(pod *corev1.Pod, res *resolved, doc string) {
 	pod.Annotations[api.AnnotationTransparentProxying] = "enabled"
 	pod.Annotations[api.AnnotationTransparentProxyConfig] = doc
 	if in.Config.Injector.CNIEnabled {
-		pod.Annotations[api.AnnotationMultusNetworks] = "kuma-cni"
+		// Multus attaches the listed networks; others' entries stay.
+		networks := pod.Annotations[api.AnnotationMultusNetworks]
+		if !slices.Contains(strings.Split(strings.ReplaceAll(networks, " ", ""), ","), "kuma-cni") {
+			networks = strings.TrimPrefix(networks+", kuma-cni", ", ")
+		}
+		pod.Annotations[api.AnnotationMultusNetworks] = networks
 	}
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}

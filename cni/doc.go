@@ -1,0 +1,5 @@
+// Package cni holds meshinit's CNI side: the kuma-cni plugin that installs the transparent-proxy
+// rules when a pod's network is set up (plugin), the install-cni program that puts the plugin
+// into the node's CNI configuration and keeps it there (install, conflist), and the controller
+// that keeps pods off nodes whose CNI is not ready (taint).
+package cni

@@ -1,0 +1,125 @@
+package plugin
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/meshinit/meshinit/api"
+)
+
+// fakePods answers lookups from a map, and counts them.
+type fakePods struct {
+	pods    map[string]*Pod
+	lookups int
+}
+
+func (f *fakePods) Pod(_ context.Context, namespace, name string) (*Pod, error) {
+	f.lookups++
+	if p, ok := f.pods[namespace+"/"+name]; ok {
+		return p, nil
+	}
+	return nil, errNotFound
+}
+
+func podWith(annotations map[string]string) *Pod {
+	p := &Pod{}
+	p.Metadata.Annotations = annotations
+	return p
+}
+
+const netconf = `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","log_level":"error",
+	"kubernetes":{"kubeconfig":"/etc/cni/net.d/kuma-cni-kubeconfig","exclude_namespaces":["kube-system"]}}`
+
+func cmdArgs(conf, cniArgs string) *skel.CmdArgs {
+	return &skel.CmdArgs{ContainerID: "c1", Netns: "/var/run/netns/x", IfName: "eth0", Args: cniArgs, StdinData: []byte(conf)}
+}
+
+func TestPodConfig(t *testing.T) {
+	doc, err := api.DefaultTransparentProxyConfig().MarshalCompact()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := &fakePods{pods: map[string]*Pod{
+		"demo/meshed": podWith(map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: string(doc)}),
+		"demo/plain":  podWith(nil),
+		"demo/broken": podWith(map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: `{"kind": 5}`}),
+		"demo/named": podWith(map[string]string{api.AnnotationSidecarInjected: "true",
+			api.AnnotationTransparentProxyConfig: `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","kumaDPUser":"kuma-dp"}`}),
+	}}
+	p := &Plugin{Pods: pods, Stderr: os.Stderr}
+	for _, tc := range []struct {
+		name    string
+		args    string
+		handled bool
+		wantErr string
+	}{
+		{name: "an injected pod", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=meshed", handled: true},
+		{name: "a pod without injection", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=plain"},
+		{name: "not a Kubernetes pod", args: ""},
+		{name: "an excluded namespace", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns"},
+		{name: "a pod the API server does not know", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=gone",
+			wantErr: "kuma-cni: pod demo/gone: no such pod"},
+		{name: "a malformed configuration", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=broken",
+			wantErr: "kuma-cni: pod demo/broken: annotation traffic.kuma.io/transparent-proxy-config:\napiVersion: is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := p.parse(cmdArgs(netconf, tc.args))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, _, err := p.podConfig(c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
+					t.Errorf("error %v, want it to start with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || (cfg != nil) != tc.handled {
+				t.Errorf("config %v, error %v; want handled %v", cfg, err, tc.handled)
+			}
+		})
+	}
+	c, _ := p.parse(cmdArgs(netconf, "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=named"))
+	cfg, _, err := p.podConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hostOf(cfg); err == nil || !strings.Contains(err.Error(), `kumaDPUser "kuma-dp" is not a UID`) {
+		t.Errorf("a named proxy user in CNI mode: %v", err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	p := &Plugin{Pods: &fakePods{}}
+	for _, tc := range []struct {
+		conf, args, env, want string
+	}{
+		{conf: `{`, want: "kuma-cni: the network configuration is not JSON"},
+		{conf: strings.Replace(netconf, `"error"`, `"loud"`, 1), want: `kuma-cni: log_level "loud" is not a log level; accepted: debug, info, warn or error`},
+		{conf: netconf, env: "verbose", want: `kuma-cni: CNI_LOG_LEVEL "verbose" is not a log level`},
+		{conf: netconf, args: "K8S_POD_NAME", want: "kuma-cni: CNI_ARGS:"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Setenv("CNI_LOG_LEVEL", tc.env)
+			if _, err := p.parse(cmdArgs(tc.conf, tc.args)); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to start with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParse gives the plugin any network configuration and CNI_ARGS: it must answer with an error
+// or a parsed call, never panic.
+func FuzzParse(f *testing.F) {
+	p := &Plugin{Pods: &fakePods{}, Stderr: os.Stderr}
+	f.Fuzz(func(t *testing.T, conf []byte, args string) {
+		c, err := p.parse(&skel.CmdArgs{StdinData: conf, Args: args})
+		if err == nil && c.conf == nil {
+			t.Fatal("no error and no configuration")
+		}
+	})
+}

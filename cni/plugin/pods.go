@@ -1,0 +1,103 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Pod is what the plugin needs of a pod: its annotations.
+type Pod struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+}
+
+// PodSource looks pods up.
+type PodSource interface {
+	Pod(ctx context.Context, namespace, name string) (*Pod, error)
+}
+
+// APIServer looks pods up through the API server named by a kubeconfig. It reads the pod as JSON
+// into the little the plugin needs rather than through a typed clientset, whose initialisation
+// would be a measurable part of every pod's network setup.
+type APIServer struct {
+	client *http.Client
+	host   string
+	// Attempts bounds the tries of a lookup; a failed try waits twice as long as the one before.
+	Attempts int
+	Backoff  time.Duration
+}
+
+// NewAPIServer reads the kubeconfig install-cni wrote.
+func NewAPIServer(kubeconfig string) (*APIServer, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading the kubeconfig %s: %w", kubeconfig, err)
+	}
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("the kubeconfig %s: %w", kubeconfig, err)
+	}
+	return &APIServer{client: client, host: cfg.Host, Attempts: 5, Backoff: 100 * time.Millisecond}, nil
+}
+
+// errNotFound is a lookup the API server answered with 404: retrying cannot help.
+var errNotFound = errors.New("no such pod")
+
+func (a *APIServer) Pod(ctx context.Context, namespace, name string) (*Pod, error) {
+	wait := a.Backoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		var pod *Pod
+		pod, err = a.get(ctx, namespace, name)
+		if err == nil || errors.Is(err, errNotFound) || attempt >= a.Attempts {
+			return pod, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (after %d attempts: %w)", ctx.Err(), attempt, err)
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+func (a *APIServer) get(ctx context.Context, namespace, name string) (*Pod, error) {
+	u, err := url.JoinPath(a.host, "api/v1/namespaces", namespace, "pods", name)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the pod from the API server: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading the pod from the API server: %w", err)
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, errNotFound
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("the API server answered %s: %s", resp.Status, body)
+	}
+	var pod Pod
+	if err := json.Unmarshal(body, &pod); err != nil {
+		return nil, fmt.Errorf("the API server's pod: %w", err)
+	}
+	return &pod, nil
+}

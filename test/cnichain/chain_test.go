@@ -1,0 +1,165 @@
+// Package cnichain runs kuma-cni as a runtime does: chained after Debian's reference plugins in a
+// conflist given to libcni, for a real network namespace, fetching the pod from a real API server.
+package cnichain
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/prereq"
+	"github.com/meshinit/meshinit/webhook"
+)
+
+const debianPlugins = "/usr/lib/cni"
+
+// writeKubeconfig writes what install-cni would: a kubeconfig reaching the API server.
+func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kuma-cni-kubeconfig")
+	kc := clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"test": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kuma-cni": {ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}},
+		Contexts:       map[string]*clientcmdapi.Context{"kuma-cni": {Cluster: "test", AuthInfo: "kuma-cni"}},
+		CurrentContext: "kuma-cni",
+	}
+	if err := clientcmd.WriteToFile(kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// chain is a conflist as a cluster's CNI ships it, ptp with host-local, then kuma-cni.
+func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.NetworkConfigList {
+	t.Helper()
+	conf := map[string]any{
+		"cniVersion": version,
+		"name":       "meshinit-test",
+		"plugins": []any{
+			map[string]any{"type": "ptp", "ipMasq": false, "ipam": map[string]any{
+				"type": "host-local", "dataDir": t.TempDir(),
+				"ranges": []any{[]any{map[string]any{"subnet": fmt.Sprintf("10.222.%d.0/24", subnet)}}},
+				"routes": []any{map[string]any{"dst": "0.0.0.0/0"}},
+			}},
+			map[string]any{"type": "kuma-cni", "log_level": "info",
+				"kubernetes": map[string]any{"kubeconfig": kubeconfig, "exclude_namespaces": []string{"kube-system"}}},
+		},
+	}
+	data, err := json.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[string]string, inject bool) {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: annotations},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
+	if inject {
+		res, err := (&webhook.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
+			map[string]string{api.LabelSidecarInjection: "enabled"})
+		if err != nil || !res.Injected {
+			t.Fatalf("injecting: %v %+v", err, res)
+		}
+		pod = res.Pod
+	}
+	if err := env.Client.Create(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runtimeConf(ns *netkit.Namespace, pod string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{ContainerID: "c-" + ns.Name, NetNS: ns.Path, IfName: "eth0",
+		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", pod}}}
+}
+
+func TestChainInstallsThePodsRules(t *testing.T) {
+	prereq.Root(t)
+	for _, p := range []string{"ptp", "host-local"} {
+		prereq.File(t, filepath.Join(debianPlugins, p))
+	}
+	env := kubeenv.Start(t)
+	kubeconfig := writeKubeconfig(t, env.Config)
+	kumaCNI := binaries.Build(t, "kuma-cni")
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), debianPlugins}, t.TempDir(), nil)
+
+	createPod(t, env, "meshed", map[string]string{api.AnnotationExcludeOutboundPorts: "5432"}, true)
+	createPod(t, env, "plain", nil, false)
+
+	for i, version := range []string{"0.3.1", "0.4.0", "1.0.0"} {
+		t.Run(version, func(t *testing.T) {
+			list := chain(t, version, kubeconfig, i)
+			meshed, plain := netkit.NewBare(t), netkit.NewBare(t)
+			for _, ns := range []struct {
+				ns  *netkit.Namespace
+				pod string
+			}{{meshed, "meshed"}, {plain, "plain"}} {
+				rt := runtimeConf(ns.ns, ns.pod)
+				result, err := cniConfig.AddNetworkList(context.Background(), list, rt)
+				if err != nil {
+					t.Fatalf("ADD %s: %v", ns.pod, err)
+				}
+				t.Cleanup(func() {
+					if err := cniConfig.DelNetworkList(context.Background(), list, rt); err != nil {
+						t.Errorf("DEL %s: %v", ns.pod, err)
+					}
+				})
+				if out, _ := json.Marshal(result); !strings.Contains(string(out), "10.222.") {
+					t.Errorf("ADD %s did not pass ptp's result on: %s", ns.pod, out)
+				}
+				if version != "0.3.1" {
+					if err := cniConfig.CheckNetworkList(context.Background(), list, rt); err != nil {
+						t.Errorf("CHECK %s: %v", ns.pod, err)
+					}
+				}
+			}
+			if rules := meshed.Run(t, "iptables-save"); !strings.Contains(rules, "KUMA_MESH_OUTBOUND") {
+				t.Fatalf("the injected pod has no rules:\n%s", rules)
+			}
+			if rules := plain.Run(t, "iptables-save") + plain.Run(t, "ip6tables-save"); strings.Contains(rules, "meshinit") {
+				t.Errorf("the pod without injection got rules:\n%s", rules)
+			}
+
+			// Traffic in the injected pod goes as its annotations say.
+			meshed.ListenTCP(t, "sidecar-outbound", netip.MustParseAddrPort("127.0.0.1:15001"), netkit.OwnedBy(5678))
+			dst := netip.MustParseAddrPort("192.0.2.1:80")
+			reply, err := meshed.DialTCP(t, dst, netkit.AsUID(1000))
+			if err != nil || reply.Listener != "sidecar-outbound" || reply.OriginalDst != dst {
+				t.Errorf("outbound TCP from the injected pod: %+v, %v", reply, err)
+			}
+			if reply, err := meshed.DialTCP(t, netip.MustParseAddrPort("192.0.2.1:5432"), netkit.AsUID(1000), netkit.WithTimeout(300e6)); err == nil {
+				t.Errorf("TCP to the excluded port 5432 was captured: %+v", reply)
+			}
+
+			// CHECK notices a rule of ours gone missing.
+			if version != "0.3.1" {
+				meshed.Run(t, "iptables", "-t", "nat", "-D", "KUMA_MESH_OUTBOUND_REDIRECT", "1")
+				err := cniConfig.CheckNetworkList(context.Background(), list, runtimeConf(meshed, "meshed"))
+				if err == nil || !strings.Contains(err.Error(), "kuma-cni: pod default/meshed: ipv4: the rules of ours are not those of the configuration") {
+					t.Errorf("CHECK with a rule removed: %v", err)
+				}
+			}
+		})
+	}
+}
