@@ -14,9 +14,6 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
@@ -28,22 +25,6 @@ import (
 )
 
 const debianPlugins = "/usr/lib/cni"
-
-// writeKubeconfig writes what install-cni would: a kubeconfig reaching the API server.
-func writeKubeconfig(t *testing.T, cfg *rest.Config) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "kuma-cni-kubeconfig")
-	kc := clientcmdapi.Config{
-		Clusters:       map[string]*clientcmdapi.Cluster{"test": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
-		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"kuma-cni": {ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}},
-		Contexts:       map[string]*clientcmdapi.Context{"kuma-cni": {Cluster: "test", AuthInfo: "kuma-cni"}},
-		CurrentContext: "kuma-cni",
-	}
-	if err := clientcmd.WriteToFile(kc, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // chain is a conflist as a cluster's CNI ships it, ptp with host-local, then kuma-cni.
 func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.NetworkConfigList {
@@ -100,7 +81,7 @@ func TestChainInstallsThePodsRules(t *testing.T) {
 		prereq.File(t, filepath.Join(debianPlugins, p))
 	}
 	env := kubeenv.Start(t)
-	kubeconfig := writeKubeconfig(t, env.Config)
+	kubeconfig := env.WriteKubeconfig(t)
 	kumaCNI := binaries.Build(t, "kuma-cni")
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), debianPlugins}, t.TempDir(), nil)
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -95,4 +97,22 @@ func Stop(env *envtest.Environment) error {
 		_ = os.RemoveAll(dataDir)
 	}
 	return err
+}
+
+// WriteKubeconfig writes a kubeconfig reaching the control plane as its admin, as install-cni
+// writes one for kuma-cni, and returns its path.
+func (e *Env) WriteKubeconfig(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	c := e.Config
+	kc := clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"test": {Server: c.Host, CertificateAuthorityData: c.CAData}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"test": {ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}},
+		Contexts:       map[string]*clientcmdapi.Context{"test": {Cluster: "test", AuthInfo: "test"}},
+		CurrentContext: "test",
+	}
+	if err := clientcmd.WriteToFile(kc, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
