@@ -20,6 +20,7 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
 )
 
@@ -42,7 +43,8 @@ type ServerOptions struct {
 
 // NewManager builds the injector: the webhook server, with TLS from the cert dir reloaded when the
 // files rotate, /metrics, /healthz and /readyz (ready once the webhook serves and the namespace
-// cache has synced). Kubernetes' version decides the sidecar's placement.
+// cache has synced), and the node taint controller when it is enabled. Kubernetes' version
+// decides the sidecar's placement.
 func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, error) {
 	native, err := supportsNativeSidecars(restConfig)
 	if err != nil {
@@ -58,6 +60,8 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		Logger:                 opts.Log,
 		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress: opts.HealthAddr,
+		// The taint controller watches only the CNI DaemonSet's pods.
+		Cache: taint.CacheOptions(cfg.NodeTaintController),
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    opts.Host,
 			Port:    int(cfg.AdmissionServer.Port),
@@ -77,6 +81,9 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        opts.Log.WithName("inject"),
 	}})
+	if err := taint.Setup(mgr, cfg.NodeTaintController); err != nil {
+		return nil, fmt.Errorf("node taint controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
