@@ -1,0 +1,14 @@
+// Package install is the install-cni program of the kuma-cni DaemonSet: it copies kuma-cni onto
+// the node, writes the kubeconfig kuma-cni reaches the API server with, chains kuma-cni into the
+// node's network configuration (package conflist), keeps all three in place while it runs, and
+// takes them out again when it is stopped.
+//
+// It watches three directories, never the files themselves, since providers and kubelet replace
+// files by renaming new ones over them: the net dir (the conflist rewritten without kuma-cni, or
+// another configuration earlier in name order), the bin dir (kuma-cni removed or changed) and the
+// service-account dir (kubelet rotates the token by swapping its ..data symlink). A change is
+// acted on after a short settle time, by one pass that compares everything with what it should be
+// and writes only what differs: its own writes, seen again, change nothing, so it never loops.
+//
+// GET /ready answers 200 while kuma-cni is installed, and 503 with the reason otherwise.
+package install

@@ -1,0 +1,145 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/meshinit/meshinit/cni/install/testnode"
+)
+
+// running is an installer running in the background.
+type running struct {
+	*Installer
+	logs   *logBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs an installer for node n with the extra environment entries.
+func start(t testing.TB, n *testnode.Node, env ...string) *running {
+	t.Helper()
+	cfg, err := LoadConfig(n.Env(env...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	in, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{Installer: in, logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+		if t.Failed() {
+			t.Logf("install-cni's log:\n%s", logs)
+		}
+	})
+	return r
+}
+
+// stop ends Run the way SIGTERM does, and returns what it returned.
+func (r *running) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+		return nil
+	}
+}
+
+// ready asks GET /ready.
+func (r *running) ready() (int, string) {
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))
+	return rec.Code, rec.Body.String()
+}
+
+// waitReady waits for /ready to say 200.
+func (r *running) waitReady(t testing.TB) {
+	t.Helper()
+	eventually(t, "/ready says 200", func() bool { code, _ := r.ready(); return code == http.StatusOK })
+}
+
+// eventually waits for cond, with a deadline generous enough for a loaded machine: these tests
+// check that things happen, not how fast (BenchmarkHeal measures that).
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func gone(t *testing.T, path string) {
+	t.Helper()
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("%s is still there (%v)", path, err)
+	}
+}
+
+// token is the bearer token in the kubeconfig at path; "" when there is none.
+func token(path string) string {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil || cfg.AuthInfos["kuma-cni"] == nil {
+		return ""
+	}
+	return cfg.AuthInfos["kuma-cni"].Token
+}
+
+// logBuffer collects the installer's log, written from its goroutine.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// count is how many log lines carry msg.
+func (l *logBuffer) count(msg string) int {
+	return strings.Count(l.String(), `msg="`+msg)
+}
+
+func httpRecorder(r *running, method, path string) int {
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec.Code
+}

@@ -1,0 +1,61 @@
+package install
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/google/renameio/v2"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// KubeconfigName is the file, in the net dir, of the kubeconfig kuma-cni reads. Runtimes do not
+// load it: it has no configuration extension.
+const KubeconfigName = "kuma-cni-kubeconfig"
+
+// kubeconfig renders kuma-cni's kubeconfig: the API server, its CA and this pod's service-account
+// token, embedded, since kuma-cni runs on the host, where the container's files are not.
+func kubeconfig(c *Config) ([]byte, error) {
+	token, err := os.ReadFile(filepath.Join(c.ServiceAccountDir, "token"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the service-account token: %w", err)
+	}
+	token = bytes.TrimSpace(token)
+	if len(token) == 0 {
+		return nil, fmt.Errorf("the service-account token %s is empty", filepath.Join(c.ServiceAccountDir, "token"))
+	}
+	ca, err := os.ReadFile(filepath.Join(c.ServiceAccountDir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the API server's CA: %w", err)
+	}
+	const name = "kuma-cni"
+	return clientcmd.Write(clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{name: {
+			Server:                   "https://" + net.JoinHostPort(c.KubernetesServiceHost, strconv.Itoa(int(c.KubernetesServicePort))),
+			CertificateAuthorityData: ca,
+		}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{name: {Token: string(token)}},
+		Contexts:       map[string]*clientcmdapi.Context{name: {Cluster: name, AuthInfo: name}},
+		CurrentContext: name,
+	})
+}
+
+// ensureKubeconfig writes the kubeconfig to path when it is missing or out of date (a rotated
+// token), and reports whether it did.
+func ensureKubeconfig(c *Config, path string) (bool, error) {
+	data, err := kubeconfig(c)
+	if err != nil {
+		return false, err
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm() == 0o600 {
+			return false, nil
+		}
+	}
+	// 0600: it holds a token.
+	return true, renameio.WriteFile(path, data, 0o600, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o600))
+}
