@@ -235,6 +235,25 @@ func TestRotatedTokenRewritesKubeconfig(t *testing.T) {
 	eventually(t, "the kubeconfig carries the rotated token", func() bool { return token(kc) == "token-2" })
 }
 
+func TestKubeconfigModeRestored(t *testing.T) {
+	n := testnode.New(t, "token-1")
+	n.Provide(t, "10-calico.conflist")
+	r := start(t, n)
+	r.waitReady(t)
+	kc := n.Net(KubeconfigName)
+	if err := os.Chmod(kc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the kubeconfig is 0600 again", func() bool {
+		fi, err := os.Stat(kc)
+		return err == nil && fi.Mode().Perm() == 0o600
+	})
+	time.Sleep(10 * settle)
+	if got := r.logs.count("wrote kuma-cni's kubeconfig"); got != 2 {
+		t.Errorf("the kubeconfig was written %d times, want twice: at start and once after the chmod", got)
+	}
+}
+
 func TestStandaloneLeavesConflistAlone(t *testing.T) {
 	n := testnode.New(t, "token-1")
 	orig := n.Provide(t, "10-calico.conflist")

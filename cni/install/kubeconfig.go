@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/google/renameio/v2"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -57,5 +56,5 @@ func ensureKubeconfig(c *Config, path string) (bool, error) {
 		}
 	}
 	// 0600: it holds a token.
-	return true, renameio.WriteFile(path, data, 0o600, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(0o600))
+	return true, writeFile(path, data, 0o600)
 }
