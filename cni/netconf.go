@@ -5,8 +5,13 @@ import "github.com/containernetworking/cni/pkg/types"
 // PluginType is kuma-cni's type in a conflist, and the name of its binary.
 const PluginType = "kuma-cni"
 
+// NetworkName is the network Multus attaches kuma-cni as: the NetworkAttachmentDefinition that
+// injected pods list in k8s.v1.cni.cncf.io/networks, and the name in the network configuration
+// install-cni writes for Multus, which finds that file by it when the definition carries none.
+const NetworkName = "kuma-cni"
+
 // NetConf is kuma-cni's network configuration: its entry in a chained conflist (name and
-// cniVersion come from the list), or the config of a Multus NetworkAttachmentDefinition.
+// cniVersion come from the list), or, for Multus, a network configuration of its own.
 type NetConf struct {
 	types.NetConf
 	// LogLevel is debug, info, warn or error; CNI_LOG_LEVEL in the plugin's environment wins.

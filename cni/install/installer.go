@@ -27,6 +27,8 @@ type Installer struct {
 	// kubeconfig is the mounted path of kuma-cni's kubeconfig.
 	kubeconfig string
 	entry      cni.NetConf
+	// standalone is kuma-cni's own network configuration, in standalone mode only.
+	standalone *standalone
 	// notReady is why kuma-cni is not installed, nil when it is; read by ServeHTTP.
 	notReady atomic.Pointer[string]
 }
@@ -69,6 +71,11 @@ func New(cfg *Config, log *slog.Logger) (*Installer, error) {
 			},
 		},
 	}
+	if !cfg.Chained {
+		if in.standalone, err = newStandalone(filepath.Join(cfg.MountedNetDir, cfg.ConfName), in.entry); err != nil {
+			return nil, err
+		}
+	}
 	starting := "starting"
 	in.notReady.Store(&starting)
 	return in, nil
@@ -85,7 +92,8 @@ func because(err error) string {
 }
 
 // install puts whatever is missing or out of date in place, in the order that keeps the runtime
-// from calling a kuma-cni that cannot work: the binary, the kubeconfig, then the conflist entry.
+// from calling a kuma-cni that cannot work: the binary, the kubeconfig, then the conflist entry,
+// or in standalone mode kuma-cni's own network configuration.
 func (in *Installer) install() error {
 	if wrote, err := in.bin.ensure(); err != nil {
 		return fmt.Errorf("copying kuma-cni to %s: %w", in.bin.dst, err)
@@ -97,8 +105,13 @@ func (in *Installer) install() error {
 	} else if wrote {
 		in.log.Info("wrote kuma-cni's kubeconfig", "file", in.kubeconfig)
 	}
-	if !in.cfg.Chained {
-		in.setReady("standalone: the binary and kubeconfig are in place; the network configuration is Multus's")
+	if in.standalone != nil {
+		if wrote, err := in.standalone.ensure(); err != nil {
+			return err
+		} else if wrote {
+			in.log.Info("wrote kuma-cni's network configuration for Multus", "file", in.standalone.path)
+		}
+		in.setReady("kuma-cni's network configuration for Multus is " + in.standalone.path)
 		return nil
 	}
 	name, err := conflist.Pick(in.cfg.MountedNetDir, in.cfg.ConfName)
@@ -137,11 +150,17 @@ func (in *Installer) waiting() string {
 	return msg
 }
 
-// uninstall takes kuma-cni out, the conflist entry first, so that the runtime stops calling it
-// before its binary goes. It goes on past errors.
+// uninstall takes kuma-cni out, the conflist entry or its own network configuration first, so
+// that the runtime stops calling it before its binary goes. It goes on past errors.
 func (in *Installer) uninstall() error {
 	var errs []error
-	if in.cfg.Chained {
+	if in.standalone != nil {
+		if removed, err := in.standalone.remove(); err != nil {
+			errs = append(errs, err)
+		} else if removed {
+			in.log.Info("removed kuma-cni's network configuration for Multus", "file", in.standalone.path)
+		}
+	} else {
 		changes, err := conflist.RemoveFiles(in.cfg.MountedNetDir)
 		for _, c := range changes {
 			in.log.Info(c.What+" the network configuration", "file", c.File)

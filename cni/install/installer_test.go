@@ -68,6 +68,9 @@ func TestInstallThenUninstall(t *testing.T) {
 		t.Errorf("the kubeconfig's mode is %v (%v), want 0600: it holds a token", fi.Mode(), err)
 	}
 
+	// Chained, kuma-cni has no configuration of its own.
+	gone(t, n.Net(StandaloneConfName))
+
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +257,10 @@ func TestKubeconfigModeRestored(t *testing.T) {
 	}
 }
 
-func TestStandaloneLeavesConflistAlone(t *testing.T) {
+func TestStandalone(t *testing.T) {
 	n := testnode.New(t, "token-1")
 	orig := n.Provide(t, "10-calico.conflist")
-	r := start(t, n, "CHAINED_CNI_PLUGIN=false")
+	r := start(t, n, "CHAINED_CNI_PLUGIN=false", "CNI_LOG_LEVEL=debug", "CNI_EXCLUDE_NAMESPACES=kube-system,kuma-system")
 	r.waitReady(t)
 	if _, body := r.ready(); body != "installed\n" {
 		t.Errorf("/ready body %q", body)
@@ -267,18 +270,112 @@ func TestStandaloneLeavesConflistAlone(t *testing.T) {
 			t.Error(err)
 		}
 	}
+
+	// kuma-cni's own configuration, named kuma-cni for Multus to find, with the chained entry's settings.
+	path := n.Net(StandaloneConfName)
+	want := `{
+  "cniVersion": "0.3.1",
+  "name": "kuma-cni",
+  "type": "kuma-cni",
+  "log_level": "debug",
+  "kubernetes": {
+    "kubeconfig": "/etc/cni/net.d/kuma-cni-kubeconfig",
+    "exclude_namespaces": [
+      "kube-system",
+      "kuma-system"
+    ]
+  }
+}
+`
+	if got := string(readFile(t, path)); got != want {
+		t.Errorf("%s is\n%s\nwant\n%s", path, got, want)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode() != 0o644 {
+		t.Errorf("its mode is %v (%v), want 0644", fi.Mode(), err)
+	}
+	conf, err := libcni.ConfFromFile(path)
+	if err != nil || conf.Network.Name != "kuma-cni" || conf.Network.Type != cni.PluginType {
+		t.Errorf("libcni reads it as %+v, %v", conf, err)
+	}
+
+	// Its own write, seen by the watch, changes nothing.
+	fi, _ := os.Stat(path)
+	time.Sleep(10 * settle)
+	if now, _ := os.Stat(path); !os.SameFile(fi, now) {
+		t.Error("the configuration was written again though nothing changed")
+	}
+	if got := r.logs.count("wrote kuma-cni's network configuration for Multus"); got != 1 {
+		t.Errorf("the write was logged %d times, want once", got)
+	}
+
 	// Rewritten, the conflist stays without kuma-cni.
 	n.Provide(t, "10-calico.conflist", orig...)
 	n.Provide(t, "05-cilium.conflist")
 	time.Sleep(3 * settle)
+	cilium := readFile(t, n.Net("05-cilium.conflist"))
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(readFile(t, n.Net("10-calico.conflist")), orig) || hasEntry(t, n.Net("05-cilium.conflist")) {
 		t.Error("standalone mode touched a conflist")
 	}
+	gone(t, path)
 	gone(t, filepath.Join(n.BinDir, "kuma-cni"))
 	gone(t, n.Net(KubeconfigName))
+	if !bytes.Equal(readFile(t, n.Net("05-cilium.conflist")), cilium) {
+		t.Error("uninstall touched a conflist")
+	}
+	if entries, _ := os.ReadDir(n.NetDir); len(entries) != 2 {
+		t.Errorf("the net dir holds %d files after uninstall, want only the two conflists", len(entries))
+	}
+}
+
+func TestStandaloneHealsItsConfiguration(t *testing.T) {
+	n := testnode.New(t, "token-1")
+	r := start(t, n, "CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=00-kuma-cni.json")
+	r.waitReady(t)
+	path := n.Net("00-kuma-cni.json")
+	written := readFile(t, path)
+	restored := func() bool {
+		data, err := os.ReadFile(path)
+		fi, _ := os.Stat(path)
+		return err == nil && bytes.Equal(data, written) && fi.Mode() == 0o644
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the deleted configuration is back", restored)
+	edited := bytes.Replace(written, []byte(`"type": "kuma-cni",`), []byte(`"type": "kuma-cni", "log_level": "error",`), 1)
+	if err := os.WriteFile(path, edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the rewritten configuration is install-cni's again", restored)
+	n.Provide(t, "00-kuma-cni.json", []byte("{")...)
+	eventually(t, "the configuration replaced by a broken file is back", restored)
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the configuration is readable again", restored)
+}
+
+// TestStandaloneLeavesOthersConfigurationAlone: a CNI_CONF_NAME that names another plugin's file
+// (one meant for chained mode, say) is not written over, nor removed.
+func TestStandaloneLeavesOthersConfigurationAlone(t *testing.T) {
+	n := testnode.New(t, "token-1")
+	calico := n.Provide(t, "10-calico.conf")
+	r := start(t, n, "CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=10-calico.conf")
+	want := n.Net("10-calico.conf") + ` configures another plugin (type "calico"), which kuma-cni does not write over; ` +
+		`accepted: a CNI_CONF_NAME of kuma-cni's own, such as kuma-cni.conf`
+	eventually(t, "/ready says why", func() bool {
+		code, body := r.ready()
+		return code == http.StatusServiceUnavailable && strings.Contains(body, want)
+	})
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readFile(t, n.Net("10-calico.conf")), calico) {
+		t.Error("another plugin's configuration changed")
+	}
 }
 
 func TestRefusedConflistLeftAlone(t *testing.T) {

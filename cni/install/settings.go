@@ -19,10 +19,12 @@ type Config struct {
 	NetDir, MountedNetDir string
 	BinDir, MountedBinDir string
 	// ConfName is the network configuration file to chain kuma-cni into; "" is the one the
-	// runtime uses, the first by name.
+	// runtime uses, the first by name. In standalone mode it is the file kuma-cni's own
+	// configuration is written to, StandaloneConfName unless set.
 	ConfName string
-	// Chained puts kuma-cni into the network configuration. Standalone (Multus) leaves it alone:
-	// a NetworkAttachmentDefinition carries kuma-cni's configuration.
+	// Chained puts kuma-cni into the network configuration. Standalone (Multus) leaves it alone
+	// and writes kuma-cni's own configuration into Multus's conf dir, where Multus finds it by the
+	// name of the kuma-cni NetworkAttachmentDefinition.
 	Chained bool
 	// LogLevel is debug, info, warn or error, for install-cni and for kuma-cni.
 	LogLevel string
@@ -56,6 +58,10 @@ const (
 	formAddr       = "host:port, such as :9109 or 127.0.0.1:9109 (port 0 picks a free port)"
 	formHost       = "the API server's host name or IP address (Kubernetes sets it in every pod)"
 )
+
+// formStandaloneConfName is CNI_CONF_NAME's form in standalone mode, which writes one plugin's
+// configuration: runtimes and Multus read a .conflist as a list.
+const formStandaloneConfName = "with CHAINED_CNI_PLUGIN=false, a file name ending in .conf or .json, or empty for " + StandaloneConfName
 
 // setting is one environment variable.
 type setting struct {
@@ -145,17 +151,34 @@ func LoadConfig(environ []string) (*Config, error) {
 	}
 	c := &Config{}
 	var errs api.FieldErrors
+	failed := map[string]bool{}
 	for _, s := range settings {
 		value, ok := env[s.env]
 		if !ok {
 			value = s.def
 		}
-		errs.Add(s.env, s.set(c, value))
+		failed[s.env] = errs.Add(s.env, s.set(c, value))
+	}
+	// The file name's check depends on the mode, so it waits until both are read.
+	if !failed["CHAINED_CNI_PLUGIN"] && !failed["CNI_CONF_NAME"] {
+		errs.Add("CNI_CONF_NAME", c.standaloneConfName())
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// standaloneConfName names, in standalone mode, the file kuma-cni's own configuration goes to.
+func (c *Config) standaloneConfName() error {
+	switch {
+	case c.Chained:
+	case c.ConfName == "":
+		c.ConfName = StandaloneConfName
+	case filepath.Ext(c.ConfName) == ".conflist":
+		return fail(c.ConfName, "is a list's name, but standalone mode writes a single plugin's configuration", formStandaloneConfName)
+	}
+	return nil
 }
 
 func dir(field func(*Config) *string) func(*Config, string) error {

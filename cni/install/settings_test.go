@@ -38,7 +38,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"CNI_NET_DIR=/var/lib/rancher/k3s/agent/etc/cni/net.d/",
 		"CNI_BIN_DIR=/bin",
 		"CNI_CONF_NAME=10-flannel.conflist",
-		"CHAINED_CNI_PLUGIN=false",
+		"CHAINED_CNI_PLUGIN=true",
 		"CNI_LOG_LEVEL=debug",
 		"CNI_EXCLUDE_NAMESPACES= kube-system , kuma-system ,",
 		"READY_ADDR=127.0.0.1:0",
@@ -47,7 +47,7 @@ func TestLoadConfigValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.NetDir != "/var/lib/rancher/k3s/agent/etc/cni/net.d" || cfg.BinDir != "/bin" || cfg.ConfName != "10-flannel.conflist" ||
-		cfg.Chained || cfg.Level() != slog.LevelDebug || !cmp.Equal(cfg.ExcludeNamespaces, []string{"kube-system", "kuma-system"}) {
+		!cfg.Chained || cfg.Level() != slog.LevelDebug || !cmp.Equal(cfg.ExcludeNamespaces, []string{"kube-system", "kuma-system"}) {
 		t.Errorf("config %+v", cfg)
 	}
 	cfg, err = LoadConfig([]string{"KUBERNETES_SERVICE_HOST=kubernetes.default.svc", "CNI_EXCLUDE_NAMESPACES="})
@@ -91,5 +91,42 @@ func TestLoadConfigReportsEveryError(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name+": ") {
 			t.Errorf("%v\ndoes not name %s", err, name)
 		}
+	}
+}
+
+func TestLoadConfigStandaloneConfName(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"CHAINED_CNI_PLUGIN=false"}, "kuma-cni.conf"},
+		{[]string{"CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=00-kuma.json"}, "00-kuma.json"},
+		{[]string{"CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=kuma-cni.conf"}, "kuma-cni.conf"},
+		// Chained, "" still means the first file by name.
+		{[]string{"CHAINED_CNI_PLUGIN=true"}, ""},
+	} {
+		cfg, err := LoadConfig(append([]string{"KUBERNETES_SERVICE_HOST=10.96.0.1"}, tc.env...))
+		if err != nil || cfg.ConfName != tc.want {
+			t.Errorf("%v: ConfName %q, %v; want %q", tc.env, cfg.ConfName, err, tc.want)
+		}
+	}
+}
+
+func TestLoadConfigStandaloneRefusesList(t *testing.T) {
+	_, err := LoadConfig([]string{"KUBERNETES_SERVICE_HOST=10.96.0.1", "CHAINED_CNI_PLUGIN=false",
+		"CNI_CONF_NAME=10-calico.conflist", "CNI_LOG_LEVEL=loud"})
+	var errs api.FieldErrors
+	if !errors.As(err, &errs) || len(errs) != 2 {
+		t.Fatalf("got %v\nwant two errors, CNI_LOG_LEVEL's and CNI_CONF_NAME's", err)
+	}
+	want := `CNI_CONF_NAME: "10-calico.conflist" is a list's name, but standalone mode writes a single plugin's configuration; ` +
+		`accepted: with CHAINED_CNI_PLUGIN=false, a file name ending in .conf or .json, or empty for kuma-cni.conf`
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v\nwant it to say %s", err, want)
+	}
+	// A CHAINED_CNI_PLUGIN that is not a boolean says nothing about the mode: only it is reported.
+	_, err = LoadConfig([]string{"KUBERNETES_SERVICE_HOST=10.96.0.1", "CHAINED_CNI_PLUGIN=no", "CNI_CONF_NAME=10-calico.conflist"})
+	if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Field != "CHAINED_CNI_PLUGIN" {
+		t.Errorf("got %v\nwant only CHAINED_CNI_PLUGIN's error", err)
 	}
 }
