@@ -26,23 +26,19 @@ import (
 
 const debianPlugins = "/usr/lib/cni"
 
-// chain is a conflist as a cluster's CNI ships it, ptp with host-local, then kuma-cni.
-func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.NetworkConfigList {
+// clusterNetwork is the cluster's own CNI: ptp with host-local, in 10.222.<subnet>.0/24.
+func clusterNetwork(t *testing.T, subnet int) map[string]any {
+	return map[string]any{"type": "ptp", "ipMasq": false, "ipam": map[string]any{
+		"type": "host-local", "dataDir": t.TempDir(),
+		"ranges": []any{[]any{map[string]any{"subnet": fmt.Sprintf("10.222.%d.0/24", subnet)}}},
+		"routes": []any{map[string]any{"dst": "0.0.0.0/0"}},
+	}}
+}
+
+// conflist is a network configuration list of plugins, as libcni reads it from a file.
+func conflist(t *testing.T, version string, plugins ...any) *libcni.NetworkConfigList {
 	t.Helper()
-	conf := map[string]any{
-		"cniVersion": version,
-		"name":       "meshinit-test",
-		"plugins": []any{
-			map[string]any{"type": "ptp", "ipMasq": false, "ipam": map[string]any{
-				"type": "host-local", "dataDir": t.TempDir(),
-				"ranges": []any{[]any{map[string]any{"subnet": fmt.Sprintf("10.222.%d.0/24", subnet)}}},
-				"routes": []any{map[string]any{"dst": "0.0.0.0/0"}},
-			}},
-			map[string]any{"type": "kuma-cni", "log_level": "info",
-				"kubernetes": map[string]any{"kubeconfig": kubeconfig, "exclude_namespaces": []string{"kube-system"}}},
-		},
-	}
-	data, err := json.Marshal(conf)
+	data, err := json.Marshal(map[string]any{"cniVersion": version, "name": "meshinit-test", "plugins": plugins})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +47,14 @@ func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.Network
 		t.Fatal(err)
 	}
 	return list
+}
+
+// chain is a conflist as a cluster's CNI ships it, ptp with host-local, then kuma-cni.
+func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.NetworkConfigList {
+	t.Helper()
+	return conflist(t, version, clusterNetwork(t, subnet),
+		map[string]any{"type": "kuma-cni", "log_level": "info",
+			"kubernetes": map[string]any{"kubeconfig": kubeconfig, "exclude_namespaces": []string{"kube-system"}}})
 }
 
 func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[string]string, inject bool) {
@@ -70,6 +74,35 @@ func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[stri
 	}
 }
 
+// createPods creates the pods the tests attach: "meshed", injected with port 5432 excluded from
+// outbound capture, and "plain", not injected.
+func createPods(t *testing.T, env *kubeenv.Env) {
+	t.Helper()
+	createPod(t, env, "meshed", map[string]string{api.AnnotationExcludeOutboundPorts: "5432"}, true)
+	createPod(t, env, "plain", nil, false)
+}
+
+// checkCapture checks what kuma-cni's ADD did for the pods of createPods: the injected pod has the
+// rules and its traffic goes as its annotations say; the other pod has no rules of ours.
+func checkCapture(t *testing.T, meshed, plain *netkit.Namespace) {
+	t.Helper()
+	if rules := meshed.Run(t, "iptables-save"); !strings.Contains(rules, "KUMA_MESH_OUTBOUND") {
+		t.Fatalf("the injected pod has no rules:\n%s", rules)
+	}
+	if rules := plain.Run(t, "iptables-save") + plain.Run(t, "ip6tables-save"); strings.Contains(rules, "meshinit") {
+		t.Errorf("the pod without injection got rules:\n%s", rules)
+	}
+	meshed.ListenTCP(t, "sidecar-outbound", netip.MustParseAddrPort("127.0.0.1:15001"), netkit.OwnedBy(5678))
+	dst := netip.MustParseAddrPort("192.0.2.1:80")
+	reply, err := meshed.DialTCP(t, dst, netkit.AsUID(1000))
+	if err != nil || reply.Listener != "sidecar-outbound" || reply.OriginalDst != dst {
+		t.Errorf("outbound TCP from the injected pod: %+v, %v", reply, err)
+	}
+	if reply, err := meshed.DialTCP(t, netip.MustParseAddrPort("192.0.2.1:5432"), netkit.AsUID(1000), netkit.WithTimeout(300e6)); err == nil {
+		t.Errorf("TCP to the excluded port 5432 was captured: %+v", reply)
+	}
+}
+
 func runtimeConf(ns *netkit.Namespace, pod string) *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{ContainerID: "c-" + ns.Name, NetNS: ns.Path, IfName: "eth0",
 		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", pod}}}
@@ -85,8 +118,7 @@ func TestChainInstallsThePodsRules(t *testing.T) {
 	kumaCNI := binaries.Build(t, "kuma-cni")
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), debianPlugins}, t.TempDir(), nil)
 
-	createPod(t, env, "meshed", map[string]string{api.AnnotationExcludeOutboundPorts: "5432"}, true)
-	createPod(t, env, "plain", nil, false)
+	createPods(t, env)
 
 	for i, version := range []string{"0.3.1", "0.4.0", "1.0.0"} {
 		t.Run(version, func(t *testing.T) {
@@ -115,23 +147,7 @@ func TestChainInstallsThePodsRules(t *testing.T) {
 					}
 				}
 			}
-			if rules := meshed.Run(t, "iptables-save"); !strings.Contains(rules, "KUMA_MESH_OUTBOUND") {
-				t.Fatalf("the injected pod has no rules:\n%s", rules)
-			}
-			if rules := plain.Run(t, "iptables-save") + plain.Run(t, "ip6tables-save"); strings.Contains(rules, "meshinit") {
-				t.Errorf("the pod without injection got rules:\n%s", rules)
-			}
-
-			// Traffic in the injected pod goes as its annotations say.
-			meshed.ListenTCP(t, "sidecar-outbound", netip.MustParseAddrPort("127.0.0.1:15001"), netkit.OwnedBy(5678))
-			dst := netip.MustParseAddrPort("192.0.2.1:80")
-			reply, err := meshed.DialTCP(t, dst, netkit.AsUID(1000))
-			if err != nil || reply.Listener != "sidecar-outbound" || reply.OriginalDst != dst {
-				t.Errorf("outbound TCP from the injected pod: %+v, %v", reply, err)
-			}
-			if reply, err := meshed.DialTCP(t, netip.MustParseAddrPort("192.0.2.1:5432"), netkit.AsUID(1000), netkit.WithTimeout(300e6)); err == nil {
-				t.Errorf("TCP to the excluded port 5432 was captured: %+v", reply)
-			}
+			checkCapture(t, meshed, plain)
 
 			// CHECK notices a rule of ours gone missing.
 			if version != "0.3.1" {

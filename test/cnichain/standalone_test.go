@@ -1,0 +1,156 @@
+package cnichain
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshinit/meshinit/cni/install"
+	"github.com/meshinit/meshinit/cni/install/testnode"
+	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/prereq"
+)
+
+// TestStandaloneInstallsThePodsRules runs kuma-cni as Multus runs an extra attachment: from the
+// network configuration install-cni writes in standalone mode, alone (no previous result), after
+// the cluster's network has set the pod up. install-cni runs for real, so kuma-cni also reaches
+// the API server with the kubeconfig it writes, a service account's token.
+func TestStandaloneInstallsThePodsRules(t *testing.T) {
+	prereq.Root(t)
+	for _, p := range []string{"ptp", "host-local"} {
+		prereq.File(t, filepath.Join(debianPlugins, p))
+	}
+	env := kubeenv.Start(t)
+	n := installCNI(t, env, binaries.Build(t, "kuma-cni"))
+	createPods(t, env)
+
+	// Multus finds the file by its name field, and converts it into a list to run it.
+	conf, err := libcni.ConfFromFile(n.Net(install.StandaloneConfName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf.Network.Name != "kuma-cni" || conf.Network.Type != "kuma-cni" {
+		t.Fatalf("name %q, type %q; want kuma-cni, kuma-cni", conf.Network.Name, conf.Network.Type)
+	}
+	kumaCNI, err := libcni.ConfListFromConf(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := conflist(t, "0.3.1", clusterNetwork(t, 10))
+	// kuma-cni runs from where install-cni copied it.
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{n.BinDir, debianPlugins}, t.TempDir(), nil)
+
+	meshed, plain := netkit.NewBare(t), netkit.NewBare(t)
+	for _, ns := range []struct {
+		ns  *netkit.Namespace
+		pod string
+	}{{meshed, "meshed"}, {plain, "plain"}} {
+		rt := runtimeConf(ns.ns, ns.pod)
+		if _, err := cniConfig.AddNetworkList(context.Background(), cluster, rt); err != nil {
+			t.Fatalf("ADD %s to the cluster network: %v", ns.pod, err)
+		}
+		extra := *rt
+		extra.IfName = "net1"
+		result, err := cniConfig.AddNetworkList(context.Background(), kumaCNI, &extra)
+		if err != nil {
+			t.Fatalf("ADD %s to kuma-cni: %v", ns.pod, err)
+		}
+		t.Cleanup(func() {
+			for _, del := range []struct {
+				list *libcni.NetworkConfigList
+				rt   *libcni.RuntimeConf
+			}{{kumaCNI, &extra}, {cluster, rt}} {
+				if err := cniConfig.DelNetworkList(context.Background(), del.list, del.rt); err != nil {
+					t.Errorf("DEL %s from %s: %v", ns.pod, del.list.Name, err)
+				}
+			}
+		})
+		if out, _ := json.Marshal(result); strings.Contains(string(out), "10.222.") {
+			t.Errorf("kuma-cni, alone, answered with another network's result: %s", out)
+		}
+	}
+	checkCapture(t, meshed, plain)
+}
+
+// installCNI runs install-cni in standalone mode, until the test ends, on a node whose API server
+// is env's and whose net dir is the same path on the host and in the container, with kumaCNI as
+// the image's binary; it returns the node once install-cni is ready.
+func installCNI(t *testing.T, env *kubeenv.Env, kumaCNI string) *testnode.Node {
+	t.Helper()
+	token := serviceAccountToken(t, env)
+	n := testnode.New(t, token)
+	n.CA = env.Config.CAData
+	n.RotateToken(t, token)
+	u, err := url.Parse(env.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := install.LoadConfig(n.Env("CHAINED_CNI_PLUGIN=false", "CNI_NET_DIR="+n.NetDir, "KUMA_CNI_BINARY="+kumaCNI,
+		"KUBERNETES_SERVICE_HOST="+u.Hostname(), "KUBERNETES_SERVICE_PORT="+u.Port()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := install.New(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("install-cni: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rec := httptest.NewRecorder()
+		in.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))
+		if rec.Code == http.StatusOK {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("install-cni is not ready: %s", rec.Body)
+		}
+	}
+}
+
+// serviceAccountToken is a token of a service account that may read pods, as the kuma-cni
+// DaemonSet's may.
+func serviceAccountToken(t *testing.T, env *kubeenv.Env) string {
+	t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "kuma-cni", Namespace: "default"}}
+	for _, obj := range []client.Object{
+		sa,
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "kuma-cni"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "kuma-cni"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "kuma-cni"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: sa.Namespace}}},
+	} {
+		if err := env.Client.Create(t.Context(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := &authenticationv1.TokenRequest{}
+	if err := env.Client.SubResource("token").Create(t.Context(), sa, req); err != nil {
+		t.Fatal(err)
+	}
+	return req.Status.Token
+}
