@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build provision test vet fmt-check fuzz clean
+.PHONY: all build images provision test vet fmt-check fuzz clean
 
 all: build
 
@@ -14,6 +14,14 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	@if compgen -G "cmd/*/main.go" >/dev/null; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./cmd/...; fi
+
+## images: build the container images the chart names (needs a Docker daemon; not part of `make test`)
+IMAGE_REGISTRY ?= ghcr.io/meshinit
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/meshinit/Chart.yaml)
+images:
+	@for target in injector kuma-cni kuma-init; do \
+	  docker build --target $$target --build-arg VERSION=v$(IMAGE_TAG) -t $(IMAGE_REGISTRY)/$$target:$(IMAGE_TAG) . || exit 1; \
+	done
 
 ## provision: install missing Debian packages and build the test control plane into bin/
 provision:
