@@ -60,6 +60,9 @@ func Render(ctx context.Context, r Release) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := ValidateValues(ch, r.Values); err != nil {
+		return "", fmt.Errorf("the chart's values are not valid; nothing was rendered:\n%w", err)
+	}
 	cfg := &action.Configuration{
 		Releases:     storage.Init(driver.NewMemory()),
 		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},

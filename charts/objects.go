@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -27,4 +28,20 @@ func Objects(manifest string) ([]*unstructured.Unstructured, error) {
 			out = append(out, obj)
 		}
 	}
+}
+
+// Typed converts the first of objs of the given kind, and name unless it is empty, into T; nil
+// when there is none.
+func Typed[T any](objs []*unstructured.Unstructured, kind, name string) (*T, error) {
+	for _, obj := range objs {
+		if obj.GetKind() != kind || (name != "" && obj.GetName() != name) {
+			continue
+		}
+		out := new(T)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, out); err != nil {
+			return nil, fmt.Errorf("rendered %s %s: %w", kind, obj.GetName(), err)
+		}
+		return out, nil
+	}
+	return nil, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -106,19 +107,10 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 
 // register applies the chart's webhook configuration, pointed at the local server.
 func (e *Env) register(ctx context.Context, overrides map[string]any) error {
-	values := map[string]any{"webhook": map[string]any{
-		"url":      fmt.Sprintf("https://%s:%d", e.Webhook.LocalServingHost, e.Webhook.LocalServingPort),
-		"caBundle": base64.StdEncoding.EncodeToString(e.Webhook.LocalServingCAData),
-	}}
-	for k, v := range overrides {
-		if m, ok := v.(map[string]any); ok && k == "webhook" {
-			for wk, wv := range m {
-				values["webhook"].(map[string]any)[wk] = wv
-			}
-			continue
-		}
-		values[k] = v
-	}
+	values := loader.MergeMaps(map[string]any{
+		"webhook": map[string]any{"url": fmt.Sprintf("https://%s:%d", e.Webhook.LocalServingHost, e.Webhook.LocalServingPort)},
+		"tls":     map[string]any{"mode": "secret", "caBundle": base64.StdEncoding.EncodeToString(e.Webhook.LocalServingCAData)},
+	}, overrides)
 	manifest, err := charts.Render(ctx, charts.Release{Name: "meshinit", Namespace: e.Config.SystemNamespace,
 		Values: values, KubeVersion: KubeVersion})
 	if err != nil {

@@ -7,9 +7,42 @@
 {{- end -}}
 {{- end -}}
 
-{{/* The injector's name: its Deployment, Service and account. */}}
+{{/* The injector's name: its Deployment, Service, account and certificate. */}}
 {{- define "meshinit.injector" -}}
 {{- printf "%s-injector" (include "meshinit.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The CNI DaemonSet's name, also the app label of its pods that the taint controller watches. */}}
+{{- define "meshinit.cni" -}}
+{{- printf "%s-cni" (include "meshinit.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Whether the injector runs in the cluster, rather than at webhook.url. */}}
+{{- define "meshinit.inCluster" -}}
+{{- if not .Values.webhook.url }}true{{ end -}}
+{{- end -}}
+
+{{/* The Secret holding the injector's serving certificate. */}}
+{{- define "meshinit.tlsSecret" -}}
+{{- if eq .Values.tls.mode "secret" -}}
+{{- .Values.tls.secretName -}}
+{{- else -}}
+{{- printf "%s-tls" (include "meshinit.injector" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The names the injector's certificate is valid for: its Service, as the API server calls it. */}}
+{{- define "meshinit.dnsNames" -}}
+{{- $svc := include "meshinit.injector" . -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson -}}
+{{- end -}}
+
+{{/* A meshinit image: (dict "root" $ "image" .Values.x.image). */}}
+{{- define "meshinit.image" -}}
+{{- $g := .root.Values.global.image -}}
+{{- $tag := .image.tag | default $g.tag | default .root.Chart.AppVersion -}}
+{{- printf "%s/%s:%s" $g.registry .image.repository $tag -}}
 {{- end -}}
 
 {{- define "meshinit.labels" -}}
@@ -18,4 +51,139 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* Labels selecting a component's pods: (dict "root" $ "component" "injector"). */}}
+{{- define "meshinit.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* The pods' imagePullSecrets field, or nothing. */}}
+{{- define "meshinit.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets -}}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+A value as a KUMA_RUNTIME_* setting spells it: lists joined by commas, maps as NAME=value
+pairs joined by semicolons (sorted), everything else as text. Unset (null, "", empty) is "".
+*/}}
+{{- define "meshinit.setting" -}}
+{{- if kindIs "slice" . -}}
+{{- join "," . -}}
+{{- else if kindIs "map" . -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k (include "meshinit.setting" $v)) }}{{ end -}}
+{{- join ";" $pairs -}}
+{{- else if kindIs "float64" . -}}
+{{- /* YAML numbers arrive as float64; the schema lets only integers through. */ -}}
+{{- int64 . -}}
+{{- else if not (kindIs "invalid" .) -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The injector's KUMA_RUNTIME_* environment, as a JSON object: what the chart decides, the
+cluster-wide defaults of dataPlane and cni, then controlPlane.envVars, which must agree with
+any of those it names again.
+*/}}
+{{- define "meshinit.runtimeEnv" -}}
+{{- $v := .Values -}}
+{{- $d := $v.dataPlane -}}
+{{- $prefix := "KUMA_RUNTIME_KUBERNETES_" -}}
+{{- $fromValues := list
+  (list "SYSTEM_NAMESPACE" "the release namespace" .Release.Namespace)
+  (list "ADMISSION_SERVER_PORT" "controlPlane.admissionServerPort" $v.controlPlane.admissionServerPort)
+  (list "ADMISSION_SERVER_CERT_DIR" "the chart" "/var/run/secrets/kuma.io/tls-cert")
+  (list "CONTROL_PLANE_URL" "dataPlane.controlPlaneURL" $d.controlPlaneURL)
+  (list "INJECTOR_SIDECAR_CONTAINER_IMAGE" "dataPlane.image" $d.image)
+  (list "INJECTOR_SIDECAR_CONTAINER_UID" "dataPlane.uid" $d.uid)
+  (list "INJECTOR_SIDECAR_CONTAINER_GID" "dataPlane.gid" $d.gid)
+  (list "INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND" "dataPlane.redirectPortInbound" $d.redirectPortInbound)
+  (list "INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND" "dataPlane.redirectPortOutbound" $d.redirectPortOutbound)
+  (list "INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE" "dataPlane.ipFamilyMode" $d.ipFamilyMode)
+  (list "INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME" "dataPlane.drainTime" $d.drainTime)
+  (list "INJECTOR_SIDECAR_CONTAINER_ENV_VARS" "dataPlane.envVars" $d.envVars)
+  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU" "dataPlane.resources.requests.cpu" $d.resources.requests.cpu)
+  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_MEMORY" "dataPlane.resources.requests.memory" $d.resources.requests.memory)
+  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_CPU" "dataPlane.resources.limits.cpu" $d.resources.limits.cpu)
+  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY" "dataPlane.resources.limits.memory" $d.resources.limits.memory)
+  (list "INJECTOR_INIT_CONTAINER_IMAGE" "dataPlane.initImage" (include "meshinit.image" (dict "root" . "image" $d.initImage)))
+  (list "INJECTOR_INIT_CONTAINER_PRIVILEGED" "dataPlane.initContainerPrivileged" $d.initContainerPrivileged)
+  (list "INJECTOR_BUILTIN_DNS_ENABLED" "dataPlane.builtinDNS.enabled" $d.builtinDNS.enabled)
+  (list "INJECTOR_BUILTIN_DNS_PORT" "dataPlane.builtinDNS.port" $d.builtinDNS.port)
+  (list "APPLICATION_PROBE_PROXY_PORT" "dataPlane.applicationProbeProxyPort" $d.applicationProbeProxyPort)
+  (list "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS" "dataPlane.traffic.excludeInboundPorts" $d.traffic.excludeInboundPorts)
+  (list "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS" "dataPlane.traffic.excludeOutboundPorts" $d.traffic.excludeOutboundPorts)
+  (list "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS" "dataPlane.traffic.excludeInboundIPs" $d.traffic.excludeInboundIPs)
+  (list "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS" "dataPlane.traffic.excludeOutboundIPs" $d.traffic.excludeOutboundIPs)
+  (list "INJECTOR_CNI_ENABLED" "cni.enabled" $v.cni.enabled)
+-}}
+{{- if $v.cni.enabled -}}
+{{- $fromValues = concat $fromValues (list
+  (list "NODE_TAINT_CONTROLLER_ENABLED" "cni.taintController.enabled" $v.cni.taintController.enabled)
+  (list "NODE_TAINT_CONTROLLER_CNI_APP" "the chart" (include "meshinit.cni" .))
+  (list "NODE_TAINT_CONTROLLER_CNI_NAMESPACE" "cni.namespace" $v.cni.namespace)
+) -}}
+{{- end -}}
+{{- $env := dict -}}
+{{- $source := dict -}}
+{{- range $fromValues -}}
+{{- $value := include "meshinit.setting" (index . 2) -}}
+{{- if $value -}}
+{{- $_ := set $env (print $prefix (index . 0)) $value -}}
+{{- $_ := set $source (print $prefix (index . 0)) (index . 1) -}}
+{{- end -}}
+{{- end -}}
+{{- /* exceptionsLabels may be set empty, for no exceptions. */ -}}
+{{- if not (kindIs "invalid" $d.exceptionsLabels) -}}
+{{- $_ := set $env (print $prefix "EXCEPTIONS_LABELS") (include "meshinit.setting" $d.exceptionsLabels) -}}
+{{- $_ := set $source (print $prefix "EXCEPTIONS_LABELS") "dataPlane.exceptionsLabels" -}}
+{{- end -}}
+{{- range $name, $raw := $v.controlPlane.envVars -}}
+{{- $value := include "meshinit.setting" $raw -}}
+{{- if and (hasKey $env $name) (ne (get $env $name) $value) -}}
+{{- fail (printf "controlPlane.envVars.%s is %q, but %s sets it to %q: drop one of the two" $name $value (get $source $name) (get $env $name)) -}}
+{{- end -}}
+{{- $_ := set $env $name $value -}}
+{{- end -}}
+{{- toJson $env -}}
+{{- end -}}
+
+{{/*
+Settings that only make sense together; each failure names the values and what to do.
+*/}}
+{{- define "meshinit.validate" -}}
+{{- $tls := .Values.tls -}}
+{{- if and .Values.webhook.url (ne $tls.mode "secret") -}}
+{{- fail (printf "webhook.url points the API server at an injector outside the cluster, whose certificate the chart cannot make (tls.mode is %q): set tls.mode=secret and tls.caBundle to the base64 PEM of the CA that signed it" $tls.mode) -}}
+{{- end -}}
+{{- if and .Values.webhook.url (not (hasPrefix "https://" .Values.webhook.url)) -}}
+{{- fail (printf "webhook.url %q is not an https URL: the API server calls webhooks over TLS only; give https://host[:port]" .Values.webhook.url) -}}
+{{- end -}}
+{{- if eq $tls.mode "secret" -}}
+{{- if not $tls.caBundle -}}
+{{- fail "tls.mode is secret but tls.caBundle is empty: set it to the base64-encoded PEM of the CA that signed the injector's certificate" -}}
+{{- end -}}
+{{- if and (not $tls.secretName) (include "meshinit.inCluster" .) -}}
+{{- fail "tls.mode is secret but tls.secretName is empty: set it to a kubernetes.io/tls Secret (tls.crt, tls.key) in the release namespace" -}}
+{{- end -}}
+{{- else if or $tls.secretName $tls.caBundle -}}
+{{- fail (printf "tls.secretName and tls.caBundle are only read when tls.mode is secret, and it is %q: set tls.mode=secret, or unset them" $tls.mode) -}}
+{{- end -}}
+{{- if and .Values.cni.chained (not .Values.cni.enabled) -}}
+{{- fail "cni.chained is true but cni.enabled is false: set cni.enabled=true to install kuma-cni" -}}
+{{- end -}}
+{{- with .Values.cni.confName -}}
+{{- if and (not $.Values.cni.chained) (hasSuffix ".conflist" .) -}}
+{{- fail (printf "cni.confName %q is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf, such as kuma-cni.conf, or set cni.chained=true to chain into %s" . .) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

@@ -1,0 +1,83 @@
+// Package chartcases lists the chart installations the tests render, apply and compare: the
+// defaults, each way of getting certificates, and each CNI provider of Kuma's documentation,
+// spelled as the `--set` flags operators type.
+package chartcases
+
+import (
+	"fmt"
+
+	"helm.sh/helm/v4/pkg/strvals"
+)
+
+// Case is one installation.
+type Case struct {
+	// Name says what the case pins; goldens and namespaces are named after it.
+	Name string
+	// Set are --set flags, as `helm install` and `meshinit install control-plane` take them.
+	Set []string
+	// CRDs the installation's objects need besides Kubernetes' own: "cert-manager".
+	CRDs []string
+}
+
+// caBundle is a stand-in CA for the cases that bring their own certificate.
+const caBundle = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJrVENDQVRlZ0F3SUJBZ0lVZm9vCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
+
+// chained is the CNI part of every chained provider: conf is the provider's conflist.
+func chained(netDir, binDir, conf string) []string {
+	return []string{"cni.enabled=true", "cni.chained=true", "cni.netDir=" + netDir, "cni.binDir=" + binDir, "cni.confName=" + conf}
+}
+
+// Cases are every installation the tests check.
+var Cases = []Case{
+	{Name: "defaults"},
+	{Name: "tls-existing-secret", Set: []string{"tls.mode=secret", "tls.secretName=injector-tls", "tls.caBundle=" + caBundle}},
+	{Name: "tls-cert-manager-own-ca", Set: []string{"tls.mode=certManager"}, CRDs: []string{"cert-manager"}},
+	{Name: "tls-cert-manager-cluster-issuer", Set: []string{"tls.mode=certManager",
+		"tls.certManager.issuerRef.name=company-ca", "tls.certManager.issuerRef.kind=ClusterIssuer"}, CRDs: []string{"cert-manager"}},
+	{Name: "injector-outside-cluster", Set: []string{"webhook.url=https://192.0.2.10:5443", "tls.mode=secret", "tls.caBundle=" + caBundle}},
+	{Name: "highly-available", Set: []string{"controlPlane.replicas=3", "controlPlane.priorityClassName=system-cluster-critical",
+		"webhook.failurePolicy=Fail", "webhook.timeoutSeconds=5"}},
+	{Name: "cluster-wide-defaults", Set: []string{
+		"dataPlane.image=registry.example.com/kuma-dp:2.9.3", "dataPlane.uid=1000000", "dataPlane.gid=1000000",
+		"dataPlane.redirectPortInbound=16006", "dataPlane.redirectPortOutbound=16001", "dataPlane.ipFamilyMode=ipv4",
+		"dataPlane.drainTime=45s", "dataPlane.envVars.KUMA_DATAPLANE_RUNTIME_METRICS=on", "dataPlane.envVars.KUMA_LOG=debug",
+		"dataPlane.resources.requests.cpu=100m", "dataPlane.resources.limits.memory=1Gi",
+		"dataPlane.initContainerPrivileged=true", "dataPlane.builtinDNS.enabled=false", "dataPlane.builtinDNS.port=16053",
+		"dataPlane.applicationProbeProxyPort=0", "dataPlane.traffic.excludeInboundPorts={22,8000-8100}",
+		"dataPlane.traffic.excludeOutboundIPs=10.0.0.0/8", "dataPlane.exceptionsLabels=",
+		"dataPlane.controlPlaneURL=https://kuma-control-plane.mesh:5678",
+		"controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=9999"}},
+	// The providers of Kuma's CNI documentation, with its values.
+	{Name: "cni-cilium", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
+	{Name: "cni-calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},
+	{Name: "cni-k3s-flannel", Set: chained("/var/lib/rancher/k3s/agent/etc/cni/net.d", "/bin", "10-flannel.conflist")},
+	{Name: "cni-kind", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-kindnet.conflist")},
+	{Name: "cni-azure", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-azure.conflist")},
+	{Name: "cni-azure-swift-overlay", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "15-azure-swift-overlay.conflist")},
+	{Name: "cni-aws-ipv4-only", Set: append(chained("/etc/cni/net.d", "/opt/cni/bin", "10-aws.conflist"),
+		"controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE=ipv4")},
+	{Name: "cni-gke", Set: chained("/etc/cni/net.d", "/home/kubernetes/bin", "10-calico.conflist")},
+	{Name: "cni-openshift-multus", Set: []string{"cni.enabled=true", "cni.containerSecurityContext.privileged=true"}},
+	{Name: "cni-without-taint-controller", Set: append(chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist"),
+		"cni.taintController.enabled=false", "cni.logLevel=debug", "cni.excludeNamespaces={monitoring}")},
+}
+
+// Values are the case's values, parsed as Helm parses --set.
+func (c Case) Values() (map[string]any, error) {
+	values := map[string]any{}
+	for _, s := range c.Set {
+		if err := strvals.ParseInto(s, values); err != nil {
+			return nil, fmt.Errorf("case %s: --set %s: %w", c.Name, s, err)
+		}
+	}
+	return values, nil
+}
+
+// Args are the case's flags for `meshinit install control-plane`.
+func (c Case) Args() []string {
+	var args []string
+	for _, s := range c.Set {
+		args = append(args, "--set", s)
+	}
+	return args
+}
