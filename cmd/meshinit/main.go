@@ -28,7 +28,8 @@ func main() {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{Use: "meshinit", Short: "Put workloads into a Kuma-compatible service mesh", SilenceUsage: true}
 	install := &cobra.Command{Use: "install", Short: "Install a part of meshinit"}
-	install.AddCommand(mount(cli.Install("transparent-proxy", "Redirect this host's traffic through the sidecar (kumactl-compatible flags)")))
+	install.AddCommand(mount(cli.Install("transparent-proxy", "Redirect this host's traffic through the sidecar (kumactl-compatible flags)")),
+		controlPlaneCommand())
 	uninstall := &cobra.Command{Use: "uninstall", Short: "Remove a part of meshinit"}
 	uninstall.AddCommand(mount(cli.Uninstall("transparent-proxy", "Remove every rule and chain of the transparent proxy, and nothing else")))
 	version := &cobra.Command{Use: "version", Short: "Print the version", Args: cobra.NoArgs,
