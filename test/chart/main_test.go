@@ -1,0 +1,66 @@
+// Package chart tests the Helm chart against a real API server: every installation of
+// test/chartcases applied with server-side apply, a real `helm install` and `helm upgrade` through
+// the Helm SDK, and the rights the chart grants proven by running the injector and kuma-cni's
+// lookup as the chart's service accounts.
+package chart
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshinit/meshinit/test/crds"
+	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/prereq"
+)
+
+// kubeVersion is bin/kube-apiserver's.
+const kubeVersion = "v1.37.0"
+
+var (
+	env     *kubeenv.Env
+	envErr  error
+	envOnce sync.Once
+)
+
+// shared starts one control plane for the package, with the CRDs of cert-manager and Multus.
+func shared(t *testing.T) *kubeenv.Env {
+	t.Helper()
+	envOnce.Do(func() { env, envErr = start() })
+	if envErr != nil {
+		prereq.Missing(t, "the control plane: %v", envErr)
+	}
+	return env
+}
+
+func start() (*kubeenv.Env, error) {
+	e, err := kubeenv.Environment()
+	if err != nil {
+		return nil, err
+	}
+	e.CRDs = append(crds.CertManager(), crds.NetworkAttachmentDefinition())
+	cfg, err := e.Start()
+	if err != nil {
+		_ = kubeenv.Stop(e)
+		return nil, fmt.Errorf("starting: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		_ = kubeenv.Stop(e)
+		return nil, err
+	}
+	return &kubeenv.Env{Environment: e, Config: cfg, Client: c}, nil
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if env != nil {
+		if err := kubeenv.Stop(env.Environment); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
+		}
+	}
+	os.Exit(code)
+}

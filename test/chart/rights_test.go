@@ -1,0 +1,213 @@
+package chart
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/cni/plugin"
+	"github.com/meshinit/meshinit/cni/taint"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/chartcases"
+	"github.com/meshinit/meshinit/webhook"
+)
+
+// deadline is generous: the control plane shares two busy cores with other tests.
+const deadline = 30 * time.Second
+
+// as is admin's rest.Config impersonating a service account, with the groups the API server
+// gives service accounts.
+func as(admin *rest.Config, namespace, name string) *rest.Config {
+	c := rest.CopyConfig(admin)
+	c.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + namespace + ":" + name,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+	return c
+}
+
+// TestInjectorRunsWithTheChartsRights runs the injector, in CNI mode with the taint controller,
+// as the chart's service account with only the rights the chart grants it, on the settings the
+// chart renders for it: it must start, serve, and taint a node until a ready kuma-cni pod runs
+// there.
+func TestInjectorRunsWithTheChartsRights(t *testing.T) {
+	e := shared(t)
+	const release = "rights"
+	objs := install(t.Context(), t, chartcases.Case{Name: "rights", Set: []string{"cni.enabled=true", "cni.chained=true"}}, release)
+	environ, err := charts.InjectorEnvironment(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := config.Load(environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.NodeTaintController.Enabled || !cfg.Injector.CNIEnabled {
+		t.Fatalf("the render does not enable CNI mode and the taint controller: %+v", cfg)
+	}
+	// The webhook serves the certificate the chart generated, as the Deployment mounts it.
+	secret := find[corev1.Secret](t, objs, "Secret", "rights-meshinit-injector-tls")
+	certDir := t.TempDir()
+	for _, key := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(certDir, key), secret.Data[key], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AdmissionServer.Port, cfg.AdmissionServer.CertDir = port, certDir
+
+	mgr, err := webhook.NewManager(as(e.Config, release, "rights-meshinit-injector"), webhook.ServerOptions{
+		Config: cfg, Host: "127.0.0.1", MetricsAddr: "0", HealthAddr: "0", Log: testr.New(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the injector stopped with: %v", err)
+		}
+	})
+
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rights-node"}}
+	if err := e.Client.Create(t.Context(), node); err != nil {
+		t.Fatal(err)
+	}
+	waitTaint(t, e.Client, node.Name, true)
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: cfg.NodeTaintController.CNINamespace, Name: "rights-cni",
+			Labels: map[string]string{"app": cfg.NodeTaintController.CNIApp}},
+		Spec: corev1.PodSpec{NodeName: node.Name, Containers: []corev1.Container{{Name: "install-cni", Image: "kuma-cni"}},
+			AutomountServiceAccountToken: ptr.To(false)},
+	}
+	if err := e.Client.Create(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+	if err := e.Client.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	waitTaint(t, e.Client, node.Name, false)
+
+	// The API server reaches the injector by its Service's name and trusts the webhook's caBundle.
+	mwc := find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(mwc.Webhooks[0].ClientConfig.CABundle)
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(context.Context) (bool, error) {
+		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))),
+			&tls.Config{RootCAs: roots, ServerName: "rights-meshinit-injector.rights.svc"})
+		if err != nil {
+			t.Logf("TLS to the webhook: %v", err)
+			return false, nil
+		}
+		return true, conn.Close()
+	})
+	if err != nil {
+		t.Errorf("the webhook does not serve the chart's certificate: %v", err)
+	}
+}
+
+// waitTaint waits until the node has (or has not) the taint controller's taint.
+func waitTaint(t *testing.T, c client.Client, name string, want bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(ctx context.Context) (bool, error) {
+		var node corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, &node); err != nil {
+			return false, err
+		}
+		has := slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect })
+		return has == want, nil
+	})
+	if err != nil {
+		t.Fatalf("node %s: taint %s wanted %v: %v", name, taint.Key, want, err)
+	}
+}
+
+// TestCNIPluginRights: kuma-cni, with the chart's CNI account, reads the pod it sets up, and
+// nothing else.
+func TestCNIPluginRights(t *testing.T) {
+	e := shared(t)
+	const release = "cni-rights"
+	install(t.Context(), t, chartcases.Case{Name: release, Set: []string{"cni.enabled=true"}}, release)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: release, Name: "app"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}},
+			AutomountServiceAccountToken: ptr.To(false)},
+	}
+	if err := e.Client.Create(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	cni := as(e.Config, "kube-system", release+"-meshinit-cni")
+
+	// The plugin's own lookup, through a kubeconfig as install-cni writes one (here: admin's
+	// credentials acting as the account).
+	kubeconfig := filepath.Join(t.TempDir(), "kuma-cni-kubeconfig")
+	if err := clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"c": {Server: cni.Host, CertificateAuthorityData: cni.CAData}},
+		AuthInfos: map[string]*clientcmdapi.AuthInfo{"c": {ClientCertificateData: cni.CertData, ClientKeyData: cni.KeyData,
+			Impersonate: cni.Impersonate.UserName, ImpersonateGroups: cni.Impersonate.Groups}},
+		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "c"}},
+		CurrentContext: "c",
+	}, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	api, err := plugin.NewAPIServer(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Pod(t.Context(), release, "app"); err != nil {
+		t.Errorf("kuma-cni cannot read the pod it sets up: %v", err)
+	}
+
+	c, err := client.New(cni, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, err := range map[string]error{
+		"list pods":   c.List(t.Context(), &corev1.PodList{}),
+		"get secrets": c.Get(t.Context(), client.ObjectKey{Namespace: release, Name: "cni-rights-meshinit-injector-tls"}, &corev1.Secret{}),
+		"patch nodes": c.Patch(t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "any"}}, client.RawPatch("application/merge-patch+json", []byte(`{}`))),
+	} {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("kuma-cni may %s: %v", what, err)
+		}
+	}
+}
+
+// freePort is a TCP port free on 127.0.0.1 now.
+func freePort() (uint16, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port), nil
+}
