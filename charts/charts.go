@@ -63,6 +63,11 @@ func Render(ctx context.Context, r Release) (string, error) {
 	if err := ValidateValues(ch, r.Values); err != nil {
 		return "", fmt.Errorf("the chart's values are not valid; nothing was rendered:\n%w", err)
 	}
+	return helmRender(ctx, ch, r)
+}
+
+// helmRender is Helm's part of Render: a client-side dry-run install.
+func helmRender(ctx context.Context, ch *chart.Chart, r Release) (string, error) {
 	cfg := &action.Configuration{
 		Releases:     storage.Init(driver.NewMemory()),
 		KubeClient:   &kubefake.PrintingKubeClient{Out: io.Discard},
@@ -72,6 +77,7 @@ func Render(ctx context.Context, r Release) (string, error) {
 	install.DryRunStrategy = action.DryRunClient
 	install.ReleaseName, install.Namespace, install.Replace = r.Name, r.Namespace, true
 	if r.KubeVersion != "" {
+		var err error
 		if install.KubeVersion, err = common.ParseKubeVersion(r.KubeVersion); err != nil {
 			return "", fmt.Errorf("kube version %q: %w", r.KubeVersion, err)
 		}
