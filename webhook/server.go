@@ -14,12 +14,15 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/meshinit/meshinit/cni/multus"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
 )
@@ -43,7 +46,8 @@ type ServerOptions struct {
 
 // NewManager builds the injector: the webhook server, with TLS from the cert dir reloaded when the
 // files rotate, /metrics, /healthz and /readyz (ready once the webhook serves and the namespace
-// cache has synced), and the node taint controller when it is enabled. Kubernetes' version
+// cache has synced), the node taint controller when it is enabled, and in CNI mode, where Multus's
+// CRD is installed, the controller of kuma-cni's NetworkAttachmentDefinitions. Kubernetes' version
 // decides the sidecar's placement.
 func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, error) {
 	native, err := supportsNativeSidecars(restConfig)
@@ -55,13 +59,19 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		return nil, err
 	}
 	cfg := opts.Config
+	// Asked before the manager is made: its cache needs to know.
+	nads, err := multus.Enabled(restConfig, cfg.Injector, opts.Log.WithName("multus"))
+	if err != nil {
+		return nil, fmt.Errorf("NetworkAttachmentDefinition controller: %w", err)
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 opts.Log,
 		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress: opts.HealthAddr,
-		// The taint controller watches only the CNI DaemonSet's pods.
-		Cache: taint.CacheOptions(cfg.NodeTaintController),
+		// The taint controller watches only the CNI DaemonSet's pods, the NetworkAttachmentDefinition
+		// controller only kuma-cni's definitions.
+		Cache: cacheOptions(taint.CacheOptions(cfg.NodeTaintController), multus.CacheOptions(nads)),
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    opts.Host,
 			Port:    int(cfg.AdmissionServer.Port),
@@ -84,6 +94,9 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	if err := taint.Setup(mgr, cfg.NodeTaintController); err != nil {
 		return nil, fmt.Errorf("node taint controller: %w", err)
 	}
+	if err := multus.Setup(mgr, nads); err != nil {
+		return nil, fmt.Errorf("NetworkAttachmentDefinition controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
@@ -102,6 +115,21 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	}
 	opts.Log.Info("sidecar placement", "nativeSidecars", native)
 	return mgr, nil
+}
+
+// cacheOptions combines the controllers' cache restrictions. Each restricts kinds of its own, in
+// ByObject, and sets nothing else.
+func cacheOptions(each ...cache.Options) cache.Options {
+	var all cache.Options
+	for _, opts := range each {
+		for obj, by := range opts.ByObject {
+			if all.ByObject == nil {
+				all.ByObject = map[client.Object]cache.ByObject{}
+			}
+			all.ByObject[obj] = by
+		}
+	}
+	return all
 }
 
 // supportsNativeSidecars asks the API server for its version.

@@ -1,0 +1,136 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/cni/multus"
+	"github.com/meshinit/meshinit/cni/multus/multustest"
+	"github.com/meshinit/meshinit/cni/taint"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/kubeenv"
+)
+
+// TestNewManagerInCNIMode starts the injector in CNI mode: where Multus's CRD is not installed it
+// starts all the same, says why it creates no NetworkAttachmentDefinitions, and registers no
+// controller (a second registration of one name in this process would fail the next run); where
+// it is, it creates them, with the taint controller on too, so that both restrict the cache.
+func TestNewManagerInCNIMode(t *testing.T) {
+	env := kubeenv.Start(t)
+	// The cache's informers log through controller-runtime's global logger, which otherwise
+	// complains, with a stack trace, that it was never set.
+	log.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
+	cfg := config.Default()
+	cfg.Injector.CNIEnabled = true
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshed", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
+	if err := env.Client.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("without Multus's CRD", func(t *testing.T) {
+		logs := startInjector(t, env, *cfg)
+		if want := "NetworkAttachmentDefinitions will not be created: Multus's CRD is not installed"; !strings.Contains(logs.String(), want) {
+			t.Errorf("the injector's log\n%s\ndoes not say: %s", logs, want)
+		}
+	})
+
+	multustest.InstallCRD(t, env)
+
+	t.Run("with Multus's CRD", func(t *testing.T) {
+		cfg.NodeTaintController.Enabled = true
+		startInjector(t, env, *cfg)
+		nad := &metav1.PartialObjectMetadata{}
+		nad.SetGroupVersionKind(schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"})
+		err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+			err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: multus.NetworkName}, nad)
+			return err == nil, client.IgnoreNotFound(err)
+		})
+		if err != nil {
+			t.Fatalf("no %s NetworkAttachmentDefinition in the labelled namespace: %v", multus.NetworkName, err)
+		}
+	})
+}
+
+func TestCacheOptionsKeepsEveryRestriction(t *testing.T) {
+	opts := cacheOptions(
+		taint.CacheOptions(config.NodeTaintController{Enabled: true, CNIApp: "kuma-cni", CNINamespace: "kube-system"}),
+		multus.CacheOptions(true))
+	var kinds []string
+	for obj := range opts.ByObject {
+		kinds = append(kinds, fmt.Sprintf("%T", obj))
+	}
+	if len(kinds) != 2 {
+		t.Errorf("the cache restricts %v, want pods and NetworkAttachmentDefinitions", kinds)
+	}
+	if opts := cacheOptions(taint.CacheOptions(config.NodeTaintController{}), multus.CacheOptions(false)); opts.ByObject != nil {
+		t.Errorf("with both controllers off the cache restricts %v", opts.ByObject)
+	}
+}
+
+// startInjector runs NewManager's injector with cfg, serving on 127.0.0.1 with a fresh
+// certificate, until the test ends; it returns the injector's log once it serves.
+func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) fmt.Stringer {
+	t.Helper()
+	certs := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
+	if err := certs.PrepWithoutInstalling(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = certs.Cleanup() })
+	cfg.AdmissionServer.Port = uint16(certs.LocalServingPort)
+	cfg.AdmissionServer.CertDir = certs.LocalServingCertDir
+	logs := &logLines{}
+	mgr, err := NewManager(env.Config, ServerOptions{Config: &cfg, Host: certs.LocalServingHost, MetricsAddr: "0", HealthAddr: "0",
+		Log: funcr.New(logs.add, funcr.Options{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("injector: %v", err)
+		}
+	})
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		return mgr.GetWebhookServer().StartedChecker()(nil) == nil, nil
+	})
+	if err != nil || !mgr.GetCache().WaitForCacheSync(t.Context()) {
+		t.Fatalf("the injector did not start serving: %v\n%s", err, logs)
+	}
+	return logs
+}
+
+// logLines collects the injector's log lines.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) add(prefix, args string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(&l.b, prefix, args)
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
