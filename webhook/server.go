@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -42,6 +43,9 @@ type ServerOptions struct {
 	// "0" turns one off.
 	MetricsAddr, HealthAddr string
 	Log                     logr.Logger
+	// Controller is the controllers' options. Tests that build more than one injector in a process
+	// set SkipNameValidation: controller-runtime allows each controller's name once per process.
+	Controller ctrlconfig.Controller
 }
 
 // NewManager builds the injector: the webhook server, with TLS from the cert dir reloaded when the
@@ -69,6 +73,7 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		Logger:                 opts.Log,
 		Metrics:                metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress: opts.HealthAddr,
+		Controller:             opts.Controller,
 		// The taint controller watches only the CNI DaemonSet's pods, the NetworkAttachmentDefinition
 		// controller only kuma-cni's definitions.
 		Cache: cacheOptions(taint.CacheOptions(cfg.NodeTaintController), multus.CacheOptions(nads)),

@@ -14,7 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -26,10 +28,9 @@ import (
 	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
-// TestNewManagerInCNIMode starts the injector in CNI mode: where Multus's CRD is not installed it
-// starts all the same, says why it creates no NetworkAttachmentDefinitions, and registers no
-// controller (a second registration of one name in this process would fail the next run); where
-// it is, it creates them, with the taint controller on too, so that both restrict the cache.
+// TestNewManagerInCNIMode starts the injector in CNI mode, with the taint controller on too, so
+// that both restrict the cache: where Multus's CRD is not installed it starts all the same and
+// says why it creates no NetworkAttachmentDefinitions; where it is, it creates them.
 func TestNewManagerInCNIMode(t *testing.T) {
 	env := kubeenv.Start(t)
 	// The cache's informers log through controller-runtime's global logger, which otherwise
@@ -37,6 +38,7 @@ func TestNewManagerInCNIMode(t *testing.T) {
 	log.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
 	cfg := config.Default()
 	cfg.Injector.CNIEnabled = true
+	cfg.NodeTaintController.Enabled = true
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshed", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
 	if err := env.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
@@ -52,7 +54,6 @@ func TestNewManagerInCNIMode(t *testing.T) {
 	multustest.InstallCRD(t, env)
 
 	t.Run("with Multus's CRD", func(t *testing.T) {
-		cfg.NodeTaintController.Enabled = true
 		startInjector(t, env, *cfg)
 		nad := &metav1.PartialObjectMetadata{}
 		nad.SetGroupVersionKind(schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"})
@@ -95,7 +96,7 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) fmt.String
 	cfg.AdmissionServer.CertDir = certs.LocalServingCertDir
 	logs := &logLines{}
 	mgr, err := NewManager(env.Config, ServerOptions{Config: &cfg, Host: certs.LocalServingHost, MetricsAddr: "0", HealthAddr: "0",
-		Log: funcr.New(logs.add, funcr.Options{})})
+		Log: funcr.New(logs.add, funcr.Options{}), Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
