@@ -22,9 +22,9 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/cni/multus"
-	"github.com/meshinit/meshinit/cni/multus/multustest"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
@@ -51,7 +51,7 @@ func TestNewManagerInCNIMode(t *testing.T) {
 		}
 	})
 
-	multustest.InstallCRD(t, env)
+	crds.Install(t, env.Config, crds.NetworkAttachmentDefinition())
 
 	t.Run("with Multus's CRD", func(t *testing.T) {
 		startInjector(t, env, *cfg)

@@ -30,8 +30,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/cni/multus/multustest"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
@@ -70,7 +70,7 @@ func TestController(t *testing.T) {
 		startManager(t, env.Config, cniMode)
 	})
 
-	multustest.InstallCRD(t, env)
+	crds.Install(t, env.Config, crds.NetworkAttachmentDefinition())
 
 	t.Run("CNI mode off", func(t *testing.T) {
 		if on, err := Enabled(&rest.Config{Host: "https://127.0.0.1:1"}, config.Injector{}, logr.Discard()); on || err != nil {
