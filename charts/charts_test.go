@@ -338,7 +338,7 @@ func TestBadValues(t *testing.T) {
 			"controlPlane.replicas: \"-1\" is less than 0; accepted: a number of replicas, 0 or more\nwebhook.timeoutSeconds: \"99\" is more than 30; accepted: seconds, 1-30"},
 		{"chained without enabled", []string{"cni.chained=true"}, "cni.chained is true but cni.enabled is false: set cni.enabled=true to install kuma-cni"},
 		{"conflist in standalone mode", []string{"cni.enabled=true", "cni.confName=10-calico.conflist"},
-			`cni.confName "10-calico.conflist" is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf, such as kuma-cni.conf, or set cni.chained=true to chain into 10-calico.conflist`},
+			`cni.confName "10-calico.conflist" is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf or .json, such as kuma-cni.conf, or set cni.chained=true to chain into 10-calico.conflist`},
 		{"secret without CA", []string{"tls.mode=secret", "tls.secretName=x"}, "tls.mode is secret but tls.caBundle is empty"},
 		{"CA without secret mode", []string{"tls.caBundle=QUJD"}, `tls.secretName and tls.caBundle are only read when tls.mode is secret, and it is "generate"`},
 		{"url without a CA", []string{"webhook.url=https://10.0.0.1"}, "webhook.url points the API server at an injector outside the cluster"},

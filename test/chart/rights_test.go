@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,7 +25,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/cni/multus"
 	"github.com/meshinit/meshinit/cni/plugin"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
@@ -48,8 +51,8 @@ func as(admin *rest.Config, namespace, name string) *rest.Config {
 
 // TestInjectorRunsWithTheChartsRights runs the injector, in CNI mode with the taint controller,
 // as the chart's service account with only the rights the chart grants it, on the settings the
-// chart renders for it: it must start, serve, and taint a node until a ready kuma-cni pod runs
-// there.
+// chart renders for it: it must start, serve the chart's certificate, keep Multus's definition in
+// a meshed namespace, and taint a node until a ready kuma-cni pod runs there.
 func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	e := shared(t)
 	const release = "rights"
@@ -94,6 +97,21 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 			t.Errorf("the injector stopped with: %v", err)
 		}
 	})
+
+	// Multus's definition, in every namespace labelled for the mesh.
+	meshed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rights-meshed", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
+	if err := e.Client.Create(t.Context(), meshed); err != nil {
+		t.Fatal(err)
+	}
+	nad := &metav1.PartialObjectMetadata{}
+	nad.SetGroupVersionKind(schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"})
+	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(ctx context.Context) (bool, error) {
+		err := e.Client.Get(ctx, client.ObjectKey{Namespace: meshed.Name, Name: multus.NetworkName}, nad)
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	if err != nil {
+		t.Errorf("no NetworkAttachmentDefinition %s in %s: %v", multus.NetworkName, meshed.Name, err)
+	}
 
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rights-node"}}
 	if err := e.Client.Create(t.Context(), node); err != nil {

@@ -183,7 +183,7 @@ Settings that only make sense together; each failure names the values and what t
 {{- end -}}
 {{- with .Values.cni.confName -}}
 {{- if and (not $.Values.cni.chained) (hasSuffix ".conflist" .) -}}
-{{- fail (printf "cni.confName %q is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf, such as kuma-cni.conf, or set cni.chained=true to chain into %s" . .) -}}
+{{- fail (printf "cni.confName %q is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf or .json, such as kuma-cni.conf, or set cni.chained=true to chain into %s" . .) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
