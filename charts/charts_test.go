@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,7 @@ import (
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/golden"
+	"github.com/meshinit/meshinit/test/readme"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden renders in testdata/golden")
@@ -431,4 +433,17 @@ func TestImagesHaveDockerfileTargets(t *testing.T) {
 			t.Errorf("image %s has no Dockerfile target %s (targets: %v)", image, name, targets)
 		}
 	}
+}
+
+// TestREADMEProviders keeps the README's table of CNI providers equal to the tested cases.
+func TestREADMEProviders(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("| cluster | values | also |\n| --- | --- | --- |\n")
+	for _, c := range chartcases.Cases {
+		if c.Provider == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", c.Provider, readme.Cell(strings.Join(c.Args(), " ")), readme.Cell(c.Note))
+	}
+	readme.CheckSection(t, "cni-providers", b.String(), *update)
 }

@@ -17,6 +17,9 @@ type Case struct {
 	Set []string
 	// CRDs the installation's objects need besides Kubernetes' own: "cert-manager".
 	CRDs []string
+	// Provider and Note, for the CNI providers of Kuma's documentation, make the README's table
+	// of them: the cluster, and what else to do there.
+	Provider, Note string
 }
 
 // caBundle is a stand-in CA for the cases that bring their own certificate.
@@ -48,16 +51,16 @@ var Cases = []Case{
 		"dataPlane.controlPlaneURL=https://kuma-control-plane.mesh:5678",
 		"controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=9999"}},
 	// The providers of Kuma's CNI documentation, with its values.
-	{Name: "cni-cilium", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
-	{Name: "cni-calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},
-	{Name: "cni-k3s-flannel", Set: chained("/var/lib/rancher/k3s/agent/etc/cni/net.d", "/bin", "10-flannel.conflist")},
-	{Name: "cni-kind", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-kindnet.conflist")},
-	{Name: "cni-azure", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-azure.conflist")},
-	{Name: "cni-azure-swift-overlay", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "15-azure-swift-overlay.conflist")},
-	{Name: "cni-aws-ipv4-only", Set: append(chained("/etc/cni/net.d", "/opt/cni/bin", "10-aws.conflist"),
+	{Name: "cni-cilium", Provider: "Cilium 1.14+", Note: "set Cilium's `cni.exclusive=false`; before 1.14 the file is `05-cilium.conf`", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
+	{Name: "cni-calico", Provider: "Calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},
+	{Name: "cni-k3s-flannel", Provider: "k3s (Flannel)", Set: chained("/var/lib/rancher/k3s/agent/etc/cni/net.d", "/bin", "10-flannel.conflist")},
+	{Name: "cni-kind", Provider: "kind", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-kindnet.conflist")},
+	{Name: "cni-azure", Provider: "Azure CNI", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-azure.conflist")},
+	{Name: "cni-azure-swift-overlay", Provider: "Azure CNI, swift overlay", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "15-azure-swift-overlay.conflist")},
+	{Name: "cni-aws-ipv4-only", Provider: "AWS EKS", Note: "IPv4 only: EKS has no IPv6 by default", Set: append(chained("/etc/cni/net.d", "/opt/cni/bin", "10-aws.conflist"),
 		"controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE=ipv4")},
-	{Name: "cni-gke", Set: chained("/etc/cni/net.d", "/home/kubernetes/bin", "10-calico.conflist")},
-	{Name: "cni-openshift-multus", Set: []string{"cni.enabled=true", "cni.containerSecurityContext.privileged=true"}},
+	{Name: "cni-gke", Provider: "GKE", Note: "enable network policy; `cni.confName` is your CNI's file, such as `05-cilium.conflist` or `10-calico.conflist`", Set: chained("/etc/cni/net.d", "/home/kubernetes/bin", "10-calico.conflist")},
+	{Name: "cni-openshift-multus", Provider: "OpenShift (Multus, standalone)", Note: "grant the DaemonSet's account the privileged SCC: `oc adm policy add-scc-to-user privileged -z meshinit-cni -n kube-system`", Set: []string{"cni.enabled=true", "cni.containerSecurityContext.privileged=true"}},
 	{Name: "cni-without-taint-controller", Set: append(chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist"),
 		"cni.taintController.enabled=false", "cni.logLevel=debug", "cni.excludeNamespaces={monitoring}")},
 }
