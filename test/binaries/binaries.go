@@ -3,6 +3,7 @@
 package binaries
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,11 +16,12 @@ import (
 var (
 	mu    sync.Mutex
 	built = map[string]string{}
-	dir   string
 )
 
 // Build compiles cmd/<name> as `make build` does (static and stripped), once per test process,
-// and returns the binary's path.
+// into bin/test/ (git-ignored, removed by `make clean`, so nothing piles up in /tmp), and returns
+// the binary's path. Test processes run in parallel: each builds to a file of its own and renames
+// it into place, which leaves any process running the previous binary undisturbed.
 func Build(t testing.TB, name string) string {
 	t.Helper()
 	mu.Lock()
@@ -27,19 +29,24 @@ func Build(t testing.TB, name string) string {
 	if path, ok := built[name]; ok {
 		return path
 	}
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "meshinit-bin-"); err != nil {
-			t.Fatal(err)
-		}
+	root := prereq.RepoRoot(t)
+	dir := filepath.Join(root, "bin", "test")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	path := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", path, "./cmd/"+name)
-	cmd.Dir = prereq.RepoRoot(t)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, "./cmd/"+name)
+	cmd.Dir = root
 	// Static, as shipped: no dynamic loader at start-up.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
 		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		t.Fatal(err)
 	}
 	built[name] = path
 	return path
