@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build images provision test vet fmt-check fuzz clean
+.PHONY: all build images provision demo test vet fmt-check fuzz clean
 
 all: build
 
@@ -34,6 +34,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## demo: the whole product on this machine (needs root): a local control plane, the injector, an
+## injected pod, its kuma-init run as injected in a network namespace, and real traffic through it
+demo: provision build
+	@$(GO) test -c -o $(BIN)/meshinit-demo ./test/e2e
+	@CI=true $(BIN)/meshinit-demo -test.run '^TestDemo$$' -test.timeout 5m
 
 ## test: every test, against a real kube-apiserver and real network namespaces (needs root)
 test: provision build vet fmt-check

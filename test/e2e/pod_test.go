@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/libcni"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/netkit"
+)
+
+// meshedNamespace creates a namespace labelled for injection.
+func (c *cluster) meshedNamespace(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
+	if err := c.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// app is a one-container pod with the given annotations.
+func app(namespace, name string, annotations map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Annotations: annotations},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx",
+			Ports: []corev1.ContainerPort{{ContainerPort: 8080}, {ContainerPort: 22}}}}},
+	}
+}
+
+// create creates the pod through the API server, and returns it as stored, with the admission
+// warnings the API server passed on.
+func (c *cluster) create(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, []string, error) {
+	warnings := &warningLog{}
+	cfg := rest.CopyConfig(c.Config)
+	cfg.WarningHandler = warnings
+	cl, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	err = cl.Create(ctx, pod)
+	return pod, warnings.messages, err
+}
+
+type warningLog struct{ messages []string }
+
+func (w *warningLog) HandleWarningHeader(_ int, _ string, message string) {
+	w.messages = append(w.messages, message)
+}
+
+// fieldRef matches the downward API's references to one annotation or label.
+var fieldRef = regexp.MustCompile(`^metadata\.(annotations|labels)\['([^']+)'\]$`)
+
+// asKubelet returns the arguments of the pod's init container name as kubelet would give them to
+// its image's entrypoint, with its volumes laid out in a temporary directory the way kubelet mounts them (downward API items
+// written from the pod's annotations and labels), and the paths in its arguments pointing there.
+func asKubelet(t *testing.T, pod *corev1.Pod, name string) []string {
+	t.Helper()
+	var container *corev1.Container
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			container = &pod.Spec.InitContainers[i]
+		}
+	}
+	if container == nil {
+		t.Fatalf("pod %s/%s has no init container %s", pod.Namespace, pod.Name, name)
+	}
+	root := t.TempDir()
+	mounts := map[string]string{}
+	for _, m := range container.VolumeMounts {
+		var vol *corev1.Volume
+		for i := range pod.Spec.Volumes {
+			if pod.Spec.Volumes[i].Name == m.Name {
+				vol = &pod.Spec.Volumes[i]
+			}
+		}
+		if vol == nil || vol.DownwardAPI == nil {
+			t.Fatalf("%s mounts %s, which is not a downward API volume of the pod", name, m.Name)
+		}
+		dir := filepath.Join(root, m.Name)
+		for _, item := range vol.DownwardAPI.Items {
+			ref := fieldRef.FindStringSubmatch(item.FieldRef.FieldPath)
+			if ref == nil {
+				t.Fatalf("%s: field %s is not an annotation or a label", m.Name, item.FieldRef.FieldPath)
+			}
+			value := pod.Annotations[ref[2]]
+			if ref[1] == "labels" {
+				value = pod.Labels[ref[2]]
+			}
+			file := filepath.Join(dir, item.Path)
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mounts[m.MountPath] = dir
+	}
+	if len(container.Command) > 0 {
+		t.Fatalf("%s replaces its image's entrypoint with %v; only arguments are expected", name, container.Command)
+	}
+	var args []string
+	for _, arg := range container.Args {
+		for mountPath, dir := range mounts {
+			if rest, ok := strings.CutPrefix(arg, mountPath+"/"); ok {
+				arg = filepath.Join(dir, rest)
+			}
+		}
+		args = append(args, arg)
+	}
+	return args
+}
+
+// cniAdd runs kuma-cni's ADD for the pod's network namespace ns through libcni, alone, as Multus
+// delegates an extra attachment to it; kuma-cni fetches the pod from the API server.
+func cniAdd(ctx context.Context, t *testing.T, kumaCNI, kubeconfig string, ns *netkit.Namespace, pod *corev1.Pod) {
+	t.Helper()
+	data, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "kuma-cni", "plugins": []any{
+		map[string]any{"type": "kuma-cni", "log_level": "info", "kubernetes": map[string]any{"kubeconfig": kubeconfig}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := libcni.ConfListFromBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cni := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI)}, t.TempDir(), nil)
+	rt := &libcni.RuntimeConf{ContainerID: "e2e-" + ns.Name, NetNS: ns.Path, IfName: "net1",
+		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", pod.Namespace}, {"K8S_POD_NAME", pod.Name}}}
+	if _, err := cni.AddNetworkList(ctx, list, rt); err != nil {
+		t.Fatalf("kuma-cni ADD for %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+	t.Cleanup(func() {
+		if err := cni.DelNetworkList(context.Background(), list, rt); err != nil {
+			t.Errorf("kuma-cni DEL: %v", err)
+		}
+	})
+}
