@@ -1,0 +1,258 @@
+// Package security pins the claims of docs/reliability.md's security review: what each component
+// may do (its user, capabilities, host paths and API rights, as the chart deploys it and the
+// webhook injects it) and what a pod's author cannot do through annotations.
+package security
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/webhook"
+)
+
+func render(t *testing.T, values map[string]any) []*unstructured.Unstructured {
+	t.Helper()
+	manifest, err := charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system",
+		Values: values, KubeVersion: "v1.37.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := charts.Objects(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}
+
+func typed[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
+	t.Helper()
+	obj, err := charts.Typed[T](objs, kind, name)
+	if err != nil || obj == nil {
+		t.Fatalf("no %s %s: %v", kind, name, err)
+	}
+	return obj
+}
+
+// unprivileged checks a security context runs as a non-root user with nothing to gain.
+func unprivileged(t *testing.T, who string, sc *corev1.SecurityContext, pod *corev1.PodSecurityContext) {
+	t.Helper()
+	nonRoot := sc.RunAsNonRoot
+	if nonRoot == nil && pod != nil {
+		nonRoot = pod.RunAsNonRoot
+	}
+	if nonRoot == nil || !*nonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 ||
+		(sc.Privileged != nil && *sc.Privileged) {
+		t.Errorf("%s is not unprivileged: %+v", who, sc)
+	}
+}
+
+// TestInjectorIsUnprivileged: the injector runs as UID 65532 with no capability, a read-only root
+// and RuntimeDefault seccomp, and may only read namespaces unless CNI mode asks for more.
+func TestInjectorIsUnprivileged(t *testing.T) {
+	objs := render(t, nil)
+	d := typed[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
+	spec := d.Spec.Template.Spec
+	unprivileged(t, "the injector", spec.Containers[0].SecurityContext, spec.SecurityContext)
+	if *spec.SecurityContext.RunAsUser != 65532 || spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context %+v", spec.SecurityContext)
+	}
+	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
+		t.Error("the injector shares a host namespace")
+	}
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			t.Errorf("the injector mounts the host path %s", v.HostPath.Path)
+		}
+	}
+	rules := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
+	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}}
+	if !equalRules(rules, want) {
+		t.Errorf("the injector's rights: %+v, want %+v", rules, want)
+	}
+	for _, obj := range objs {
+		if obj.GetKind() == "Role" || obj.GetKind() == "RoleBinding" {
+			t.Errorf("without CNI mode the chart grants %s %s", obj.GetKind(), obj.GetName())
+		}
+	}
+}
+
+// TestCNIRights: in CNI mode the injector also creates NetworkAttachmentDefinitions, patches nodes
+// and watches the CNI pods in their namespace only; the DaemonSet writes only the two CNI host
+// directories, and its account may only get pods.
+func TestCNIRights(t *testing.T) {
+	objs := render(t, map[string]any{"cni": map[string]any{"enabled": true}})
+	injector := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
+	wantInjector := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"k8s.cni.cncf.io"}, Resources: []string{"network-attachment-definitions"}, Verbs: []string{"get", "list", "watch", "create"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "patch"}},
+	}
+	if !equalRules(injector, wantInjector) {
+		t.Errorf("the injector's cluster rights in CNI mode: %+v", injector)
+	}
+	role := typed[rbacv1.Role](t, objs, "Role", "meshinit-injector-cni-pods")
+	if role.Namespace != "kube-system" || !equalRules(role.Rules, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}) {
+		t.Errorf("the injector's rights on CNI pods: %s %+v", role.Namespace, role.Rules)
+	}
+	cni := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-cni").Rules
+	if !equalRules(cni, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}) {
+		t.Errorf("kuma-cni's rights: %+v", cni)
+	}
+
+	ds := typed[appsv1.DaemonSet](t, objs, "DaemonSet", "meshinit-cni")
+	spec := ds.Spec.Template.Spec
+	var paths []string
+	for _, v := range spec.Volumes {
+		if v.HostPath != nil {
+			paths = append(paths, v.HostPath.Path)
+		}
+	}
+	if !slices.Equal(paths, []string{"/etc/cni/multus/net.d", "/var/lib/cni/bin"}) {
+		t.Errorf("install-cni mounts the host paths %v", paths)
+	}
+	sc := spec.Containers[0].SecurityContext
+	if *sc.RunAsUser != 0 || !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || *sc.Privileged ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
+		t.Errorf("install-cni's security context: %+v", sc)
+	}
+	if probe := spec.Containers[0].ReadinessProbe.HTTPGet; probe.Host != "127.0.0.1" {
+		t.Errorf("install-cni's readiness is served on %q, not the node's loopback", probe.Host)
+	}
+}
+
+func equalRules(got, want []rbacv1.PolicyRule) bool {
+	return slices.EqualFunc(got, want, func(a, b rbacv1.PolicyRule) bool {
+		return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) &&
+			slices.Equal(a.Verbs, b.Verbs) && len(a.ResourceNames) == 0 && len(a.NonResourceURLs) == 0
+	})
+}
+
+func inject(t *testing.T, pod *corev1.Pod, cni bool) (*webhook.Result, error) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Injector.CNIEnabled = cni
+	return (&webhook.Injector{Config: cfg, NativeSidecars: true}).Inject(pod, "app", map[string]string{api.LabelSidecarInjection: "enabled"})
+}
+
+func appPod(annotations map[string]string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "app", Annotations: annotations},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
+}
+
+func container(t *testing.T, pod *corev1.Pod, name string) corev1.Container {
+	t.Helper()
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no container %s", name)
+	return corev1.Container{}
+}
+
+// TestInjectedContainers: kuma-init is root with NET_ADMIN and NET_RAW only; kuma-sidecar runs as
+// 5678 with nothing; in CNI mode no container of the pod has any capability.
+func TestInjectedContainers(t *testing.T) {
+	res, err := inject(t, appPod(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := container(t, res.Pod, webhook.InitName).SecurityContext
+	if *init.RunAsUser != 0 || !*init.ReadOnlyRootFilesystem || *init.AllowPrivilegeEscalation || init.Privileged != nil ||
+		!slices.Equal(init.Capabilities.Add, []corev1.Capability{"NET_ADMIN", "NET_RAW"}) ||
+		!slices.Equal(init.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("kuma-init's security context: %+v", init)
+	}
+	sidecar := container(t, res.Pod, webhook.SidecarName).SecurityContext
+	unprivileged(t, "kuma-sidecar", sidecar, nil)
+	if *sidecar.RunAsUser != 5678 || *sidecar.RunAsGroup != 5678 {
+		t.Errorf("kuma-sidecar runs as %d:%d", *sidecar.RunAsUser, *sidecar.RunAsGroup)
+	}
+
+	res, err = inject(t, appPod(nil), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Pod.Spec.InitContainers {
+		if c.Name != "app" {
+			unprivileged(t, c.Name+" in CNI mode", c.SecurityContext, nil)
+		}
+	}
+}
+
+// TestAnnotationsCannotRaisePrivilege: no annotation changes who the injected containers run as
+// or what they may do; the ones meshinit does not read are warned about, not obeyed.
+func TestAnnotationsCannotRaisePrivilege(t *testing.T) {
+	base, err := inject(t, appPod(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := map[string]string{
+		// Every annotation meshinit reads, at its most permissive.
+		api.AnnotationExcludeInboundPorts: "1-65535", api.AnnotationExcludeOutboundPorts: "1-65535",
+		api.AnnotationExcludeOutboundPortsForUIDs: "*:*:0-2147483647", api.AnnotationIPFamilyMode: "ipv6",
+		api.AnnotationIPTablesLogs: "true", api.AnnotationGateway: "enabled", api.AnnotationInitFirst: "true",
+		api.AnnotationSidecarEnvVars: "KUMA_DATAPLANE_RUNTIME_UID=0", api.AnnotationBuiltinDNSPort: "22",
+		// Names that would be dangerous if they were read.
+		"kuma.io/sidecar-uid": "0", "kuma.io/init-container-privileged": "true", "kuma.io/sidecar-privileged": "true",
+	}
+	res, err := inject(t, appPod(hostile), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{webhook.InitName, webhook.SidecarName} {
+		want, got := container(t, base.Pod, name).SecurityContext, container(t, res.Pod, name).SecurityContext
+		if want.String() != got.String() {
+			t.Errorf("%s's security context changed by annotations:\n%v\nwas\n%v", name, got, want)
+		}
+	}
+	for _, unread := range []string{"kuma.io/sidecar-uid", "kuma.io/init-container-privileged", "kuma.io/sidecar-privileged"} {
+		if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, unread) }) {
+			t.Errorf("no warning that %s is not read: %v", unread, res.Warnings)
+		}
+	}
+	cfg, err := api.ParseTransparentProxyConfig([]byte(res.Pod.Annotations[api.AnnotationTransparentProxyConfig]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KumaDPUser != "5678" {
+		t.Errorf("the proxy's user became %q", cfg.KumaDPUser)
+	}
+}
+
+// TestPodsCannotEscape: an app container running as the sidecar's UID (whose traffic is never
+// redirected) is refused, at pod or container level, and pods on the host's network are never
+// injected, so kuma-init never runs in the host's namespace.
+func TestPodsCannotEscape(t *testing.T) {
+	uid := int64(5678)
+	asSidecar := appPod(nil)
+	asSidecar.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &uid}
+	var denial *webhook.Denial
+	if _, err := inject(t, asSidecar, false); !errors.As(err, &denial) || denial.Reason != webhook.ReasonSidecarUID {
+		t.Errorf("a pod running as the sidecar's UID: %v", err)
+	}
+	asSidecar = appPod(nil)
+	asSidecar.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: &uid}
+	if _, err := inject(t, asSidecar, false); !errors.As(err, &denial) || denial.Reason != webhook.ReasonSidecarUID {
+		t.Errorf("a container running as the sidecar's UID: %v", err)
+	}
+	host := appPod(nil)
+	host.Spec.HostNetwork = true
+	if res, err := inject(t, host, false); err != nil || res.Injected || res.Reason != webhook.ReasonHostNetwork {
+		t.Errorf("a host-network pod: %+v, %v", res, err)
+	}
+}
