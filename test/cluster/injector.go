@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readyTimeout bounds the injector's start: generous, on two busy cores.
+const readyTimeout = 30 * time.Second
+
+// InjectorOptions say how to run one injector.
+type InjectorOptions struct {
+	// Env is added to the settings the cluster gives (kubeconfig, namespace, port, cert dir).
+	Env []string
+	// Port is the webhook's port; 0 for a free one.
+	Port int
+	// CertDir holds its tls.crt and tls.key; empty for the cluster's certificate.
+	CertDir string
+	// Metrics serves /metrics, on a free port.
+	Metrics bool
+}
+
+// Injector is a running injector process.
+type Injector struct {
+	// Addr is the webhook's host:port, and URL its https URL without the path.
+	Addr, URL string
+	// HealthURL serves /healthz and /readyz.
+	HealthURL string
+	// MetricsURL is its /metrics, if it serves one.
+	MetricsURL string
+	// Log is the file of its output, JSON lines.
+	Log string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// RunInjector starts the injector binary and waits until it is ready. When the test ends it is
+// stopped as kubelet stops it, if it still runs, and its log is shown if the test failed.
+func (c *Cluster) RunInjector(ctx context.Context, t testing.TB, binary string, opts InjectorOptions) *Injector {
+	t.Helper()
+	port, certDir := opts.Port, opts.CertDir
+	if port == 0 {
+		port = FreePort(t)
+	}
+	if certDir == "" {
+		certDir = c.Certs.LocalServingCertDir
+	}
+	inj := &Injector{
+		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		HealthURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+		Log:       filepath.Join(t.TempDir(), "injector.log"),
+		exited:    make(chan struct{}),
+	}
+	inj.URL = "https://" + inj.Addr
+	metrics := "0"
+	if opts.Metrics {
+		metrics = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		inj.MetricsURL = "http://" + metrics + "/metrics"
+	}
+	logFile, err := os.Create(inj.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inj.cmd = exec.Command(binary, "--webhook-host=127.0.0.1", "--metrics-bind-address="+metrics,
+		"--health-probe-bind-address="+strings.TrimPrefix(inj.HealthURL, "http://"))
+	// Only the settings given: KUMA_ variables of the caller's shell would change what is shown.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUMA_") && !strings.HasPrefix(kv, "KUBECONFIG=") {
+			inj.cmd.Env = append(inj.cmd.Env, kv)
+		}
+	}
+	inj.cmd.Env = append(inj.cmd.Env,
+		"KUBECONFIG="+c.Kubeconfig,
+		"KUMA_RUNTIME_KUBERNETES_SYSTEM_NAMESPACE="+SystemNamespace,
+		"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT="+strconv.Itoa(port),
+		"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR="+certDir)
+	inj.cmd.Env = append(inj.cmd.Env, opts.Env...)
+	inj.cmd.Stdout, inj.cmd.Stderr = logFile, logFile
+	if err := inj.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	go func() { waitErr = inj.cmd.Wait(); logFile.Close(); close(inj.exited) }()
+	t.Cleanup(func() {
+		inj.Stop(10 * time.Second)
+		if t.Failed() {
+			log, _ := os.ReadFile(inj.Log)
+			t.Logf("the injector's log (%s):\n%s", inj.Addr, log)
+		}
+	})
+	deadline := time.Now().Add(readyTimeout)
+	for !inj.Ready() {
+		select {
+		case <-inj.exited:
+			log, _ := os.ReadFile(inj.Log)
+			t.Fatalf("the injector stopped before it was ready: %v\n%s", waitErr, log)
+		case <-ctx.Done():
+			t.Fatalf("interrupted while waiting for the injector")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the injector was not ready within %s", readyTimeout)
+		}
+	}
+	return inj
+}
+
+// Ready reports whether the injector's /readyz answers OK.
+func (i *Injector) Ready() bool {
+	resp, err := http.Get(i.HealthURL + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Stop stops the injector as kubelet stops a pod: SIGTERM, then SIGKILL if it still runs after
+// grace. It returns once the process is gone, saying whether it had to be killed.
+func (i *Injector) Stop(grace time.Duration) (killed bool) {
+	select {
+	case <-i.exited:
+		return false
+	default:
+	}
+	_ = i.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-i.exited:
+		return false
+	case <-time.After(grace):
+		_ = i.cmd.Process.Kill()
+		<-i.exited
+		return true
+	}
+}
+
+// FreePort is a TCP port free on 127.0.0.1 now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
