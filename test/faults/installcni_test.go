@@ -1,0 +1,142 @@
+package faults
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshinit/meshinit/cni"
+	"github.com/meshinit/meshinit/cni/install/testnode"
+	"github.com/meshinit/meshinit/test/binaries"
+)
+
+// calico is the provider's conflist the install-cni tests chain kuma-cni into.
+const calico = "10-calico.conflist"
+
+// installCNI is a running install-cni binary, started as the DaemonSet starts it.
+type installCNI struct {
+	cmd   *exec.Cmd
+	log   *syncBuffer
+	ready string // the address of GET /ready
+	done  chan struct{}
+	err   error // how it ended, once done is closed
+}
+
+// startInstallCNI runs install-cni for node n, chained into calico, serving /ready on readyAddr.
+// The test's end kills it if it still runs.
+func startInstallCNI(t *testing.T, n *testnode.Node, readyAddr string) *installCNI {
+	t.Helper()
+	p := &installCNI{cmd: exec.Command(binaries.Build(t, "install-cni")), log: &syncBuffer{}, ready: readyAddr, done: make(chan struct{})}
+	p.cmd.Env = n.Env("CNI_CONF_NAME="+calico, "READY_ADDR="+readyAddr)
+	p.cmd.Stderr = p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("install-cni's log:\n%s", p.log)
+		}
+	})
+	return p
+}
+
+// waitReady waits for GET /ready to say 200, and returns how long that took from the call.
+func (p *installCNI) waitReady(t *testing.T) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.ready + "/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("install-cni ended (%v) before /ready said 200", p.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("install-cni's /ready did not say 200 within 30s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// signal sends sig and waits for the process to end; it returns how it ended.
+func (p *installCNI) signal(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("install-cni still runs 30s after %v", sig)
+		return nil
+	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// kumaEntries counts kuma-cni's entries in a conflist's plugin chain; -1 when data is not a
+// conflist.
+func kumaEntries(data []byte) int {
+	var list struct {
+		Plugins []struct {
+			Type string `json:"type"`
+		} `json:"plugins"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		return -1
+	}
+	n := 0
+	for _, p := range list.Plugins {
+		if p.Type == cni.PluginType {
+			n++
+		}
+	}
+	return n
+}
+
+// syncBuffer is a child's stderr, written by exec's copying goroutine while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
