@@ -141,7 +141,27 @@ func read(path string) ([]byte, fs.FileMode, error) {
 }
 
 // write replaces path atomically, as providers do: a reader sees the old file or the new one.
-// The temporary file is made in the same directory, so that the rename stays on one file system.
 func write(path string, data []byte, mode fs.FileMode) error {
-	return renameio.WriteFile(path, data, mode, renameio.WithTempDir(filepath.Dir(path)), renameio.WithStaticPermissions(mode))
+	tmp, done, err := MakeTempDir(path)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return renameio.WriteFile(path, data, mode, renameio.WithTempDir(tmp), renameio.WithStaticPermissions(mode))
+}
+
+// TempDir is the hidden directory, beside each file kuma-cni's installer writes, where the file
+// is written before it is renamed into place: on the same file system, so that the rename is
+// atomic, and apart from everyone else's files, so that what a writer killed mid-write leaves
+// behind can be removed without telling it from a provider's own temporary file.
+const TempDir = ".kuma-cni-tmp"
+
+// MakeTempDir makes the TempDir beside path and returns it, with done, which removes it again
+// once empty (another writer may still be using it).
+func MakeTempDir(path string) (dir string, done func(), err error) {
+	dir = filepath.Join(filepath.Dir(path), TempDir)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", nil, err
+	}
+	return dir, func() { _ = os.Remove(dir) }, nil
 }

@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/meshinit/meshinit/cni/conflist"
 )
 
 // binary keeps the host's copy of kuma-cni identical to the image's.
@@ -65,7 +66,7 @@ func (b *binary) same() bool {
 	return err == nil && bytes.Equal(h.Sum(nil), b.sum)
 }
 
-// copy writes the binary through a temporary file in the bin dir and renames it into place, so
+// copy writes the binary through a temporary file in conflist.TempDir and renames it into place, so
 // that the runtime never executes a half-written plugin. It returns the file as written, taken
 // before the rename: a change made right after the rename (its event still to come) must not be
 // remembered as ours.
@@ -75,7 +76,12 @@ func (b *binary) copy() (os.FileInfo, error) {
 		return nil, err
 	}
 	defer src.Close()
-	dst, err := renameio.NewPendingFile(b.dst, renameio.WithTempDir(filepath.Dir(b.dst)), renameio.WithStaticPermissions(0o755))
+	tmp, done, err := conflist.MakeTempDir(b.dst)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	dst, err := renameio.NewPendingFile(b.dst, renameio.WithTempDir(tmp), renameio.WithStaticPermissions(0o755))
 	if err != nil {
 		return nil, err
 	}

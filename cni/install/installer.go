@@ -177,6 +177,25 @@ func (in *Installer) uninstall() error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	return errors.Join(append(errs, in.removeTemporaries())...)
+}
+
+// removeTemporaries removes the temporary files of writes cut short by a kill (SIGKILL, the OOM
+// killer), which would otherwise stay on the host for good: partial binaries, kubeconfigs with a
+// token.
+func (in *Installer) removeTemporaries() error {
+	var errs []error
+	for _, dir := range []string{in.cfg.MountedNetDir, in.cfg.MountedBinDir} {
+		tmp := filepath.Join(dir, conflist.TempDir)
+		if _, err := os.Lstat(tmp); err != nil {
+			continue
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		in.log.Info("removed the temporary files of an interrupted install-cni", "dir", tmp)
+	}
 	return errors.Join(errs...)
 }
 

@@ -43,6 +43,11 @@ func (in *Installer) Run(ctx context.Context) error {
 	}
 	in.log.Info("starting", "chained", in.cfg.Chained, "netDir", in.cfg.NetDir, "mountedNetDir", in.cfg.MountedNetDir,
 		"binDir", in.cfg.BinDir, "mountedBinDir", in.cfg.MountedBinDir, "confName", in.cfg.ConfName, "ready", ln.Addr().String())
+	// A predecessor killed mid-write left its temporary files; a write of ours cannot be under
+	// way yet.
+	if err := in.removeTemporaries(); err != nil {
+		in.log.Warn(err.Error())
+	}
 
 	s := newSchedule()
 	for {
