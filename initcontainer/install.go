@@ -161,7 +161,13 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 	defer unlock()
 	for attempt := uint(0); ; attempt++ {
 		err = in.transition(ctx, backend, targets, cfg.Wait, during)
-		if err == nil || !transient(err) || attempt >= cfg.MaxRetries {
+		if err == nil || !transient(err) {
+			break
+		}
+		if attempt >= cfg.MaxRetries {
+			// Each failure says only how long its own attempt waited; the bound is all of them.
+			err = fmt.Errorf("gave up after %d attempts (maxRetries %d), each waiting up to %ds for the xtables lock (wait): %w",
+				attempt+1, cfg.MaxRetries, cfg.Wait, err)
 			break
 		}
 		in.pause(ctx, backoff(attempt))

@@ -1,0 +1,234 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/prereq"
+)
+
+// xtablesLock is the lock legacy iptables takes on the whole host (XTABLES_LOCKFILE's default).
+const xtablesLock = "/run/xtables.lock"
+
+// TestXtablesLockHeld runs the kuma-init binary in a network namespace while this process holds
+// the xtables lock, as kube-proxy or a firewall daemon would. Only legacy iptables takes that lock;
+// iptables-nft 1.8 never opens it (strace shows no open of /run/xtables.lock), so an nft install
+// must not wait for it at all, and the lock is tested on the legacy backend, which kuma-init
+// picks where the namespace's rules are legacy ones. It logs how long kuma-init waited, against
+// when the lock was released, and how long it took to give up.
+func TestXtablesLockHeld(t *testing.T) {
+	prereq.Root(t)
+	for _, tool := range []string{"iptables-legacy", "ip6tables-legacy", "iptables-legacy-restore", "ip6tables-legacy-restore", "iptables-nft-restore"} {
+		prereq.Binary(t, tool)
+	}
+	kumaInit := binaries.Build(t, "kuma-init")
+	lock := openLock(t)
+
+	t.Run("nft does not take it", func(t *testing.T) {
+		ns := netkit.NewBare(t)
+		lock.hold(t)
+		defer lock.release(t)
+		// One attempt of at most 1s: an install that waited for the held lock would fail.
+		start := time.Now()
+		out, errOut, err := runKumaInit(ns, kumaInit, "--wait", "1", "--max-retries", "0")
+		if err != nil || !strings.Contains(out, "installed with iptables-nft") {
+			t.Fatalf("kuma-init with the xtables lock held: %v\n%s%s", err, out, errOut)
+		}
+		t.Logf("nft: installed in %v with the xtables lock held throughout", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("legacy, released before the bound", func(t *testing.T) {
+		const rounds = 5
+		var afterRelease []time.Duration
+		for range rounds {
+			ns := legacyNamespace(t)
+			lock.hold(t)
+			start := time.Now()
+			p := startKumaInit(t, ns, kumaInit, "--wait", "5", "--max-retries", "4")
+			lock.waitForWaiter(t, p)
+			waiting := time.Since(start)
+			// Held on a while, so that kuma-init is seen to wait rather than to find it free.
+			time.Sleep(200 * time.Millisecond)
+			lock.release(t)
+			released := time.Now()
+			out, errOut, err := p.wait()
+			afterRelease = append(afterRelease, time.Since(released))
+			if err != nil || !strings.Contains(out, "ipv4: installed with iptables-legacy") || !strings.Contains(out, "ipv6: installed with iptables-legacy") {
+				t.Fatalf("kuma-init: %v\n%s%s", err, out, errOut)
+			}
+			if rules := legacyRules(t, ns); strings.Count(rules, ":KUMA_MESH_OUTBOUND ") != 2 || !strings.Contains(rules, foreignRule) {
+				t.Errorf("after the install the legacy rules are not ours in both families beside the foreign one:\n%s", rules)
+			}
+			t.Logf("legacy: kuma-init waited on the lock from %v after its start; released at %v; done %v after the release",
+				waiting.Round(time.Millisecond), released.Sub(start).Round(time.Millisecond), afterRelease[len(afterRelease)-1].Round(time.Millisecond))
+		}
+		t.Logf("legacy: kuma-init done after the lock's release: %s", distribution(afterRelease))
+	})
+
+	t.Run("legacy, held past the bound", func(t *testing.T) {
+		ns := legacyNamespace(t)
+		before := legacyRules(t, ns)
+		lock.hold(t)
+		defer lock.release(t)
+		start := time.Now()
+		out, errOut, err := runKumaInit(ns, kumaInit, "--wait", "1", "--max-retries", "1")
+		gaveUp := time.Since(start)
+		if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() == 0 {
+			t.Fatalf("kuma-init with the lock held past the bound ended with %v, want a non-zero exit\n%s%s", err, out, errOut)
+		}
+		for _, want := range []string{xtablesLock, "after 2 attempts", "maxRetries 1", "up to 1s"} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("kuma-init's error does not say %q:\n%s", want, errOut)
+			}
+		}
+		if after := legacyRules(t, ns); after != before {
+			t.Errorf("the failed install changed the legacy rules:\n%s\nwant:\n%s", after, before)
+		}
+		if rules := ns.Run(t, "iptables-nft-save") + ns.Run(t, "ip6tables-nft-save"); strings.Contains(rules, "KUMA_MESH") {
+			t.Errorf("the failed install left nft rules:\n%s", rules)
+		}
+		if addrs := ns.Run(t, "ip", "-6", "address", "show", "dev", "lo"); strings.Contains(addrs, "::6/128") {
+			t.Errorf("the failed install left its ::6 passthrough address on lo:\n%s", addrs)
+		}
+		t.Logf("legacy: kuma-init gave up after %v (--wait 1 --max-retries 1)\n%s", gaveUp.Round(time.Millisecond), errOut)
+	})
+}
+
+// foreignRule is someone else's legacy rule: it makes the namespace a legacy one for kuma-init's
+// backend detection, and must survive every install.
+const foreignRule = "-A OUTPUT -p tcp -m tcp --dport 9 -j RETURN"
+
+// legacyNamespace is a bare namespace with a foreign legacy rule in each family.
+func legacyNamespace(t *testing.T) *netkit.Namespace {
+	t.Helper()
+	ns := netkit.NewBare(t)
+	for _, tool := range []string{"iptables-legacy", "ip6tables-legacy"} {
+		ns.Run(t, tool, "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "9", "-j", "RETURN")
+	}
+	return ns
+}
+
+// legacyRules is both families' legacy rules, without the lines that change between reads.
+// iptables-legacy-save takes no lock.
+func legacyRules(t *testing.T, ns *netkit.Namespace) string {
+	t.Helper()
+	var b strings.Builder
+	for _, tool := range []string{"iptables-legacy-save", "ip6tables-legacy-save"} {
+		for _, line := range strings.Split(ns.Run(t, tool), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// kumaInitProcess is kuma-init running in a namespace.
+type kumaInitProcess struct {
+	cmd            *exec.Cmd
+	stdout, stderr strings.Builder
+	done           chan error
+}
+
+func startKumaInit(t *testing.T, ns *netkit.Namespace, bin string, args ...string) *kumaInitProcess {
+	t.Helper()
+	p := &kumaInitProcess{cmd: exec.Command("ip", append([]string{"netns", "exec", ns.Name, bin}, args...)...), done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+		}
+	})
+	return p
+}
+
+// wait returns kuma-init's output and how it ended.
+func (p *kumaInitProcess) wait() (string, string, error) {
+	err := <-p.done
+	return p.stdout.String(), p.stderr.String(), err
+}
+
+func runKumaInit(ns *netkit.Namespace, bin string, args ...string) (string, string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.Name, bin}, args...)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// xtablesLockFile is the test's hold on the xtables lock: an open file description of its own,
+// which conflicts with the one each iptables process opens.
+type xtablesLockFile struct {
+	f     *os.File
+	inode uint64
+}
+
+func openLock(t *testing.T) *xtablesLockFile {
+	t.Helper()
+	f, err := os.OpenFile(xtablesLock, os.O_CREATE|os.O_RDONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	return &xtablesLockFile{f: f, inode: st.Ino}
+}
+
+func (l *xtablesLockFile) hold(t *testing.T) {
+	t.Helper()
+	// Blocks while another test's iptables holds it: they are short.
+	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (l *xtablesLockFile) release(t *testing.T) {
+	t.Helper()
+	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitForWaiter waits until a process is blocked on the lock, as the kernel lists it in
+// /proc/locks ("->" marks a waiter), so that the test releases the lock only once kuma-init waits
+// for it.
+func (l *xtablesLockFile) waitForWaiter(t *testing.T, p *kumaInitProcess) {
+	t.Helper()
+	suffix := fmt.Sprintf(":%d ", l.inode)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, "-> FLOCK") && strings.Contains(line, suffix) {
+				return
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("kuma-init ended (%v) without waiting for the lock\n%s%s", err, &p.stdout, &p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("kuma-init did not wait for the xtables lock within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
