@@ -46,13 +46,17 @@ type ServerOptions struct {
 	// Controller is the controllers' options. Tests that build more than one injector in a process
 	// set SkipNameValidation: controller-runtime allows each controller's name once per process.
 	Controller ctrlconfig.Controller
+	// ShutdownDrain is how long the injector, asked to stop, keeps serving the webhook with
+	// /readyz failing, before it stops.
+	ShutdownDrain time.Duration
 }
 
 // NewManager builds the injector: the webhook server, with TLS from the cert dir reloaded when the
 // files rotate, /metrics, /healthz and /readyz (ready once the webhook serves and the namespace
-// cache has synced), the node taint controller when it is enabled, and in CNI mode, where Multus's
-// CRD is installed, the controller of kuma-cni's NetworkAttachmentDefinitions. Kubernetes' version
-// decides the sidecar's placement.
+// cache has synced, until it is asked to stop), the node taint controller when it is enabled, and
+// in CNI mode, where Multus's CRD is installed, the controller of kuma-cni's
+// NetworkAttachmentDefinitions. Kubernetes' version decides the sidecar's placement. Its Start
+// drains for opts.ShutdownDrain once its context is done.
 func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, error) {
 	native, err := supportsNativeSidecars(restConfig)
 	if err != nil {
@@ -90,12 +94,13 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {
 		return nil, err
 	}
-	mgr.GetWebhookServer().Register(Path, &crwebhook.Admission{Handler: &Handler{
+	draining := newDrainingManager(mgr, opts.ShutdownDrain, opts.Log)
+	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(&crwebhook.Admission{Handler: &Handler{
 		Injector:   &Injector{Config: cfg, NativeSidecars: native},
 		Namespaces: mgr.GetCache(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        opts.Log.WithName("inject"),
-	}})
+	}}))
 	if err := taint.Setup(mgr, cfg.NodeTaintController); err != nil {
 		return nil, fmt.Errorf("node taint controller: %w", err)
 	}
@@ -118,8 +123,11 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	}); err != nil {
 		return nil, err
 	}
+	if err := mgr.AddReadyzCheck("stopping", draining.ready); err != nil {
+		return nil, err
+	}
 	opts.Log.Info("sidecar placement", "nativeSidecars", native)
-	return mgr, nil
+	return draining, nil
 }
 
 // cacheOptions combines the controllers' cache restrictions. Each restricts kinds of its own, in

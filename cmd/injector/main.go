@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -20,6 +21,8 @@ func main() {
 	flag.StringVar(&opts.Host, "webhook-host", "", "address the webhook listens on; empty for all")
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "address of /metrics; 0 to turn it off")
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.DurationVar(&opts.ShutdownDrain, "shutdown-drain", 5*time.Second,
+		"on SIGTERM, how long to keep serving the webhook with /readyz failing before stopping, so that the Service's endpoints and the API server's connections move to other replicas first")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -45,7 +48,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "injector: %v\n", err)
 		os.Exit(1)
 	}
-	log.Info("starting", "version", api.Version, "port", cfg.AdmissionServer.Port, "certDir", cfg.AdmissionServer.CertDir)
+	log.Info("starting", "version", api.Version, "port", cfg.AdmissionServer.Port, "certDir", cfg.AdmissionServer.CertDir, "shutdownDrain", opts.ShutdownDrain)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		fmt.Fprintf(os.Stderr, "injector: %v\n", err)
 		os.Exit(1)

@@ -38,7 +38,7 @@ var Cases = []Case{
 	{Name: "tls-cert-manager-cluster-issuer", Set: []string{"tls.mode=certManager",
 		"tls.certManager.issuerRef.name=company-ca", "tls.certManager.issuerRef.kind=ClusterIssuer"}, CRDs: []string{"cert-manager"}},
 	{Name: "injector-outside-cluster", Set: []string{"webhook.url=https://192.0.2.10:5443", "tls.mode=secret", "tls.caBundle=" + caBundle}},
-	{Name: "highly-available", Set: []string{"controlPlane.replicas=3", "controlPlane.priorityClassName=system-cluster-critical",
+	{Name: "highly-available", Set: []string{"controlPlane.replicas=3", "controlPlane.priorityClassName=system-cluster-critical", "controlPlane.shutdownDrainSeconds=10",
 		"webhook.failurePolicy=Fail", "webhook.timeoutSeconds=5"}},
 	{Name: "cluster-wide-defaults", Set: []string{
 		"dataPlane.image=registry.example.com/kuma-dp:2.9.3", "dataPlane.uid=1000000", "dataPlane.gid=1000000",

@@ -24,8 +24,13 @@ import (
 	"github.com/meshinit/meshinit/webhook"
 )
 
-// SystemNamespace is the injector's, as the chart installs it by default.
-const SystemNamespace = "kuma-system"
+const (
+	// SystemNamespace is the injector's, as the chart installs it by default.
+	SystemNamespace = "kuma-system"
+	// NoDrain is the flag for injectors that are stopped when the test ends, when nothing calls
+	// them any more: their stop need not wait for connections to move elsewhere.
+	NoDrain = "--shutdown-drain=0s"
+)
 
 // Cluster is a running control plane, with the injector's namespace and a serving certificate.
 type Cluster struct {
@@ -65,7 +70,7 @@ func Start(ctx context.Context, t testing.TB, injector string, env []string, ste
 	ready()
 
 	ready = step(fmt.Sprintf("injector: %s serving https://127.0.0.1:%d%s", injector, c.Certs.LocalServingPort, webhook.Path))
-	inj := c.RunInjector(ctx, t, injector, InjectorOptions{Env: env, Port: c.Certs.LocalServingPort})
+	inj := c.RunInjector(ctx, t, injector, InjectorOptions{Env: env, Port: c.Certs.LocalServingPort, Args: []string{NoDrain}})
 	ready()
 
 	ready = step("webhook registered from the chart's MutatingWebhookConfiguration")

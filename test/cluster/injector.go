@@ -28,6 +28,8 @@ type InjectorOptions struct {
 	CertDir string
 	// Metrics serves /metrics, on a free port.
 	Metrics bool
+	// Args are more flags, such as --shutdown-drain.
+	Args []string
 }
 
 // Injector is a running injector process.
@@ -72,8 +74,8 @@ func (c *Cluster) RunInjector(ctx context.Context, t testing.TB, binary string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	inj.cmd = exec.Command(binary, "--webhook-host=127.0.0.1", "--metrics-bind-address="+metrics,
-		"--health-probe-bind-address="+strings.TrimPrefix(inj.HealthURL, "http://"))
+	inj.cmd = exec.Command(binary, append([]string{"--webhook-host=127.0.0.1", "--metrics-bind-address=" + metrics,
+		"--health-probe-bind-address=" + strings.TrimPrefix(inj.HealthURL, "http://")}, opts.Args...)...)
 	// Only the settings given: KUMA_ variables of the caller's shell would change what is shown.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KUMA_") && !strings.HasPrefix(kv, "KUBECONFIG=") {

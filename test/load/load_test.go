@@ -31,7 +31,7 @@ const (
 func TestLoad(t *testing.T) {
 	ctx := t.Context()
 	c := testcluster.New(ctx, t)
-	inj := c.RunInjector(ctx, t, binaries.Build(t, "injector"), testcluster.InjectorOptions{Metrics: true})
+	inj := c.RunInjector(ctx, t, binaries.Build(t, "injector"), testcluster.InjectorOptions{Metrics: true, Args: []string{testcluster.NoDrain}})
 	c.Register(ctx, t, inj.URL, nil)
 	namespaces := meshedNamespaces(ctx, t, c.Client, "load", loadNamespaces)
 	waitForInjection(ctx, t, c.Client, namespaces[0])
