@@ -65,7 +65,9 @@ func (in *Injector) collectProbes(pod *corev1.Pod) *appProbes {
 	return ps
 }
 
-// probePort returns the port a probe connects to; ok is false for exec probes.
+// probePort returns the port a probe connects to; ok is false for exec probes. A port out of
+// range is an error: the probe is left as it is, for the API server to refuse, since rewritten it
+// would point at the proxy's valid port and pass validation.
 func probePort(c *corev1.Container, h corev1.ProbeHandler) (port int32, ok bool, err error) {
 	var p intstr.IntOrString
 	switch {
@@ -74,19 +76,22 @@ func probePort(c *corev1.Container, h corev1.ProbeHandler) (port int32, ok bool,
 	case h.TCPSocket != nil:
 		p = h.TCPSocket.Port
 	case h.GRPC != nil:
-		return h.GRPC.Port, true, nil
+		p = intstr.FromInt32(h.GRPC.Port)
 	default:
 		return 0, false, nil
 	}
-	if p.Type == intstr.Int {
-		return p.IntVal, true, nil
-	}
-	for _, cp := range c.Ports {
-		if cp.Name == p.StrVal {
-			return cp.ContainerPort, true, nil
+	port = p.IntVal
+	if p.Type == intstr.String {
+		i := slices.IndexFunc(c.Ports, func(cp corev1.ContainerPort) bool { return cp.Name == p.StrVal })
+		if i < 0 {
+			return 0, false, fmt.Errorf("its port %q names no port of the container", p.StrVal)
 		}
+		port = c.Ports[i].ContainerPort
 	}
-	return 0, false, fmt.Errorf("its port %q names no port of the container", p.StrVal)
+	if port < 1 || port > 65535 {
+		return 0, false, fmt.Errorf("its port %d is out of range 1-65535", port)
+	}
+	return port, true, nil
 }
 
 // ports lists the probes' distinct ports, in order.
