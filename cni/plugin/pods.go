@@ -32,10 +32,19 @@ type PodSource interface {
 type APIServer struct {
 	client *http.Client
 	host   string
-	// Attempts bounds the tries of a lookup; a failed try waits twice as long as the one before.
-	Attempts int
-	Backoff  time.Duration
+	// Attempts bounds the tries of a lookup; a failed try waits twice as long as the one before,
+	// from Backoff up to MaxBackoff.
+	Attempts            int
+	Backoff, MaxBackoff time.Duration
 }
+
+// The defaults try for about 8.5s, within lookupTimeout: long enough to ride out a restart of the
+// API server, which takes seconds, so that pods created meanwhile do not fail their ADD.
+const (
+	defaultAttempts   = 12
+	defaultBackoff    = 100 * time.Millisecond
+	defaultMaxBackoff = time.Second
+)
 
 // NewAPIServer reads the kubeconfig install-cni wrote.
 func NewAPIServer(kubeconfig string) (*APIServer, error) {
@@ -47,27 +56,29 @@ func NewAPIServer(kubeconfig string) (*APIServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the kubeconfig %s: %w", kubeconfig, err)
 	}
-	return &APIServer{client: client, host: cfg.Host, Attempts: 5, Backoff: 100 * time.Millisecond}, nil
+	return &APIServer{client: client, host: cfg.Host, Attempts: defaultAttempts, Backoff: defaultBackoff, MaxBackoff: defaultMaxBackoff}, nil
 }
 
 // errNotFound is a lookup the API server answered with 404: retrying cannot help.
 var errNotFound = errors.New("no such pod")
 
 func (a *APIServer) Pod(ctx context.Context, namespace, name string) (*Pod, error) {
+	start := time.Now()
 	wait := a.Backoff
-	var err error
 	for attempt := 1; ; attempt++ {
-		var pod *Pod
-		pod, err = a.get(ctx, namespace, name)
-		if err == nil || errors.Is(err, errNotFound) || attempt >= a.Attempts {
+		pod, err := a.get(ctx, namespace, name)
+		if err == nil || errors.Is(err, errNotFound) {
 			return pod, err
+		}
+		if attempt >= a.Attempts {
+			return nil, fmt.Errorf("gave up after %d attempts in %v: %w", attempt, time.Since(start).Round(100*time.Millisecond), err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w (after %d attempts: %w)", ctx.Err(), attempt, err)
 		case <-time.After(wait):
 		}
-		wait *= 2
+		wait = min(2*wait, a.MaxBackoff)
 	}
 }
 
