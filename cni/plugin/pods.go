@@ -62,12 +62,19 @@ func NewAPIServer(kubeconfig string) (*APIServer, error) {
 // errNotFound is a lookup the API server answered with 404: retrying cannot help.
 var errNotFound = errors.New("no such pod")
 
+// permanentError is an answer retrying cannot change, such as 401 or 403: the ADD fails at once
+// instead of after the whole retry window.
+type permanentError struct{ error }
+
+func (e permanentError) Unwrap() error { return e.error }
+
 func (a *APIServer) Pod(ctx context.Context, namespace, name string) (*Pod, error) {
 	start := time.Now()
 	wait := a.Backoff
 	for attempt := 1; ; attempt++ {
 		pod, err := a.get(ctx, namespace, name)
-		if err == nil || errors.Is(err, errNotFound) {
+		var permanent permanentError
+		if err == nil || errors.Is(err, errNotFound) || errors.As(err, &permanent) {
 			return pod, err
 		}
 		if attempt >= a.Attempts {
@@ -103,6 +110,10 @@ func (a *APIServer) get(ctx context.Context, namespace, name string) (*Pod, erro
 		return nil, fmt.Errorf("reading the pod from the API server: %w", err)
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, errNotFound
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests &&
+		resp.StatusCode != http.StatusRequestTimeout:
+		// The request itself is refused (credentials, rights): the same one will be again.
+		return nil, permanentError{fmt.Errorf("the API server refused to read the pod: %s: %s", resp.Status, body)}
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("the API server answered %s: %s", resp.Status, body)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,24 +186,15 @@ func TestCNIPluginRights(t *testing.T) {
 	}
 	cni := as(e.Config, "kube-system", release+"-meshinit-cni")
 
-	// The plugin's own lookup, through a kubeconfig as install-cni writes one (here: admin's
-	// credentials acting as the account).
-	kubeconfig := filepath.Join(t.TempDir(), "kuma-cni-kubeconfig")
-	if err := clientcmd.WriteToFile(clientcmdapi.Config{
-		Clusters: map[string]*clientcmdapi.Cluster{"c": {Server: cni.Host, CertificateAuthorityData: cni.CAData}},
-		AuthInfos: map[string]*clientcmdapi.AuthInfo{"c": {ClientCertificateData: cni.CertData, ClientKeyData: cni.KeyData,
-			Impersonate: cni.Impersonate.UserName, ImpersonateGroups: cni.Impersonate.Groups}},
-		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "c"}},
-		CurrentContext: "c",
-	}, kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	api, err := plugin.NewAPIServer(kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.Pod(t.Context(), release, "app"); err != nil {
+	// The plugin's own lookup, through a kubeconfig as install-cni writes one.
+	if _, err := pluginAs(t, cni).Pod(t.Context(), release, "app"); err != nil {
 		t.Errorf("kuma-cni cannot read the pod it sets up: %v", err)
+	}
+	// An account without the right is refused, and kuma-cni gives up at once: no retry can help.
+	_, err := pluginAs(t, as(e.Config, "kube-system", "default")).Pod(t.Context(), release, "app")
+	if err == nil || !strings.Contains(err.Error(), "the API server refused to read the pod: 403 Forbidden") ||
+		strings.Contains(err.Error(), "attempts") {
+		t.Errorf("a lookup without the right: %v", err)
 	}
 
 	c, err := client.New(cni, client.Options{})
@@ -228,4 +220,25 @@ func freePort() (uint16, error) {
 	}
 	defer l.Close()
 	return uint16(l.Addr().(*net.TCPAddr).Port), nil
+}
+
+// pluginAs is kuma-cni's API client with a kubeconfig as install-cni writes one, here with admin's
+// credentials acting as the account of cfg.
+func pluginAs(t *testing.T, cfg *rest.Config) *plugin.APIServer {
+	t.Helper()
+	kubeconfig := filepath.Join(t.TempDir(), "kuma-cni-kubeconfig")
+	if err := clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"c": {Server: cfg.Host, CertificateAuthorityData: cfg.CAData}},
+		AuthInfos: map[string]*clientcmdapi.AuthInfo{"c": {ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData,
+			Impersonate: cfg.Impersonate.UserName, ImpersonateGroups: cfg.Impersonate.Groups}},
+		Contexts:       map[string]*clientcmdapi.Context{"c": {Cluster: "c", AuthInfo: "c"}},
+		CurrentContext: "c",
+	}, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	api, err := plugin.NewAPIServer(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
 }
