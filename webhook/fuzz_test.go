@@ -27,8 +27,8 @@ import (
 // fuzzNamespace is the namespace of fuzzed admissions, labelled for injection.
 const fuzzNamespace = "demo"
 
-// fuzzWebhook is the injector's webhook as NewManager registers it, minus the TLS server: what
-// the API server's requests reach.
+// fuzzWebhook is the injector's webhook as NewManager registers it, body limits included, minus
+// the TLS server: what the API server's requests reach.
 func fuzzWebhook(tb testing.TB) http.Handler {
 	tb.Helper()
 	scheme := runtime.NewScheme()
@@ -36,12 +36,12 @@ func fuzzWebhook(tb testing.TB) http.Handler {
 		tb.Fatal(err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fuzzNamespace, Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
-	return &crwebhook.Admission{Handler: &Handler{
+	return limitBodies(&crwebhook.Admission{Handler: &Handler{
 		Injector:   &Injector{Config: config.Default(), NativeSidecars: true},
 		Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        logr.Discard(),
-	}}
+	}})
 }
 
 // admit posts body to the webhook as the API server does and returns its answer, which must be an

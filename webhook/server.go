@@ -95,12 +95,12 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		return nil, err
 	}
 	draining := newDrainingManager(mgr, opts.ShutdownDrain, opts.Log)
-	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(&crwebhook.Admission{Handler: &Handler{
+	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(limitBodies(&crwebhook.Admission{Handler: &Handler{
 		Injector:   &Injector{Config: cfg, NativeSidecars: native},
 		Namespaces: mgr.GetCache(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        opts.Log.WithName("inject"),
-	}}))
+	}})))
 	if err := taint.Setup(mgr, cfg.NodeTaintController); err != nil {
 		return nil, fmt.Errorf("node taint controller: %w", err)
 	}

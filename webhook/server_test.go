@@ -2,7 +2,10 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -45,7 +48,7 @@ func TestNewManagerInCNIMode(t *testing.T) {
 	}
 
 	t.Run("without Multus's CRD", func(t *testing.T) {
-		logs := startInjector(t, env, *cfg)
+		logs := startInjector(t, env, *cfg).logs
 		if want := "NetworkAttachmentDefinitions will not be created: Multus's CRD is not installed"; !strings.Contains(logs.String(), want) {
 			t.Errorf("the injector's log\n%s\ndoes not say: %s", logs, want)
 		}
@@ -83,9 +86,17 @@ func TestCacheOptionsKeepsEveryRestriction(t *testing.T) {
 	}
 }
 
+// testInjector is an injector startInjector runs: its log, and the webhook's address with a
+// client that trusts its certificate.
+type testInjector struct {
+	logs   *logLines
+	url    string
+	client *http.Client
+}
+
 // startInjector runs NewManager's injector with cfg, serving on 127.0.0.1 with a fresh
-// certificate, until the test ends; it returns the injector's log once it serves.
-func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) fmt.Stringer {
+// certificate, until the test ends; it returns once the injector serves.
+func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjector {
 	t.Helper()
 	certs := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
 	if err := certs.PrepWithoutInstalling(); err != nil {
@@ -115,7 +126,10 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) fmt.String
 	if err != nil || !mgr.GetCache().WaitForCacheSync(t.Context()) {
 		t.Fatalf("the injector did not start serving: %v\n%s", err, logs)
 	}
-	return logs
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(certs.LocalServingCAData)
+	return &testInjector{logs: logs, url: fmt.Sprintf("https://%s:%d%s", certs.LocalServingHost, certs.LocalServingPort, Path),
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
 }
 
 // logLines collects the injector's log lines.
