@@ -311,7 +311,8 @@ func TestCNIProviders(t *testing.T) {
 			if injector["KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED"] != "true" ||
 				injector["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED"] != map[bool]string{true: "true", false: "false"}[taint] ||
 				injector["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP"] != ds.Spec.Template.Labels["app"] ||
-				injector["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE"] != ds.Namespace {
+				injector["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE"] != ds.Namespace ||
+				injector["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR"] != "kubernetes.io/os=linux" {
 				t.Errorf("the injector's CNI settings: %v", injector)
 			}
 			if ip := set["controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE"]; ip != "" &&

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshinit/meshinit/api"
 )
@@ -100,4 +101,6 @@ type NodeTaintController struct {
 	Enabled      bool
 	CNIApp       string
 	CNINamespace string
+	// Nodes are the nodes the CNI DaemonSet runs on; others are never tainted.
+	Nodes labels.Selector
 }

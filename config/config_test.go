@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/readme"
@@ -25,6 +27,7 @@ var configDiff = []cmp.Option{
 	cmpopts.IgnoreUnexported(Config{}),
 	cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 }),
 	cmpopts.EquateComparable(netip.Prefix{}),
+	cmp.Comparer(func(a, b labels.Selector) bool { return a.String() == b.String() }),
 }
 
 func TestDefault(t *testing.T) {
@@ -50,7 +53,7 @@ func TestDefault(t *testing.T) {
 		},
 		Exceptions: Exceptions{Labels: map[string]string{
 			"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}},
-		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system"},
+		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system", Nodes: labels.Everything()},
 	}
 	if diff := cmp.Diff(want, Default(), configDiff...); diff != "" {
 		t.Errorf("Default() (-want +got):\n%s", diff)
@@ -98,6 +101,10 @@ func TestLoadValues(t *testing.T) {
 		{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=", func(c *Config) { c.Exceptions.Labels = map[string]string{} }},
 		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED=true", func(c *Config) { c.NodeTaintController.Enabled = true }},
 		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=kuma-system", func(c *Config) { c.NodeTaintController.CNINamespace = "kuma-system" }},
+		{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR=kubernetes.io/os=linux,!example.com/no-cni", func(c *Config) {
+			c.NodeTaintController.Nodes = labels.SelectorFromSet(labels.Set{"kubernetes.io/os": "linux"}).Add(
+				*must(labels.NewRequirement("example.com/no-cni", selection.DoesNotExist, nil)))
+		}},
 		{"KUMA_STORE_KUBERNETES_SYSTEM_NAMESPACE=mesh-system", func(c *Config) { c.SystemNamespace = "mesh-system" }},
 		{"KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL=http://cp.example:5681", func(c *Config) { c.ControlPlaneURL = "http://cp.example:5681" }},
 		{"KUMA_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY=1Gi", func(c *Config) { c.Injector.SidecarContainer.Resources.LimitsMemory = resource.MustParse("1Gi") }},
@@ -160,6 +167,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP: is not a label value; accepted: ` + FormLabelValue}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=Kube_System"},
 			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE: "Kube_System" is not a namespace name; accepted: ` + FormNamespace}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR=os in linux"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR: "os in linux" is not a label selector (unable to parse requirement: found 'linux' expected: '('); accepted: ` + FormSelector}},
 		// Every bad value at once, in the table's order.
 		{[]string{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS=10.0.0.0/33", "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=-1s",
 			"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=22-"}, []string{
@@ -266,4 +275,11 @@ func TestFromEnvironment(t *testing.T) {
 	if c.FromEnvironment("KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE") {
 		t.Error("a default is reported as given")
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

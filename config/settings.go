@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshinit/meshinit/api"
 )
@@ -112,6 +113,9 @@ var Settings = []Setting{
 	{Env: "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE", Default: "kube-system", Form: FormNamespace,
 		Description: "Namespace of the CNI DaemonSet's pods.",
 		set:         bind(parseNamespace, func(c *Config) *string { return &c.NodeTaintController.CNINamespace })},
+	{Env: "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR", Default: "", Form: FormSelector,
+		Description: "The nodes the CNI DaemonSet runs on, as its node selector says; other nodes are never tainted.",
+		set:         bind(parseSelector, func(c *Config) *labels.Selector { return &c.NodeTaintController.Nodes })},
 }
 
 // bind makes a setter from a parser and the field it fills.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -26,6 +27,7 @@ const (
 	FormNamespace  = "a namespace name such as kube-system"
 	FormURL        = "an http or https URL with a host, such as https://kuma-control-plane.kuma-system:5678"
 	FormQuantity   = "a Kubernetes quantity such as 50m, 1 or 64Mi"
+	FormSelector   = "a label selector such as kubernetes.io/os=linux, or empty for every node"
 )
 
 func parseURL(s string) (string, error) {
@@ -144,4 +146,12 @@ func parseNamespace(s string) (string, error) {
 		return "", fail(s, "", "is not a namespace name", FormNamespace)
 	}
 	return s, nil
+}
+
+func parseSelector(s string) (labels.Selector, error) {
+	sel, err := labels.Parse(s)
+	if err != nil {
+		return nil, fail(s, "", "is not a label selector ("+err.Error()+")", FormSelector)
+	}
+	return sel, nil
 }

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -40,9 +41,11 @@ func Setup(mgr manager.Manager, cfg config.NodeTaintController) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		For(&corev1.Node{}, builder.WithPredicates(predicate.Funcs{
-			// Only the taints matter: status heartbeats and label edits would be wasted reconciles.
+			// Only the taints and labels matter (labels say whether the CNI DaemonSet covers the
+			// node): status heartbeats would be wasted reconciles.
 			UpdateFunc: func(e event.UpdateEvent) bool {
-				return !equality.Semantic.DeepEqual(e.ObjectOld.(*corev1.Node).Spec.Taints, e.ObjectNew.(*corev1.Node).Spec.Taints)
+				old, cur := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
+				return !equality.Semantic.DeepEqual(old.Spec.Taints, cur.Spec.Taints) || !equality.Semantic.DeepEqual(old.Labels, cur.Labels)
 			},
 			DeleteFunc: func(event.DeleteEvent) bool { return false },
 		})).
@@ -80,7 +83,8 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.client.List(ctx, &pods, client.InNamespace(r.cfg.CNINamespace), client.MatchingLabels{appLabel: r.cfg.CNIApp}); err != nil {
 		return reconcile.Result{}, err
 	}
-	d := decide(node.Name, node.Spec.Taints, pods.Items)
+	covered := r.cfg.Nodes == nil || r.cfg.Nodes.Matches(labels.Set(node.Labels))
+	d := decide(node.Name, covered, node.Spec.Taints, pods.Items)
 	if d.change == unchanged {
 		return reconcile.Result{}, nil
 	}

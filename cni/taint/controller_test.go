@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -54,7 +55,8 @@ func TestController(t *testing.T) {
 	// complains, with a stack trace, that it was never set. Not testr: it outlives this test.
 	log.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
 	// Not the default namespace, so that the setting is seen to be honoured.
-	cfg := config.NodeTaintController{Enabled: true, CNIApp: "kuma-cni", CNINamespace: "kuma-cni-system"}
+	cfg := config.NodeTaintController{Enabled: true, CNIApp: "kuma-cni", CNINamespace: "kuma-cni-system",
+		Nodes: labels.SelectorFromSet(labels.Set{"kubernetes.io/os": "linux"})}
 	for _, ns := range []string{cfg.CNINamespace, elsewhere} {
 		if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			t.Fatal(err)
@@ -73,6 +75,7 @@ func TestController(t *testing.T) {
 			t.Run("readiness", k.readiness)
 			t.Run("registered with taints", k.registeredWithTaints)
 			t.Run("pods that are not CNI pods", k.notCNIPods)
+			t.Run("nodes the DaemonSet does not cover", k.uncovered)
 		})
 	}
 }
@@ -189,11 +192,50 @@ func (k *cluster) notCNIPods(t *testing.T) {
 	k.waitTaints(t, node, notReady, ours)
 }
 
-// node creates a node named after k's prefix, with taints as if registered with them.
+// uncovered: a node outside the DaemonSet's node selector (a Windows node, here) is never tainted,
+// and loses our taint when it leaves the selector; one that enters it is tainted.
+func (k *cluster) uncovered(t *testing.T) {
+	windows := k.node(t, "n5")
+	k.waitTaints(t, windows, notReady, ours)
+	k.setLabel(t, windows, "kubernetes.io/os", "windows")
+	k.waitTaints(t, windows, notReady)
+
+	// Created outside the selector: once a covered node created after it is tainted, it has
+	// been reconciled too (one watch, in order).
+	bornWindows := k.nodeWithLabels(t, "n6", map[string]string{"kubernetes.io/os": "windows"})
+	sentinel := k.node(t, "n7")
+	k.waitTaints(t, sentinel, notReady, ours)
+	k.waitTaints(t, bornWindows, notReady)
+
+	k.setLabel(t, bornWindows, "kubernetes.io/os", "linux")
+	k.waitTaints(t, bornWindows, notReady, ours)
+}
+
+// setLabel sets a node's label as an operator would.
+func (k *cluster) setLabel(t *testing.T, name, key, value string) {
+	t.Helper()
+	var node corev1.Node
+	if err := k.c.Get(t.Context(), client.ObjectKey{Name: name}, &node); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(node.DeepCopy())
+	node.Labels[key] = value
+	if err := k.c.Patch(t.Context(), &node, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// node creates a Linux node named after k's prefix, with taints as if registered with them.
 func (k *cluster) node(t *testing.T, name string, taints ...corev1.Taint) string {
 	t.Helper()
+	return k.nodeWithLabels(t, name, map[string]string{"kubernetes.io/os": "linux"}, taints...)
+}
+
+// nodeWithLabels creates a node named after k's prefix with those labels and taints.
+func (k *cluster) nodeWithLabels(t *testing.T, name string, nodeLabels map[string]string, taints ...corev1.Taint) string {
+	t.Helper()
 	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: k.prefix + "-" + name},
+		ObjectMeta: metav1.ObjectMeta{Name: k.prefix + "-" + name, Labels: nodeLabels},
 		Spec:       corev1.NodeSpec{Taints: taints},
 	}
 	if err := k.c.Create(t.Context(), n); err != nil {

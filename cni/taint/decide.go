@@ -29,11 +29,20 @@ type decision struct {
 	reason string
 }
 
-// decide says what node's taints should be, given its current taints and the CNI pods (pods on
-// other nodes are ignored). It never touches a taint other than ours.
-func decide(node string, taints []corev1.Taint, cniPods []corev1.Pod) decision {
-	ready, reason := cniReady(node, cniPods)
+// decide says what node's taints should be, given its current taints, whether the CNI DaemonSet
+// runs there (covered) and the CNI pods (pods on other nodes are ignored). A node the DaemonSet
+// does not cover would never get a CNI pod, so it is never tainted. It never touches a taint
+// other than ours.
+func decide(node string, covered bool, taints []corev1.Taint, cniPods []corev1.Pod) decision {
 	tainted := slices.ContainsFunc(taints, isOurs)
+	if !covered {
+		const reason = "the CNI DaemonSet does not run on the node (its node selector)"
+		if tainted {
+			return decision{taints: slices.DeleteFunc(slices.Clone(taints), isOurs), change: removed, reason: reason}
+		}
+		return decision{taints: taints, change: unchanged, reason: reason}
+	}
+	ready, reason := cniReady(node, cniPods)
 	switch {
 	case ready && tainted:
 		return decision{taints: slices.DeleteFunc(slices.Clone(taints), isOurs), change: removed, reason: reason}

@@ -35,13 +35,15 @@ func TestDecide(t *testing.T) {
 		return p
 	}
 
+	const uncovered = "the CNI DaemonSet does not run on the node (its node selector)"
 	for _, tc := range []struct {
-		name   string
-		taints []corev1.Taint
-		pods   []corev1.Pod
-		want   []corev1.Taint
-		change change
-		reason string
+		name      string
+		uncovered bool
+		taints    []corev1.Taint
+		pods      []corev1.Pod
+		want      []corev1.Taint
+		change    change
+		reason    string
 	}{
 		{name: "no CNI pod", want: []corev1.Taint{ours}, change: added, reason: "no CNI pod on the node"},
 		{name: "pending pod", pods: []corev1.Pod{pod("cni-a", "n1", "")},
@@ -71,10 +73,14 @@ func TestDecide(t *testing.T) {
 			want: nil, change: removed, reason: "CNI pod kube-system/cni-a is ready"},
 		{name: "ready CNI pod on another node", pods: []corev1.Pod{pod("cni-b", "n2", corev1.ConditionTrue)},
 			want: []corev1.Taint{ours}, change: added, reason: "no CNI pod on the node"},
+		{name: "node the DaemonSet does not cover", uncovered: true, taints: []corev1.Taint{other},
+			want: []corev1.Taint{other}, change: unchanged, reason: uncovered},
+		{name: "node left the DaemonSet's cover while tainted", uncovered: true, taints: []corev1.Taint{other, ours},
+			want: []corev1.Taint{other}, change: removed, reason: uncovered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := append([]corev1.Taint(nil), tc.taints...)
-			got := decide("n1", tc.taints, tc.pods)
+			got := decide("n1", !tc.uncovered, tc.taints, tc.pods)
 			if diff := cmp.Diff(tc.want, got.taints, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("taints (-want +got):\n%s", diff)
 			}

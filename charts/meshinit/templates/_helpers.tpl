@@ -127,10 +127,14 @@ any of those it names again.
   (list "INJECTOR_CNI_ENABLED" "cni.enabled" $v.cni.enabled)
 -}}
 {{- if $v.cni.enabled -}}
+{{- /* The taint controller leaves alone the nodes the DaemonSet does not run on. */ -}}
+{{- $nodes := list -}}
+{{- range $k, $val := $v.cni.nodeSelector }}{{ $nodes = append $nodes (printf "%s=%s" $k $val) }}{{ end -}}
 {{- $fromValues = concat $fromValues (list
   (list "NODE_TAINT_CONTROLLER_ENABLED" "cni.taintController.enabled" $v.cni.taintController.enabled)
   (list "NODE_TAINT_CONTROLLER_CNI_APP" "the chart" (include "meshinit.cni" .))
   (list "NODE_TAINT_CONTROLLER_CNI_NAMESPACE" "cni.namespace" $v.cni.namespace)
+  (list "NODE_TAINT_CONTROLLER_NODE_SELECTOR" "cni.nodeSelector" (join "," $nodes))
 ) -}}
 {{- end -}}
 {{- $env := dict -}}
