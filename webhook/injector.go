@@ -87,8 +87,11 @@ func (in *Injector) Inject(pod *corev1.Pod, namespace string, nsLabels map[strin
 	}
 	in.place(out, in.build(out, res), res.initFirst)
 	in.annotate(out, res, string(doc))
-	return &Result{Pod: out, Injected: true, Reason: d.reason, Settings: res.settings,
-		Warnings: slices.Concat(d.warnings, probes.warnings, res.warnings)}, nil
+	warnings := slices.Concat(d.warnings, probes.warnings, res.warnings)
+	if w := sizeWarning(pod, out); w != "" {
+		warnings = append(warnings, w)
+	}
+	return &Result{Pod: out, Injected: true, Reason: d.reason, Settings: res.settings, Warnings: warnings}, nil
 }
 
 // checkUIDs refuses app containers that run as the sidecar's UID: their traffic is the proxy's
