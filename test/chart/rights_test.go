@@ -114,7 +114,8 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 		t.Errorf("no NetworkAttachmentDefinition %s in %s: %v", multus.NetworkName, meshed.Name, err)
 	}
 
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rights-node"}}
+	// Labelled as kubelet labels it: the DaemonSet, hence the taint controller, covers Linux nodes.
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "rights-node", Labels: map[string]string{"kubernetes.io/os": "linux"}}}
 	if err := e.Client.Create(t.Context(), node); err != nil {
 		t.Fatal(err)
 	}
