@@ -107,6 +107,7 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	res.initFirst = read(r, api.AnnotationInitFirst, api.ParseBool, false, "")
 	res.probeProxyPort = read(r, api.AnnotationApplicationProbeProxyPort, api.ParseOptionalPort, cfg.Injector.ApplicationProbeProxyPort, env+"APPLICATION_PROBE_PROXY_PORT")
 	res.mesh = r.mesh(pod.Labels, nsLabels)
+	r.checkListeners(tp, res.probeProxyPort)
 
 	// Kubelet reaches the sidecar's readiness endpoint, and the probes the sidecar serves or the
 	// application's own probe ports, on the pod's address: redirected to the proxy, they would
@@ -129,6 +130,50 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	res.settings = r.settings
 	res.warnings = warnings(pod, tp, inboundPorts, r.annotations)
 	return res, nil
+}
+
+// checkListeners refuses an annotation that puts the application probe proxy, or the DNS server,
+// on the port of another of the sidecar's listeners: the configuration's validation keeps the
+// redirect ports and the DNS server apart, but knows neither the probe proxy nor the readiness
+// endpoint.
+func (r *resolver) checkListeners(tp *api.TransparentProxyConfig, probeProxyPort uint16) {
+	const accepted = "a port no other sidecar listener uses"
+	dns := tp.Redirect.DNS.Enabled
+	probeText, probeAnnotated := r.given(api.AnnotationApplicationProbeProxyPort)
+	if probeAnnotated && probeProxyPort != 0 {
+		for _, l := range []struct {
+			name string
+			port uint16
+			on   bool
+		}{
+			{"the sidecar's inbound redirect port", tp.Redirect.Inbound.Port, true},
+			{"the sidecar's outbound redirect port", tp.Redirect.Outbound.Port, true},
+			{"the sidecar's DNS port", tp.Redirect.DNS.Port, dns},
+			{"the sidecar's readiness port", SidecarReadinessPort, true},
+		} {
+			if l.on && l.port == probeProxyPort {
+				r.errs.Add(api.AnnotationApplicationProbeProxyPort, &api.FieldError{Value: probeText, Problem: "is also " + l.name,
+					Accepted: accepted + ", or 0 for off"})
+				break
+			}
+		}
+	}
+	dnsText, dnsAnnotated := r.given(api.AnnotationBuiltinDNSPort)
+	if !dnsAnnotated || !dns {
+		return
+	}
+	switch port := tp.Redirect.DNS.Port; {
+	case port == SidecarReadinessPort:
+		r.errs.Add(api.AnnotationBuiltinDNSPort, &api.FieldError{Value: dnsText, Problem: "is also the sidecar's readiness port", Accepted: accepted})
+	case port == probeProxyPort && !probeAnnotated:
+		r.errs.Add(api.AnnotationBuiltinDNSPort, &api.FieldError{Value: dnsText, Problem: "is also the application probe proxy's port", Accepted: accepted})
+	}
+}
+
+// given returns an annotation's text, and whether it set its setting: it is there and parsed.
+func (r *resolver) given(key string) (string, bool) {
+	text, ok := r.annotations[key]
+	return text, ok && !slices.ContainsFunc(r.errs, func(e *api.FieldError) bool { return e.Field == key })
 }
 
 // mesh reads kuma.io/mesh from the pod's labels, then its namespace's.
