@@ -50,7 +50,7 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		return 1
 	}
 	if cmd.Flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "Error: unexpected argument %q\nRun '%s --help' for usage.\n", cmd.Flags.Arg(0), prog)
+		fmt.Fprintf(stderr, "Error: unexpected argument %q%s\nRun '%s --help' for usage.\n", cmd.Flags.Arg(0), boolValueHint(cmd.Flags, args), prog)
 		return 1
 	}
 	if err := cmd.Run(ctx, stdout); err != nil {
@@ -58,6 +58,20 @@ func (p Program) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		return 1
 	}
 	return 0
+}
+
+// boolValueHint explains an argument that follows a boolean flag: it is the flag's value written
+// as for other flags, which a boolean takes only after "=".
+func boolValueHint(fs *pflag.FlagSet, args []string) string {
+	i := slices.Index(args, fs.Arg(0))
+	if i < 1 || !strings.HasPrefix(args[i-1], "--") {
+		return ""
+	}
+	f := fs.Lookup(strings.TrimPrefix(args[i-1], "--"))
+	if f == nil || f.NoOptDefVal == "" {
+		return ""
+	}
+	return fmt.Sprintf(": %s takes its value after '=', as %s=%s", args[i-1], args[i-1], fs.Arg(0))
 }
 
 func (p Program) usage(cmd *Command) string {

@@ -39,6 +39,8 @@ func TestProgramMain(t *testing.T) {
 		{args: []string{"--version"}, out: "prog v9\n"},
 		{args: []string{"--extra"}, code: 1, ran: "install", errOut: "Error: unexpected EOF\n"},
 		{args: []string{"extra-arg"}, code: 1, errOut: "Error: unexpected argument \"extra-arg\"\nRun 'prog --help' for usage.\n"},
+		{args: []string{"--redirect-dns", "false"}, code: 1,
+			errOut: "Error: unexpected argument \"false\": --redirect-dns takes its value after '=', as --redirect-dns=false\nRun 'prog --help' for usage.\n"},
 		{args: []string{"--bogus"}, code: 1, errOut: "Error: unknown flag: --bogus\nRun 'prog --help' for usage.\n"},
 		{args: []string{"--help"}, out: "the install command\n\nUsage:\n  prog [flags]\n  prog validate [flags]\tthe validate command\n\nFlags:\n"},
 	} {
