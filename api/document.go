@@ -32,6 +32,10 @@ func ParseTransparentProxyConfig(data []byte) (*TransparentProxyConfig, error) {
 		return nil, &FieldError{Field: "document", Problem: "is not YAML or JSON: " + err.Error(),
 			Accepted: "a " + ConfigKind + " document"}
 	}
+	if raw == nil {
+		return nil, &FieldError{Field: "document", Problem: "is empty",
+			Accepted: "a " + ConfigKind + " document starting with apiVersion: " + ConfigAPIVersion}
+	}
 	obj, ok := raw.(map[string]any)
 	if !ok {
 		return nil, &FieldError{Field: "document", Problem: "is not an object",

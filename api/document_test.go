@@ -148,6 +148,8 @@ extra: true
 			want: []string{`redirect.dns.captureAll: "true" needs redirect.dns.enabled; accepted: false, or redirect.dns.enabled: true`}},
 		{name: "duplicate key", doc: header + "wait: 1\nwait: 2\n",
 			want: []string{`document: is not YAML or JSON: yaml: unmarshal errors:` + "\n" + `  line 4: mapping key "wait" already defined at line 3; accepted: a TransparentProxyConfig document`}},
+		{name: "empty", doc: "# nothing but a comment\n",
+			want: []string{`document: is empty; accepted: a TransparentProxyConfig document starting with apiVersion: meshinit.io/v1alpha1`}},
 		{name: "not an object", doc: "- a\n- b\n",
 			want: []string{`document: is not an object; accepted: a TransparentProxyConfig document starting with apiVersion: meshinit.io/v1alpha1`}},
 		{name: "section of the wrong type", doc: header + "redirect: 5\n",
