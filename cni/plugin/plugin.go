@@ -6,11 +6,14 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -58,7 +61,7 @@ type call struct {
 func (p *Plugin) parse(args *skel.CmdArgs) (*call, error) {
 	conf := &cni.NetConf{}
 	if err := json.Unmarshal(args.StdinData, conf); err != nil {
-		return nil, fmt.Errorf("kuma-cni: the network configuration is not JSON: %w", err)
+		return nil, netconfError(err)
 	}
 	if err := version.ParsePrevResult(&conf.NetConf); err != nil {
 		return nil, fmt.Errorf("kuma-cni: the previous result: %w", err)
@@ -70,7 +73,8 @@ func (p *Plugin) parse(args *skel.CmdArgs) (*call, error) {
 	var pa podArgs
 	pa.IgnoreUnknown = true
 	if err := types.LoadArgs(args.Args, &pa); err != nil {
-		return nil, fmt.Errorf("kuma-cni: CNI_ARGS: %w", err)
+		return nil, fmt.Errorf("kuma-cni: CNI_ARGS %q: %s; accepted: KEY=value pairs separated by ';', such as K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app",
+			args.Args, strings.TrimPrefix(err.Error(), "ARGS: "))
 	}
 	stderr := p.Stderr
 	if stderr == nil {
@@ -80,6 +84,21 @@ func (p *Plugin) parse(args *skel.CmdArgs) (*call, error) {
 	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})).With(
 		"plugin", cni.PluginType, "pod", c.namespace+"/"+c.name, "container", args.ContainerID)
 	return c, nil
+}
+
+// netconfError words a network configuration that does not decode: not JSON, or a value of the
+// wrong type, named by its key.
+func netconfError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return fmt.Errorf("kuma-cni: the network configuration is not JSON: %w", err)
+	}
+	accepted := map[reflect.Kind]string{reflect.Slice: "an array", reflect.Struct: "an object", reflect.Map: "an object",
+		reflect.String: "a string", reflect.Bool: "true or false"}[te.Type.Kind()]
+	if accepted == "" {
+		accepted = "a number"
+	}
+	return fmt.Errorf("kuma-cni: the network configuration's %s is a JSON %s; accepted: %s", te.Field, te.Value, accepted)
 }
 
 // logLevel reads the level: CNI_LOG_LEVEL in the environment, else the netconf's log_level.
@@ -105,8 +124,8 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	cfg, fetched, err := p.podConfig(c)
-	if err != nil || cfg == nil {
+	r, fetched, err := p.podRules(c)
+	if err != nil || r == nil {
 		if err != nil {
 			c.log.Error("ADD failed", "error", err)
 			return err
@@ -114,13 +133,10 @@ func (p *Plugin) Add(args *skel.CmdArgs) error {
 		return c.passOn()
 	}
 	installed := time.Now()
-	host, err := hostOf(cfg)
-	if err == nil {
-		err = ns.WithNetNSPath(args.Netns, func(ns.NetNS) error {
-			_, err := p.installer().Install(context.Background(), cfg, host)
-			return err
-		})
-	}
+	err = ns.WithNetNSPath(args.Netns, func(ns.NetNS) error {
+		_, err := p.installer().Install(context.Background(), r.cfg, r.host)
+		return err
+	})
 	if err != nil {
 		err = fmt.Errorf("kuma-cni: pod %s/%s: installing the transparent-proxy rules in %s: %w", c.namespace, c.name, args.Netns, err)
 		c.log.Error("ADD failed", "error", err)
@@ -136,16 +152,12 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, err := p.podConfig(c)
-	if err != nil || cfg == nil {
+	r, _, err := p.podRules(c)
+	if err != nil || r == nil {
 		return err
 	}
-	host, err := hostOf(cfg)
-	if err != nil {
-		return fmt.Errorf("kuma-cni: pod %s/%s: %w", c.namespace, c.name, err)
-	}
 	return ns.WithNetNSPath(args.Netns, func(ns.NetNS) error {
-		if err := p.installer().Check(context.Background(), cfg, host); err != nil {
+		if err := p.installer().Check(context.Background(), r.cfg, r.host); err != nil {
 			return fmt.Errorf("kuma-cni: pod %s/%s: %w", c.namespace, c.name, err)
 		}
 		return nil
@@ -155,9 +167,16 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 // Del has nothing to undo: the rules live in the pod's network namespace and go with it.
 func (p *Plugin) Del(*skel.CmdArgs) error { return nil }
 
-// podConfig returns the pod's effective configuration, or nil when the pod is not one of ours to
-// handle: not a Kubernetes pod, in an excluded namespace, or not injected.
-func (p *Plugin) podConfig(c *call) (*api.TransparentProxyConfig, time.Time, error) {
+// rules is what the pod's rules are made of: its effective configuration, and what they need of
+// the host.
+type rules struct {
+	cfg  *api.TransparentProxyConfig
+	host initcontainer.Host
+}
+
+// podRules returns the pod's rules, or nil when the pod is not one of ours to handle: not a
+// Kubernetes pod, in an excluded namespace, or not injected.
+func (p *Plugin) podRules(c *call) (*rules, time.Time, error) {
 	if c.name == "" || c.namespace == "" {
 		c.log.Debug("not a Kubernetes pod: no K8S_POD_NAME and K8S_POD_NAMESPACE in CNI_ARGS")
 		return nil, time.Now(), nil
@@ -186,10 +205,14 @@ func (p *Plugin) podConfig(c *call) (*api.TransparentProxyConfig, time.Time, err
 		return nil, fetched, nil
 	}
 	cfg, err := api.ParseTransparentProxyConfig([]byte(a[api.AnnotationTransparentProxyConfig]))
+	var host initcontainer.Host
+	if err == nil {
+		host, err = hostOf(cfg)
+	}
 	if err != nil {
 		return nil, fetched, fmt.Errorf("kuma-cni: pod %s/%s: annotation %s:\n%w", c.namespace, c.name, api.AnnotationTransparentProxyConfig, err)
 	}
-	return cfg, fetched, nil
+	return &rules{cfg, host}, fetched, nil
 }
 
 // hostOf is what the rules need besides the configuration. The plugin runs on the node, whose
@@ -198,7 +221,8 @@ func (p *Plugin) podConfig(c *call) (*api.TransparentProxyConfig, time.Time, err
 func hostOf(cfg *api.TransparentProxyConfig) (initcontainer.Host, error) {
 	uid, err := strconv.ParseUint(cfg.KumaDPUser, 10, 32)
 	if err != nil {
-		return initcontainer.Host{}, fmt.Errorf("kumaDPUser %q is not a UID, and the node cannot tell whose name it is", cfg.KumaDPUser)
+		return initcontainer.Host{}, &api.FieldError{Field: "kumaDPUser", Value: cfg.KumaDPUser,
+			Problem: "is not a UID, and kuma-cni runs on the node, which does not know the pod's user names", Accepted: "a UID, such as 5678"}
 	}
 	return initcontainer.Host{ProxyUID: uint32(uid)}, nil
 }

@@ -65,31 +65,26 @@ func TestPodConfig(t *testing.T) {
 			wantErr: "kuma-cni: pod demo/gone: no such pod"},
 		{name: "a malformed configuration", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=broken",
 			wantErr: "kuma-cni: pod demo/broken: annotation traffic.kuma.io/transparent-proxy-config:\napiVersion: is required"},
+		{name: "a proxy user by name, which the node cannot look up", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=named",
+			wantErr: "kuma-cni: pod demo/named: annotation traffic.kuma.io/transparent-proxy-config:\n" +
+				`kumaDPUser: "kuma-dp" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := p.parse(cmdArgs(netconf, tc.args))
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg, _, err := p.podConfig(c)
+			r, _, err := p.podRules(c)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
 					t.Errorf("error %v, want it to start with %q", err, tc.wantErr)
 				}
 				return
 			}
-			if err != nil || (cfg != nil) != tc.handled {
-				t.Errorf("config %v, error %v; want handled %v", cfg, err, tc.handled)
+			if err != nil || (r != nil) != tc.handled {
+				t.Errorf("rules %v, error %v; want handled %v", r, err, tc.handled)
 			}
 		})
-	}
-	c, _ := p.parse(cmdArgs(netconf, "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=named"))
-	cfg, _, err := p.podConfig(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := hostOf(cfg); err == nil || !strings.Contains(err.Error(), `kumaDPUser "kuma-dp" is not a UID`) {
-		t.Errorf("a named proxy user in CNI mode: %v", err)
 	}
 }
 
@@ -99,9 +94,11 @@ func TestParseErrors(t *testing.T) {
 		conf, args, env, want string
 	}{
 		{conf: `{`, want: "kuma-cni: the network configuration is not JSON"},
+		{conf: strings.Replace(netconf, `["kube-system"]`, `"kube-system"`, 1),
+			want: "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
 		{conf: strings.Replace(netconf, `"error"`, `"loud"`, 1), want: `kuma-cni: log_level "loud" is not a log level; accepted: debug, info, warn or error`},
 		{conf: netconf, env: "verbose", want: `kuma-cni: CNI_LOG_LEVEL "verbose" is not a log level`},
-		{conf: netconf, args: "K8S_POD_NAME", want: "kuma-cni: CNI_ARGS:"},
+		{conf: netconf, args: "K8S_POD_NAME", want: `kuma-cni: CNI_ARGS "K8S_POD_NAME": invalid pair "K8S_POD_NAME"; accepted: KEY=value pairs separated by ';'`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			t.Setenv("CNI_LOG_LEVEL", tc.env)
