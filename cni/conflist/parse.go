@@ -42,11 +42,14 @@ type plugin struct {
 // (runtimes would silently take the last one) and nothing after it.
 func parse(file string, data []byte) (*document, error) {
 	doc := &document{file: file, data: data, members: map[string]span{}}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, doc.fail("is empty; accepted: a network configuration, one JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil {
 		return nil, doc.syntax(err)
 	} else if tok != json.Delim('{') {
-		return nil, doc.fail("is not a JSON object")
+		return nil, doc.fail("is not a JSON object; accepted: a network configuration, one JSON object")
 	}
 	for dec.More() {
 		tok, err := dec.Token()
@@ -59,7 +62,7 @@ func parse(file string, data []byte) (*document, error) {
 			return nil, doc.syntax(err)
 		}
 		if _, dup := doc.members[key]; dup {
-			return nil, doc.fail(fmt.Sprintf("has the key %q more than once", key))
+			return nil, doc.fail(fmt.Sprintf("has the key %q more than once, and runtimes read only the last; accepted: each key once", key))
 		}
 		end := int(dec.InputOffset())
 		doc.members[key] = span{end - len(raw), end}
@@ -114,7 +117,7 @@ func (d *document) plugins() ([]plugin, error) {
 			return nil, d.fail(fmt.Sprintf("has plugins[%d] %.60s, which is not an object with a string type and cniVersion", len(list), raw))
 		}
 		if p.Type == "" {
-			return nil, d.fail(fmt.Sprintf(`has plugins[%d] with no "type"`, len(list)))
+			return nil, d.fail(fmt.Sprintf(`has plugins[%d] with no "type"; accepted: plugins that each name their type`, len(list)))
 		}
 		list = append(list, p)
 	}
