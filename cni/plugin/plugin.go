@@ -61,10 +61,10 @@ type call struct {
 func (p *Plugin) parse(args *skel.CmdArgs) (*call, error) {
 	conf := &cni.NetConf{}
 	if err := json.Unmarshal(args.StdinData, conf); err != nil {
-		return nil, netconfError(err)
+		return nil, netconfError("", "the network configuration is not JSON", err)
 	}
 	if err := version.ParsePrevResult(&conf.NetConf); err != nil {
-		return nil, fmt.Errorf("kuma-cni: the previous result: %w", err)
+		return nil, netconfError("prevResult.", "the previous result", err)
 	}
 	level, err := logLevel(conf.LogLevel)
 	if err != nil {
@@ -86,19 +86,19 @@ func (p *Plugin) parse(args *skel.CmdArgs) (*call, error) {
 	return c, nil
 }
 
-// netconfError words a network configuration that does not decode: not JSON, or a value of the
-// wrong type, named by its key.
-func netconfError(err error) error {
+// netconfError words a network configuration that does not decode: a value of the wrong type,
+// named by its key under prefix, or else err after what.
+func netconfError(prefix, what string, err error) error {
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) || te.Field == "" {
-		return fmt.Errorf("kuma-cni: the network configuration is not JSON: %w", err)
+		return fmt.Errorf("kuma-cni: %s: %w", what, err)
 	}
 	accepted := map[reflect.Kind]string{reflect.Slice: "an array", reflect.Struct: "an object", reflect.Map: "an object",
 		reflect.String: "a string", reflect.Bool: "true or false"}[te.Type.Kind()]
 	if accepted == "" {
 		accepted = "a number"
 	}
-	return fmt.Errorf("kuma-cni: the network configuration's %s is a JSON %s; accepted: %s", te.Field, te.Value, accepted)
+	return fmt.Errorf("kuma-cni: the network configuration's %s%s is a JSON %s; accepted: %s", prefix, te.Field, te.Value, accepted)
 }
 
 // logLevel reads the level: CNI_LOG_LEVEL in the environment, else the netconf's log_level.

@@ -96,6 +96,8 @@ func TestParseErrors(t *testing.T) {
 		{conf: `{`, want: "kuma-cni: the network configuration is not JSON"},
 		{conf: strings.Replace(netconf, `["kube-system"]`, `"kube-system"`, 1),
 			want: "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
+		{conf: strings.Replace(netconf, `"log_level"`, `"prevResult":{"cniVersion":"1.0.0","ips":"10.0.0.2"},"log_level"`, 1),
+			want: "kuma-cni: the network configuration's prevResult.ips is a JSON string; accepted: an array"},
 		{conf: strings.Replace(netconf, `"error"`, `"loud"`, 1), want: `kuma-cni: log_level "loud" is not a log level; accepted: debug, info, warn or error`},
 		{conf: netconf, env: "verbose", want: `kuma-cni: CNI_LOG_LEVEL "verbose" is not a log level`},
 		{conf: netconf, args: "K8S_POD_NAME", want: `kuma-cni: CNI_ARGS "K8S_POD_NAME": invalid pair "K8S_POD_NAME"; accepted: KEY=value pairs separated by ';'`},
