@@ -1,0 +1,321 @@
+// Package malformed holds one table of malformed inputs, one for every place a user's input goes,
+// each with the exact message meshinit answers it with; docs/reliability.md publishes the table.
+package malformed
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/cni"
+	"github.com/meshinit/meshinit/cni/conflist"
+	"github.com/meshinit/meshinit/cni/install"
+	"github.com/meshinit/meshinit/cni/plugin"
+	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/initcontainer/cli"
+	"github.com/meshinit/meshinit/test/chartcases"
+	"github.com/meshinit/meshinit/test/injectorenv"
+	"github.com/meshinit/meshinit/test/readme"
+	"github.com/meshinit/meshinit/webhook"
+)
+
+var update = flag.Bool("update", false, "rewrite the table in docs/reliability.md")
+
+// place is where an input goes, and how meshinit answers there.
+type place struct {
+	where  string
+	answer func(t *testing.T, input string) string
+}
+
+// row is one malformed input and the whole message meshinit answers it with.
+type row struct {
+	place *place
+	input string
+	want  string
+}
+
+var rows = []row{
+	// Pods: every annotation and label meshinit reads, and the pod itself.
+	{podAnnotations, `traffic.kuma.io/exclude-inbound-ports: "22,x"`, `traffic.kuma.io/exclude-inbound-ports: "x" in "22,x" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
+	{podAnnotations, `traffic.kuma.io/exclude-inbound-ports: "8100-8000"`, `traffic.kuma.io/exclude-inbound-ports: "8100-8000" starts above its end; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports: "70000"`, `traffic.kuma.io/exclude-outbound-ports: "70000" is out of range 1-65535; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports: "22,,53"`, `traffic.kuma.io/exclude-outbound-ports: "22,,53" has an empty entry; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
+	{podAnnotations, `traffic.kuma.io/exclude-inbound-ips: "10.0.0.0/33"`, `traffic.kuma.io/exclude-inbound-ips: "10.0.0.0/33" is not a CIDR; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ips: "300.1.1.1"`, `traffic.kuma.io/exclude-outbound-ips: "300.1.1.1" is not an IP address; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ips: "fe80::1%eth0"`, `traffic.kuma.io/exclude-outbound-ips: "fe80::1%eth0" has an IPv6 zone, which rules cannot match; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "sctp:22:1000"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "sctp" in "sctp:22:1000" is not a protocol (tcp, udp or *); accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "tcp:22:x"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "x" in "tcp:22:x" is not a UID or a UID range; accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "22:1000;"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "22:1000;" has an empty entry; accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
+	{podAnnotations, `traffic.kuma.io/drop-invalid-packets: "yes"`, `traffic.kuma.io/drop-invalid-packets: "yes" is not a boolean; accepted: true or false`},
+	{podAnnotations, `traffic.kuma.io/iptables-logs: "1"`, `traffic.kuma.io/iptables-logs: "1" is not a boolean; accepted: true or false`},
+	{podAnnotations, `kuma.io/transparent-proxying-ip-family-mode: "ipv5"`, `kuma.io/transparent-proxying-ip-family-mode: "ipv5" is not an IP family mode; accepted: dualstack, ipv4 or ipv6`},
+	{podAnnotations, `kuma.io/transparent-proxying-reachable-services: "redis_kuma-demo_svc_6379,web!"`, `kuma.io/transparent-proxying-reachable-services: "web!" in "redis_kuma-demo_svc_6379,web!" has '!', which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/'); accepted: comma-separated kuma.io/service values, e.g. redis_kuma-demo_svc_6379`},
+	{podAnnotations, `kuma.io/builtin-dns: "on"`, `kuma.io/builtin-dns: "on" is not a switch value; accepted: enabled, disabled, true or false`},
+	{podAnnotations, `kuma.io/builtin-dns-port: "0"`, `kuma.io/builtin-dns-port: "0" is out of range 1-65535; accepted: a port number 1-65535`},
+	{podAnnotations, `kuma.io/builtin-dns-port: "15001"`, `kuma.io/builtin-dns-port (redirect.dns.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
+	{podAnnotations, `kuma.io/gateway: "yes"`, `kuma.io/gateway: "yes" is not a switch value; accepted: enabled, disabled, true or false`},
+	{podAnnotations, `kuma.io/sidecar-env-vars: "A=1;B"`, `kuma.io/sidecar-env-vars: "B" in "A=1;B" has no '='; accepted: NAME=value pairs separated by ';', e.g. A=1;B=two`},
+	{podAnnotations, `kuma.io/sidecar-env-vars: "1A=x"`, `kuma.io/sidecar-env-vars: "1A" in "1A=x" is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit); accepted: NAME=value pairs separated by ';', e.g. A=1;B=two`},
+	{podAnnotations, `kuma.io/sidecar-drain-time: "-1s"`, `kuma.io/sidecar-drain-time: "-1s" is negative; accepted: a non-negative duration such as 30s or 1m30s`},
+	{podAnnotations, `kuma.io/sidecar-drain-time: "30"`, `kuma.io/sidecar-drain-time: "30" is not a duration; accepted: a non-negative duration such as 30s or 1m30s`},
+	{podAnnotations, `kuma.io/init-first: "first"`, `kuma.io/init-first: "first" is not a boolean; accepted: true or false`},
+	{podAnnotations, `kuma.io/application-probe-proxy-port: "70000"`, `kuma.io/application-probe-proxy-port: "70000" is out of range 0-65535; accepted: a port number 1-65535, or 0 for off`},
+	{podAnnotations, `kuma.io/application-probe-proxy-port: "15006"`, `kuma.io/application-probe-proxy-port: "15006" is also the sidecar's inbound redirect port; accepted: a port no other sidecar listener uses, or 0 for off`},
+	{podAnnotations, "traffic.kuma.io/exclude-inbound-ports: \"x\"\nkuma.io/builtin-dns: \"yes\"", "traffic.kuma.io/exclude-inbound-ports: \"x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nkuma.io/builtin-dns: \"yes\" is not a switch value; accepted: enabled, disabled, true or false"},
+	{podLabels, `kuma.io/sidecar-injection: "maybe"`, `pod label kuma.io/sidecar-injection: "maybe" is not a switch value; accepted: enabled, disabled, true or false`},
+	{podLabels, `kuma.io/mesh: "Orders_Mesh"`, `pod label kuma.io/mesh: "Orders_Mesh" is not a mesh name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit); accepted: a DNS-1123 label such as default`},
+	{namespaceLabels, `kuma.io/sidecar-injection: "on"`, `label kuma.io/sidecar-injection of namespace demo: "on" is not a switch value; accepted: enabled, disabled, true or false`},
+	{namespaceLabels, "kuma.io/sidecar-injection: enabled\nkuma.io/mesh: \"-orders\"", `namespace label kuma.io/mesh: "-orders" is not a mesh name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit); accepted: a DNS-1123 label such as default`},
+	{pods, "spec:\n  securityContext:\n    runAsUser: 5678\n  containers:\n  - name: app\n    image: nginx", `container "app" runs as UID 5678, the sidecar's, whose traffic is never redirected: it would bypass the proxy; run it as another user`},
+
+	// kuma-init and meshinit install transparent-proxy: flags and the configuration document.
+	{kumaInitFlags, "--redirect-inbound-port 70000", "Error: invalid argument \"70000\" for \"--redirect-inbound-port\" flag: \"70000\" is out of range 1-65535; accepted: a port number 1-65535\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--redirect-outbound-port http", "Error: invalid argument \"http\" for \"--redirect-outbound-port\" flag: \"http\" is not a port number; accepted: a port number 1-65535\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--redirect-dns --redirect-dns-port 15001", `Error: --redirect-dns-port (redirect.dns.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
+	{kumaInitFlags, "--exclude-inbound-ports 22,x", "Error: invalid argument \"22,x\" for \"--exclude-inbound-ports\" flag: \"x\" in \"22,x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--exclude-outbound-ips 10.0.0.0/33", "Error: invalid argument \"10.0.0.0/33\" for \"--exclude-outbound-ips\" flag: \"10.0.0.0/33\" is not a CIDR; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--exclude-outbound-ports-for-uids tcp:22:", "Error: invalid argument \"tcp:22:\" for \"--exclude-outbound-ports-for-uids\" flag: \"tcp:22:\" has no UIDs; accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--ip-family-mode ipv5", "Error: invalid argument \"ipv5\" for \"--ip-family-mode\" flag: \"ipv5\" is not an IP family mode; accepted: dualstack, ipv4 or ipv6\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--redirect-inbound=maybe", "Error: invalid argument \"maybe\" for \"--redirect-inbound\" flag: \"maybe\" is not a boolean; accepted: true or false\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--kuma-dp-user no-such-user", `Error: --kuma-dp-user: "no-such-user" is not a user on this host; accepted: an existing user name, such as one made with useradd -u 5678 -U kuma-dp, or a UID`},
+	{kumaInitFlags, "--wait -1", "Error: invalid argument \"-1\" for \"--wait\" flag: \"-1\" is not a whole number; accepted: a whole number 0 or more\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--redirect-inbound-ports 15006", "Error: unknown flag: --redirect-inbound-ports\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--redirect-dns true", "Error: unexpected argument \"true\": --redirect-dns takes its value after '=', as --redirect-dns=true\nRun 'kuma-init --help' for usage."},
+	{kumaInitConfig, "", "Error: --config config.yaml:\ndocument: is empty; accepted: a TransparentProxyConfig document starting with apiVersion: meshinit.io/v1alpha1"},
+	{kumaInitConfig, "redirect: [", "Error: --config config.yaml:\ndocument: is not YAML or JSON: yaml: line 1: did not find expected node content; accepted: a TransparentProxyConfig document"},
+	{kumaInitConfig, "apiVersion: meshinit.io/v1\nkind: TransparentProxyConfig", "Error: --config config.yaml:\napiVersion: \"meshinit.io/v1\" is not a supported version; accepted: meshinit.io/v1alpha1"},
+	{kumaInitConfig, "apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\nredirect:\n  inbound:\n    port: 70000\n    excludePorts: 22,x\n  outbund: {}", "Error: --config config.yaml:\nredirect.inbound.excludePorts: \"x\" in \"22,x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nredirect.inbound.port: \"70000\" is out of range 1-65535; accepted: a port number 1-65535\nredirect.outbund: is not a field of redirect; accepted: inbound, outbound, dns"},
+	{kumaInitConfig, "apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\nredirect:\n  dns:\n    enabled: true\n    port: 15006", "Error: --config config.yaml:\nredirect.dns.port: \"15006\" is also redirect.inbound.port; accepted: a port no other redirect uses"},
+
+	// The injector's KUMA_RUNTIME_* settings.
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=0", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "0" is not a UID the sidecar can run as; accepted: a UID 1-2147483647 (not 0: the sidecar must not run as root)`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND=http", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND: "http" is not a port number; accepted: a port number 1-65535`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=30", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME: "30" is not a duration; accepted: a non-negative duration such as 30s or 1m30s`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=Kuma DP", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: "Kuma DP" is not an image reference: invalid reference format: repository name (library/Kuma DP) must be lowercase; accepted: a container image reference such as docker.io/kumahq/kuma-dp:2.9.3`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL=kuma-control-plane:5678", `KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL: "kuma-control-plane:5678" is not an http(s) URL with a host; accepted: an http or https URL with a host, such as https://kuma-control-plane.kuma-system:5678`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=openshift.io/build.name", `KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "openshift.io/build.name" has no ':'; accepted: key:value pairs separated by ',' with * for any value, e.g. openshift.io/build.name:*`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY=512MB", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY: "512MB" is not a non-negative quantity; accepted: a Kubernetes quantity such as 50m, 1 or 64Mi`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT=15006", `KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT: "15006" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND; accepted: a port no other sidecar listener uses`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE=a/b:1\nKUMA_INJECTOR_INIT_CONTAINER_IMAGE=c/d:2", `KUMA_INJECTOR_INIT_CONTAINER_IMAGE: "c/d:2" disagrees with KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE="a/b:1"; accepted: one of the two spellings, or the same value in both`},
+
+	// install-cni's environment.
+	{installCNIEnv, "CNI_NET_DIR=etc/cni/net.d", `CNI_NET_DIR: "etc/cni/net.d" is not an absolute path; accepted: an absolute directory path, such as /etc/cni/net.d`},
+	{installCNIEnv, "CNI_CONF_NAME=10-calico.yaml", `CNI_CONF_NAME: "10-calico.yaml" is not a network configuration file name; accepted: a file name ending in .conflist, .conf or .json, such as 10-calico.conflist, or empty for the first file by name`},
+	{installCNIEnv, "CHAINED_CNI_PLUGIN=false\nCNI_CONF_NAME=10-calico.conflist", `CNI_CONF_NAME: "10-calico.conflist" is a list's name, but standalone mode writes a single plugin's configuration; accepted: with CHAINED_CNI_PLUGIN=false, a file name ending in .conf or .json, or empty for kuma-cni.conf`},
+	{installCNIEnv, "CNI_LOG_LEVEL=trace", `CNI_LOG_LEVEL: "trace" is not a log level; accepted: debug, info, warn or error`},
+	{installCNIEnv, "CNI_EXCLUDE_NAMESPACES=kube-system,Kuma_System", `CNI_EXCLUDE_NAMESPACES: "Kuma_System" in "kube-system,Kuma_System" is not a namespace name; accepted: comma-separated namespace names, such as kube-system,kuma-system`},
+	{installCNIEnv, "KUBERNETES_SERVICE_HOST=https://10.96.0.1", `KUBERNETES_SERVICE_HOST: "https://10.96.0.1" is not a host name or IP address; accepted: the API server's host name or IP address (Kubernetes sets it in every pod)`},
+
+	// kuma-cni: its network configuration, CNI_ARGS, and the pod's configuration.
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni",`, "kuma-cni: the network configuration is not JSON: unexpected end of JSON input"},
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","log_level":"loud"}`, `kuma-cni: log_level "loud" is not a log level; accepted: debug, info, warn or error`},
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","prevResult":{"ips":"10.0.0.2"}}`, "kuma-cni: the network configuration's prevResult.ips is a JSON string; accepted: an array"},
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"exclude_namespaces":"kube-system"}}`, "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
+	{kumaCNIArgs, "K8S_POD_NAMESPACE", `kuma-cni: CNI_ARGS "K8S_POD_NAMESPACE": invalid pair "K8S_POD_NAMESPACE"; accepted: KEY=value pairs separated by ';', such as K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app`},
+	{kumaCNIPod, `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","kumaDPUser":"kuma-dp"}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nkumaDPUser: \"kuma-dp\" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678"},
+	{kumaCNIPod, `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","redirect":{"inbound":{"port":0}}}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nredirect.inbound.port: \"0\" is out of range 1-65535; accepted: a port number 1-65535"},
+
+	// The node's network configuration, which install-cni chains kuma-cni into.
+	{conflistFile, "", "/host/etc/cni/net.d/10-calico.conflist: is empty; accepted: a network configuration, one JSON object"},
+	{conflistFile, `{"name": "k8s-pod-network" "plugins": []}`, `/host/etc/cni/net.d/10-calico.conflist: is not valid JSON: invalid character '"' after object key:value pair (line 1, column 28)`},
+	{conflistFile, `[{"type": "calico"}]`, "/host/etc/cni/net.d/10-calico.conflist: is not a JSON object; accepted: a network configuration, one JSON object"},
+	{conflistFile, `{"name": "k8s-pod-network", "type": "calico"}`, `/host/etc/cni/net.d/10-calico.conflist: has no "plugins" array; accepted: a conflist with its plugins inline`},
+	{conflistFile, `{"name": "k8s-pod-network", "plugins": []}`, "/host/etc/cni/net.d/10-calico.conflist: has no plugins; accepted: a list with the network's own plugin, which kuma-cni chains after"},
+	{conflistFile, `{"name": "k8s-pod-network", "plugins": [{"type": "calico"}, {"mtu": 1440}]}`, `/host/etc/cni/net.d/10-calico.conflist: has plugins[1] with no "type"; accepted: plugins that each name their type`},
+	{conflistFile, `{"cniVersion": "0.3.1", "name": "k8s-pod-network", "plugins": [{"type": "calico"}, {"type": "portmap", "cniVersion": "1.0.0"}]}`, `/host/etc/cni/net.d/10-calico.conflist: mixes CNI versions: plugins[1] (portmap) declares cniVersion "1.0.0", the list "0.3.1"; accepted: one cniVersion for the whole list`},
+	{conflistFile, `{"name": "k8s-pod-network", "plugins": [{"type": "calico"}], "plugins": []}`, `/host/etc/cni/net.d/10-calico.conflist: has the key "plugins" more than once, and runtimes read only the last; accepted: each key once`},
+
+	// The chart's values.
+	{chartValues, "cni.chained=maybe", "the chart's values are not valid; nothing was rendered:\ncni.chained: \"maybe\" is a string; accepted: a boolean"},
+	{chartValues, "cni.chaned=true", "the chart's values are not valid; nothing was rendered:\ncni: has no key \"chaned\"; accepted: the keys binDir, chained, confName, containerSecurityContext, enabled, excludeNamespaces, image, logLevel, namespace, netDir, nodeSelector, podAnnotations, readinessPort, resources, taintController, tolerations"},
+	{chartValues, "webhook.failurePolicy=Never", "the chart's values are not valid; nothing was rendered:\nwebhook.failurePolicy: \"Never\" is not accepted; accepted: Fail or Ignore"},
+	{chartValues, "dataPlane.uid=0", "the chart's values are not valid; nothing was rendered:\ndataPlane.uid: \"0\" is less than 1; accepted: a UID 1-2147483647 (not 0: the sidecar must not run as root), or null for the default"},
+	{chartValues, "controlPlane.replicas=-1\nwebhook.timeoutSeconds=99", "the chart's values are not valid; nothing was rendered:\ncontrolPlane.replicas: \"-1\" is less than 0; accepted: a number of replicas, 0 or more\nwebhook.timeoutSeconds: \"99\" is more than 30; accepted: seconds, 1-30"},
+	{chartValues, "cni.chained=true", "execution error at (meshinit/templates/webhook.yaml:1:4): cni.chained is true but cni.enabled is false: set cni.enabled=true to install kuma-cni"},
+	{chartValues, "cni.enabled=true\ncni.confName=10-calico.conflist", `execution error at (meshinit/templates/webhook.yaml:1:4): cni.confName "10-calico.conflist" is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf or .json, such as kuma-cni.conf, or set cni.chained=true to chain into 10-calico.conflist`},
+	{chartValues, "tls.mode=secret\ntls.secretName=meshinit-tls", "execution error at (meshinit/templates/webhook.yaml:1:4): tls.mode is secret but tls.caBundle is empty: set it to the base64-encoded PEM of the CA that signed the injector's certificate"},
+	{chartValues, "webhook.url=http://10.0.0.1\ntls.mode=secret\ntls.caBundle=QUJD", `execution error at (meshinit/templates/webhook.yaml:1:4): webhook.url "http://10.0.0.1" is not an https URL: the API server calls webhooks over TLS only; give https://host[:port]`},
+	{chartValues, "controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=22\\,70000", "the injector would refuse these settings (from dataPlane, cni or controlPlane.envVars):\nKUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS: \"70000\" in \"22,70000\" is out of range 1-65535; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100"},
+}
+
+// TestMalformedInputs gives meshinit each malformed input where a user would, and asserts the
+// whole message, word for word; the table in docs/reliability.md is made of these rows.
+// Regenerate it with: go test ./test/malformed -run TestMalformedInputs -update
+func TestMalformedInputs(t *testing.T) {
+	if len(rows) < 50 {
+		t.Errorf("%d rows; the table has at least 50", len(rows))
+	}
+	var table strings.Builder
+	table.WriteString("| where | input | message |\n| --- | --- | --- |\n")
+	for i, r := range rows {
+		t.Run(fmt.Sprintf("%02d %s", i, r.place.where), func(t *testing.T) {
+			if got := r.place.answer(t, r.input); got != r.want {
+				t.Errorf("input\n%s\nanswered\n%s\nwant\n%s\n(as Go: %q)", r.input, got, r.want, got)
+			}
+		})
+		fmt.Fprintf(&table, "| %s | %s | %s |\n", readme.Cell(r.place.where), readme.Code(r.input), readme.Code(r.want))
+	}
+	table.WriteString("\nEach row is asserted by `TestMalformedInputs` in [`test/malformed`](../test/malformed/malformed_test.go); " +
+		"`go test ./test/malformed -run TestMalformedInputs -update` regenerates the table.\n")
+	readme.CheckFileSection(t, "docs/reliability.md", "malformed", table.String(), *update)
+}
+
+// The webhook's places: a pod, its annotations or labels, or its namespace's labels, given as
+// YAML, created in a namespace labelled for injection unless the input labels it otherwise. The
+// message is the denial kubectl shows after "admission webhook ... denied the request: ".
+var (
+	podAnnotations = &place{"pod annotations, at admission", func(t *testing.T, in string) string {
+		return inject(t, "metadata:\n  annotations:\n"+indent(in, 4), nil)
+	}}
+	podLabels       = &place{"pod labels, at admission", func(t *testing.T, in string) string { return inject(t, "metadata:\n  labels:\n"+indent(in, 4), nil) }}
+	namespaceLabels = &place{"namespace labels, at admission", func(t *testing.T, in string) string { return inject(t, "", fromYAML[map[string]string](t, in)) }}
+	pods            = &place{"pod, at admission", func(t *testing.T, in string) string { return inject(t, in, nil) }}
+)
+
+func inject(t *testing.T, podYAML string, nsLabels map[string]string) string {
+	t.Helper()
+	pod := fromYAML[corev1.Pod](t, podYAML)
+	if len(pod.Spec.Containers) == 0 {
+		pod.Spec.Containers = []corev1.Container{{Name: "app", Image: "nginx"}}
+	}
+	if nsLabels == nil {
+		nsLabels = map[string]string{api.LabelSidecarInjection: "enabled"}
+	}
+	_, err := (&webhook.Injector{Config: config.Default(), NativeSidecars: true}).Inject(&pod, "demo", nsLabels)
+	return message(err)
+}
+
+// kuma-init's places: its flags, and the --config document. --dry-run goes first, so that a row
+// that stopped being malformed would change nothing on the machine. The message is what
+// kuma-init prints.
+var (
+	kumaInitFlags  = &place{"`kuma-init` flags", func(t *testing.T, in string) string { return kumaInit(t, strings.Fields(in)...) }}
+	kumaInitConfig = &place{"`kuma-init --config config.yaml`", func(t *testing.T, in string) string {
+		t.Chdir(t.TempDir())
+		if err := os.WriteFile("config.yaml", []byte(in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return kumaInit(t, "--config", "config.yaml")
+	}}
+)
+
+func kumaInit(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := cli.Program{Name: "kuma-init", Default: func() *cli.Command { return cli.Install("kuma-init", "") }}.
+		Main(context.Background(), append([]string{"--dry-run"}, args...), &stdout, &stderr)
+	if code == 0 {
+		return "(accepted)"
+	}
+	return strings.TrimSuffix(stderr.String(), "\n")
+}
+
+// The environments, one variable a line: the injector's, and install-cni's, to which Kubernetes
+// adds KUBERNETES_SERVICE_HOST in every pod. The message follows the program's "the settings are
+// not valid" line.
+var (
+	injectorEnv = &place{"injector environment", func(t *testing.T, in string) string {
+		_, _, err := config.Load(strings.Split(in, "\n"))
+		return message(err)
+	}}
+	installCNIEnv = &place{"install-cni environment", func(t *testing.T, in string) string {
+		_, err := install.LoadConfig(append([]string{"KUBERNETES_SERVICE_HOST=10.96.0.1"}, strings.Split(in, "\n")...))
+		return message(err)
+	}}
+)
+
+// kuma-cni's places: the network configuration on its stdin, CNI_ARGS, and the pod's effective
+// configuration, which kuma-cni reads from the pod. The message is the error of the ADD.
+var (
+	kumaCNIStdin = &place{"kuma-cni network configuration (stdin)", func(t *testing.T, in string) string {
+		return kumaCNI(t, in, "K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app", validConfig)
+	}}
+	kumaCNIArgs = &place{"kuma-cni `CNI_ARGS`", func(t *testing.T, in string) string { return kumaCNI(t, netconf, in, validConfig) }}
+	kumaCNIPod  = &place{"`traffic.kuma.io/transparent-proxy-config` of a pod, read by kuma-cni", func(t *testing.T, in string) string {
+		return kumaCNI(t, netconf, "K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app", in)
+	}}
+)
+
+const (
+	netconf = `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"kubeconfig":"/etc/cni/net.d/kuma-cni-kubeconfig"}}`
+	// validConfig is the configuration of an injected pod.
+	validConfig = `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","kumaDPUser":"5678"}`
+)
+
+// podSource answers every lookup with an injected pod whose configuration is config.
+type podSource struct{ config string }
+
+func (p podSource) Pod(context.Context, string, string) (*plugin.Pod, error) {
+	pod := &plugin.Pod{}
+	pod.Metadata.Annotations = map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: p.config}
+	return pod, nil
+}
+
+func kumaCNI(t *testing.T, stdin, cniArgs, podConfig string) string {
+	t.Helper()
+	t.Setenv("CNI_LOG_LEVEL", "")
+	logs, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logs.Close()
+	p := &plugin.Plugin{Pods: podSource{podConfig}, Stderr: logs}
+	return message(p.Add(&skel.CmdArgs{ContainerID: "c1", Netns: "/var/run/netns/cni-1", IfName: "eth0", Args: cniArgs, StdinData: []byte(stdin)}))
+}
+
+// conflistFile is install-cni chaining kuma-cni into the node's network configuration, named as
+// the DaemonSet mounts it.
+var conflistFile = &place{"network configuration `10-calico.conflist`, chained into by install-cni", func(t *testing.T, in string) string {
+	_, _, err := conflist.Insert("/host/etc/cni/net.d/10-calico.conflist", []byte(in), cni.NetConf{Kubernetes: cni.Kubernetes{Kubeconfig: "/etc/cni/net.d/kuma-cni-kubeconfig"}})
+	return message(err)
+}}
+
+// chartValues are `--set` flags, one a line, of meshinit install control-plane, which checks
+// what helm install checks and then the injector's settings, as the injector will at start.
+var chartValues = &place{"`meshinit install control-plane --set`", func(t *testing.T, in string) string {
+	values, err := chartcases.Case{Name: "malformed", Set: strings.Split(in, "\n")}.Values()
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: injectorenv.KubeVersion})
+	if err != nil {
+		return err.Error()
+	}
+	objs, err := charts.Objects(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = charts.CheckSettings(objs)
+	return message(err)
+}}
+
+func message(err error) string {
+	if err == nil {
+		return "(accepted)"
+	}
+	return err.Error()
+}
+
+func fromYAML[T any](t *testing.T, text string) T {
+	t.Helper()
+	var v T
+	if err := yaml.UnmarshalStrict([]byte(text), &v); err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	return v
+}
+
+func indent(text string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimSuffix(text, "\n"), "\n", "\n"+pad) + "\n"
+}
