@@ -19,13 +19,12 @@ import (
 // a handful of large or endless bodies at once would take the injector past its memory limit,
 // and a trickling one would hold its goroutine and buffer for ever.
 const (
-	// maxReviewBytes is controller-runtime's limit: twice the 3 MiB the API server accepts for an
-	// object, and so more than the review of any pod it accepts.
+	// maxReviewBytes is controller-runtime's limit: room for an old and a new object of the 3 MiB
+	// the API server accepts, and so more than the review of any pod's creation.
 	maxReviewBytes = 7 << 20
 	// bodyBudget is how many bytes of request bodies the injector reads at once: five reviews of
 	// the largest pods the API server accepts, or thousands of ordinary ones. Reading a body costs
-	// controller-runtime about three times its size in heap, and the chart gives the injector 256
-	// MiB.
+	// controller-runtime over twice its size in heap, and the chart gives the injector 256 MiB.
 	bodyBudget = 16 << 20
 	// readChunk bounds each read, so that no read asks the budget for more than it holds.
 	readChunk = 64 << 10
@@ -45,8 +44,8 @@ func limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > maxReviewBytes {
 			refuse(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
-				"the admission request is %d bytes, more than the %d (7 MiB) the injector reads; the API server sends no pod over 3 MiB",
-				r.ContentLength, maxReviewBytes))
+				"the admission request is %d bytes, more than the %d (%d MiB) the injector reads; the API server sends no pod over 3 MiB",
+				r.ContentLength, maxReviewBytes, maxReviewBytes>>20))
 			return
 		}
 		if r.Body == nil || r.Body == http.NoBody {
