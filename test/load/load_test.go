@@ -37,7 +37,7 @@ func TestLoad(t *testing.T) {
 	waitForInjection(ctx, t, c.Client, namespaces[0])
 
 	before := scrape(t, inj.MetricsURL)
-	out := workload{namespaces: namespaces, concurrency: loadConcurrency, pods: loadPods}.run(ctx, t, c.Config)
+	out := workload{namespaces: namespaces, concurrency: loadConcurrency, pods: loadPods}.run(ctx, unthrottled(t, c.Config))
 	after := scrape(t, inj.MetricsURL)
 
 	t.Logf("figures: load: %s", out)

@@ -87,16 +87,22 @@ type outcome struct {
 	elapsed   time.Duration
 }
 
-// run creates the pods; failures are counted, not reported, so that the test decides.
-func (w workload) run(ctx context.Context, t testing.TB, cfg *rest.Config) *outcome {
+// unthrottled is a client of the API server without client-side rate limit: the API server and
+// the webhook are what is measured.
+func unthrottled(t testing.TB, cfg *rest.Config) client.Client {
 	t.Helper()
 	cfg = rest.CopyConfig(cfg)
-	// No client-side rate limit: the API server and the webhook are what is measured.
 	cfg.QPS = -1
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// run creates the pods with c. Failures are counted, not reported, so that the test decides; it
+// may run beside the test's goroutine.
+func (w workload) run(ctx context.Context, c client.Client) *outcome {
 	out := &outcome{failures: map[string]int{}}
 	var mu sync.Mutex
 	var next, done atomic.Int64

@@ -65,7 +65,7 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 				default:
 				}
 			}
-			out := workload{namespaces: namespaces, concurrency: loadConcurrency, stop: enough, progress: progress}.run(ctx, t, c.Config)
+			out := workload{namespaces: namespaces, concurrency: loadConcurrency, stop: enough, progress: progress}.run(ctx, unthrottled(t, c.Config))
 			s := stored(ctx, t, c.Client, namespaces, out.created)
 
 			t.Logf("figures: replica stopped, failurePolicy %s: %s", policy, out)
