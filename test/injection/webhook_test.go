@@ -53,7 +53,7 @@ var disabled = map[string]string{api.LabelSidecarInjection: "disabled"}
 
 func TestSelection(t *testing.T) {
 	e := shared(t)
-	meshed, plain := namespace(t, enabled), namespace(t, nil)
+	meshed, plain, off := namespace(t, enabled), namespace(t, nil), namespace(t, disabled)
 	for _, tc := range []struct {
 		name   string
 		pod    *corev1.Pod
@@ -63,6 +63,8 @@ func TestSelection(t *testing.T) {
 		{"a pod disabled by its label in a labelled namespace", pod(meshed, disabled, nil), false},
 		{"a pod enabled by its label in an unlabelled namespace", pod(plain, enabled, nil), true},
 		{"a pod in an unlabelled namespace", pod(plain, nil, nil), false},
+		{"a pod enabled by its label in a disabled namespace", pod(off, enabled, nil), true},
+		{"a pod in a disabled namespace", pod(off, nil, nil), false},
 		{"a labelled pod in kube-system", pod("kube-system", enabled, nil), false},
 		{"a labelled pod in the injector's namespace", pod(e.Config.SystemNamespace, enabled, nil), false},
 		{"a hostNetwork pod in a labelled namespace", func() *corev1.Pod {
@@ -84,6 +86,25 @@ func TestSelection(t *testing.T) {
 				t.Errorf("injected = %v, want %v; containers %v, init containers %v", injected(&got), tc.inject, names(got.Spec.Containers), names(got.Spec.InitContainers))
 			}
 		})
+	}
+}
+
+// TestMalformedNamespaceLabel: a namespace's malformed label refuses its unlabelled pods; a pod's
+// own label wins over it, and such a pod, which both webhooks see, is injected once.
+func TestMalformedNamespaceLabel(t *testing.T) {
+	e := shared(t)
+	ns := namespace(t, map[string]string{api.LabelSidecarInjection: "yes"})
+	err := e.Client.Create(t.Context(), pod(ns, nil, nil))
+	if err == nil || !strings.Contains(err.Error(), `"yes"`) || !strings.Contains(err.Error(), api.LabelSidecarInjection) {
+		t.Errorf("a pod in a namespace labelled %s=yes: %v", api.LabelSidecarInjection, err)
+	}
+	p := pod(ns, enabled, nil)
+	if err := e.Client.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	sidecars := slices.DeleteFunc(slices.Clone(p.Spec.InitContainers), func(c corev1.Container) bool { return c.Name != webhook.SidecarName })
+	if !injected(p) || len(sidecars) != 1 {
+		t.Errorf("a labelled pod in that namespace: init containers %v", names(p.Spec.InitContainers))
 	}
 }
 

@@ -38,8 +38,11 @@ func TestInjectorDown(t *testing.T) {
 	c, inj := testcluster.Start(ctx, t, binaries.Build(t, "injector"), nil, nil)
 	meshed := meshedNamespaces(ctx, t, c.Client, "down", 1)[0]
 	plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "down-plain"}}
-	if err := c.Client.Create(ctx, plain); err != nil {
-		t.Fatal(err)
+	off := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "down-off", Labels: map[string]string{api.LabelSidecarInjection: "disabled"}}}
+	for _, ns := range []*corev1.Namespace{plain, off} {
+		if err := c.Client.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
 	}
 	system := &corev1.Namespace{}
 	if err := c.Client.Get(ctx, client.ObjectKey{Name: testcluster.SystemNamespace}, system); err != nil {
@@ -65,6 +68,8 @@ func TestInjectorDown(t *testing.T) {
 		{"pod of a labelled namespace", func(name string) *corev1.Pod { return app(meshed, name) }, namespaceWebhook},
 		{"labelled pod of an unlabelled namespace", func(name string) *corev1.Pod { return labelled(app(plain.Name, name)) }, podWebhook},
 		{"pod of an unlabelled namespace", func(name string) *corev1.Pod { return app(plain.Name, name) }, ""},
+		{"pod of a disabled namespace", func(name string) *corev1.Pod { return app(off.Name, name) }, ""},
+		{"labelled pod of a disabled namespace", func(name string) *corev1.Pod { return labelled(app(off.Name, name)) }, podWebhook},
 		{"labelled pod of the injector's labelled namespace", func(name string) *corev1.Pod { return labelled(app(testcluster.SystemNamespace, name)) }, ""},
 		{"labelled pod of kube-system", func(name string) *corev1.Pod { return labelled(app("kube-system", name)) }, ""},
 	}
