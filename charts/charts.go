@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"regexp"
 
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/chart/common"
@@ -63,8 +64,17 @@ func Render(ctx context.Context, r Release) (string, error) {
 	if err := ValidateValues(ch, r.Values); err != nil {
 		return "", fmt.Errorf("the chart's values are not valid; nothing was rendered:\n%w", err)
 	}
-	return helmRender(ctx, ch, r)
+	manifest, err := helmRender(ctx, ch, r)
+	if m := templateFailure.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+		// The chart's own checks (its fail calls) say what is wrong with which values; where in
+		// which template they run says nothing to whoever set them.
+		return "", fmt.Errorf("the chart's values are not valid; nothing was rendered:\n%s", m[1])
+	}
+	return manifest, err
 }
+
+// templateFailure is how Helm reports a template's fail: the location, then the message.
+var templateFailure = regexp.MustCompile(`(?s)^execution error at \([^)]*\): (.*)$`)
 
 // helmRender is Helm's part of Render: a client-side dry-run install.
 func helmRender(ctx context.Context, ch *chart.Chart, r Release) (string, error) {
