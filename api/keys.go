@@ -51,6 +51,9 @@ const (
 	DefaultBuiltinDNSPort            = 15053
 	DefaultApplicationProbeProxyPort = 9001
 	DefaultDrainTime                 = 30 * time.Second
+	// SidecarReadinessPort is where kuma-dp reports readiness (KUMA_READINESS_PORT): no other
+	// sidecar listener may take it.
+	SidecarReadinessPort = 9902
 )
 
 // KeyKind says where a key lives on an object.

@@ -181,6 +181,10 @@ func TestLoadErrors(t *testing.T) {
 			`KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT: "15001" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND; accepted: a port no other sidecar listener uses`,
 			`KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT: "15006" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND; accepted: a port no other sidecar listener uses`,
 		}},
+		// kuma-dp's readiness port is one of them.
+		{[]string{"KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT=9902"}, []string{
+			`KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT: "9902" is also the sidecar's readiness port; accepted: a port no other sidecar listener uses`,
+		}},
 	} {
 		t.Run(strings.Join(tc.env, " "), func(t *testing.T) {
 			c, _, err := Load(tc.env)

@@ -70,7 +70,8 @@ func Default() *Config {
 	return c
 }
 
-// validate checks what no single variable can: the sidecar's listeners need distinct ports.
+// validate checks what no single variable can: the sidecar's listeners, its readiness port
+// included, need distinct ports.
 func (c *Config) validate(errs *api.FieldErrors) {
 	type use struct {
 		env  string
@@ -78,6 +79,7 @@ func (c *Config) validate(errs *api.FieldErrors) {
 	}
 	sc := c.Injector.SidecarContainer
 	uses := []use{
+		{"the sidecar's readiness port", api.SidecarReadinessPort},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND", sc.RedirectPortInbound},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND", sc.RedirectPortOutbound},
 	}

@@ -92,7 +92,7 @@ func (in *Injector) initContainer() corev1.Container {
 func (in *Injector) sidecar(res *resolved) corev1.Container {
 	sc := in.Config.Injector.SidecarContainer
 	ready := &corev1.Probe{
-		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(SidecarReadinessPort)}},
+		ProbeHandler:        corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(api.SidecarReadinessPort)}},
 		InitialDelaySeconds: 1, TimeoutSeconds: 3, PeriodSeconds: 5, SuccessThreshold: 1, FailureThreshold: 12,
 	}
 	live := ready.DeepCopy()
@@ -141,7 +141,7 @@ func (in *Injector) sidecarEnv(res *resolved) []corev1.EnvVar {
 		{Name: "KUMA_DATAPLANE_MESH", Value: res.mesh},
 		{Name: "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH", Value: "/var/run/secrets/kubernetes.io/serviceaccount/token"},
 		{Name: "KUMA_DNS_ENABLED", Value: strconv.FormatBool(tp.Redirect.DNS.Enabled)},
-		{Name: "KUMA_READINESS_PORT", Value: strconv.Itoa(SidecarReadinessPort)},
+		{Name: "KUMA_READINESS_PORT", Value: strconv.Itoa(api.SidecarReadinessPort)},
 		{Name: "POD_NAME", ValueFrom: fieldRef("metadata.name")},
 		{Name: "POD_NAMESPACE", ValueFrom: fieldRef("metadata.namespace")},
 	}

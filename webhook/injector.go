@@ -23,9 +23,6 @@ const (
 	ConfigMountPath = "/var/run/kuma.io/transparent-proxy"
 	ConfigFile      = "config.yaml"
 	tmpVolume       = "kuma-sidecar-tmp"
-
-	// SidecarReadinessPort is where kuma-dp reports readiness (KUMA_READINESS_PORT).
-	SidecarReadinessPort = 9902
 )
 
 // Injector injects pods with the cluster's defaults. NativeSidecars says whether kuma-sidecar is

@@ -112,7 +112,7 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	// Kubelet reaches the sidecar's readiness endpoint, and the probes the sidecar serves or the
 	// application's own probe ports, on the pod's address: redirected to the proxy, they would
 	// fail whenever the proxy is not ready.
-	derived := api.PortRanges{{First: SidecarReadinessPort, Last: SidecarReadinessPort}}
+	derived := api.PortRanges{{First: api.SidecarReadinessPort, Last: api.SidecarReadinessPort}}
 	if res.probeProxyPort != 0 {
 		derived = append(derived, api.PortRange{First: res.probeProxyPort, Last: res.probeProxyPort})
 	} else {
@@ -149,7 +149,7 @@ func (r *resolver) checkListeners(tp *api.TransparentProxyConfig, probeProxyPort
 			{"the sidecar's inbound redirect port", tp.Redirect.Inbound.Port, true},
 			{"the sidecar's outbound redirect port", tp.Redirect.Outbound.Port, true},
 			{"the sidecar's DNS port", tp.Redirect.DNS.Port, dns},
-			{"the sidecar's readiness port", SidecarReadinessPort, true},
+			{"the sidecar's readiness port", api.SidecarReadinessPort, true},
 		} {
 			if l.on && l.port == probeProxyPort {
 				r.errs.Add(api.AnnotationApplicationProbeProxyPort, &api.FieldError{Value: probeText, Problem: "is also " + l.name,
@@ -163,7 +163,7 @@ func (r *resolver) checkListeners(tp *api.TransparentProxyConfig, probeProxyPort
 		return
 	}
 	switch port := tp.Redirect.DNS.Port; {
-	case port == SidecarReadinessPort:
+	case port == api.SidecarReadinessPort:
 		r.errs.Add(api.AnnotationBuiltinDNSPort, &api.FieldError{Value: dnsText, Problem: "is also the sidecar's readiness port", Accepted: accepted})
 	case port == probeProxyPort && !probeAnnotated:
 		r.errs.Add(api.AnnotationBuiltinDNSPort, &api.FieldError{Value: dnsText, Problem: "is also the application probe proxy's port", Accepted: accepted})
