@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,8 +26,10 @@ import (
 	"github.com/meshinit/meshinit/cni/multus"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/logbuf"
 )
 
 // TestNewManagerInCNIMode starts the injector in CNI mode, with the taint controller on too, so
@@ -89,7 +90,7 @@ func TestCacheOptionsKeepsEveryRestriction(t *testing.T) {
 // testInjector is an injector startInjector runs: its log, and the webhook's address with a
 // client that trusts its certificate.
 type testInjector struct {
-	logs   *logLines
+	logs   *logbuf.Buffer
 	url    string
 	client *http.Client
 }
@@ -105,21 +106,13 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjec
 	t.Cleanup(func() { _ = certs.Cleanup() })
 	cfg.AdmissionServer.Port = uint16(certs.LocalServingPort)
 	cfg.AdmissionServer.CertDir = certs.LocalServingCertDir
-	logs := &logLines{}
+	logs := &logbuf.Buffer{}
 	mgr, err := NewManager(env.Config, ServerOptions{Config: &cfg, Host: certs.LocalServingHost, MetricsAddr: "0", HealthAddr: "0",
-		Log: funcr.New(logs.add, funcr.Options{}), Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
+		Log: logs.Logger(), Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("injector: %v", err)
-		}
-	})
+	background.Run(t, "injector", mgr.Start)
 	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
 		return mgr.GetWebhookServer().StartedChecker()(nil) == nil, nil
 	})
@@ -130,22 +123,4 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjec
 	roots.AppendCertsFromPEM(certs.LocalServingCAData)
 	return &testInjector{logs: logs, url: fmt.Sprintf("https://%s:%d%s", certs.LocalServingHost, certs.LocalServingPort, Path),
 		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
-}
-
-// logLines collects the injector's log lines.
-type logLines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logLines) add(prefix, args string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintln(&l.b, prefix, args)
-}
-
-func (l *logLines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

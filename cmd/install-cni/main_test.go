@@ -17,6 +17,7 @@ import (
 	"github.com/meshinit/meshinit/cni/install"
 	"github.com/meshinit/meshinit/cni/install/testnode"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/logbuf"
 )
 
 // TestSIGTERMUninstalls runs install-cni as the DaemonSet does and stops it as kubelet does.
@@ -110,7 +111,7 @@ func TestBadSettingsStopAtStart(t *testing.T) {
 // process is a running install-cni.
 type process struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *logbuf.Buffer
 	// done delivers Wait's result once; err keeps it.
 	done chan struct{}
 	err  error
@@ -119,7 +120,7 @@ type process struct {
 // start starts install-cni with exactly env, and kills it at the end of the test if it still runs.
 func start(t *testing.T, bin string, env []string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin), stderr: &logbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env, p.cmd.Stderr = env, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

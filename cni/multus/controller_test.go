@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,8 +30,10 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/logbuf"
 )
 
 const (
@@ -56,8 +57,8 @@ func TestController(t *testing.T) {
 	k := &cluster{c: env.Client}
 
 	t.Run("without Multus's CRD", func(t *testing.T) {
-		logs := &lines{}
-		on, err := Enabled(env.Config, cniMode, logs.logger())
+		logs := &logbuf.Buffer{}
+		on, err := Enabled(env.Config, cniMode, logs.Logger())
 		if err != nil || on {
 			t.Fatalf("Enabled = %v, %v; want false: the API server does not serve the kind", on, err)
 		}
@@ -216,15 +217,7 @@ func startManager(t *testing.T, restConfig *rest.Config, cfg config.Injector) {
 	if err := Setup(mgr, on); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	background.Run(t, "manager", mgr.Start)
 	if !mgr.GetCache().WaitForCacheSync(t.Context()) {
 		t.Fatal("the manager's cache did not sync")
 	}
@@ -318,24 +311,4 @@ func (k *cluster) stayAbsent(t *testing.T, namespace string) {
 	t.Helper()
 	time.Sleep(quiet)
 	k.absent(t, namespace)
-}
-
-// lines collects a logger's lines.
-type lines struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lines) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		fmt.Fprintln(&l.b, prefix, args)
-	}, funcr.Options{})
-}
-
-func (l *lines) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
@@ -102,15 +103,7 @@ func startManager(t *testing.T, restConfig *rest.Config, cfg config.NodeTaintCon
 	if err := Setup(mgr, cfg); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	background.Run(t, "manager", mgr.Start)
 }
 
 // cluster drives the API server as the kubelet and the DaemonSet controller would.

@@ -32,6 +32,7 @@ import (
 	"github.com/meshinit/meshinit/cni/plugin"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/webhook"
 )
@@ -89,15 +90,7 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the injector stopped with: %v", err)
-		}
-	})
+	background.Run(t, "the injector", mgr.Start)
 
 	// Multus's definition, in every namespace labelled for the mesh.
 	meshed := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "rights-meshed", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}

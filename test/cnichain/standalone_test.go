@@ -21,6 +21,7 @@ import (
 
 	"github.com/meshinit/meshinit/cni/install"
 	"github.com/meshinit/meshinit/cni/install/testnode"
+	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
@@ -110,15 +111,7 @@ func installCNI(t *testing.T, env *kubeenv.Env, kumaCNI string) *testnode.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("install-cni: %v", err)
-		}
-	})
+	background.Run(t, "install-cni", in.Run)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		rec := httptest.NewRecorder()
 		in.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))

@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -25,6 +23,7 @@ import (
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/webhook"
@@ -90,8 +89,8 @@ func startInjector(t *testing.T, cp *controlPlane, cfg *config.Config) <-chan er
 	}
 	t.Cleanup(func() { _ = certs.Cleanup() })
 	cfg.AdmissionServer.Port, cfg.AdmissionServer.CertDir = uint16(certs.LocalServingPort), certs.LocalServingCertDir
-	logs := &syncBuffer{}
-	logger := funcr.New(func(prefix, args string) { fmt.Fprintln(logs, prefix, args) }, funcr.Options{})
+	logs := &logbuf.Buffer{}
+	logger := logs.Logger()
 	// The cache's informers log through controller-runtime's global logger.
 	log.SetLogger(logger)
 	mgr, err := webhook.NewManager(cp.Config, webhook.ServerOptions{Config: cfg, Host: certs.LocalServingHost, MetricsAddr: "0", HealthAddr: "0",

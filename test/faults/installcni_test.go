@@ -1,12 +1,10 @@
 package faults
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/meshinit/meshinit/cni"
 	"github.com/meshinit/meshinit/cni/install/testnode"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/logbuf"
 )
 
 // calico is the provider's conflist the install-cni tests chain kuma-cni into.
@@ -22,7 +21,7 @@ const calico = "10-calico.conflist"
 // installCNI is a running install-cni binary, started as the DaemonSet starts it.
 type installCNI struct {
 	cmd   *exec.Cmd
-	log   *syncBuffer
+	log   *logbuf.Buffer
 	ready string // the address of GET /ready
 	done  chan struct{}
 	err   error // how it ended, once done is closed
@@ -32,7 +31,7 @@ type installCNI struct {
 // The test's end kills it if it still runs.
 func startInstallCNI(t *testing.T, n *testnode.Node, readyAddr string) *installCNI {
 	t.Helper()
-	p := &installCNI{cmd: exec.Command(binaries.Build(t, "install-cni")), log: &syncBuffer{}, ready: readyAddr, done: make(chan struct{})}
+	p := &installCNI{cmd: exec.Command(binaries.Build(t, "install-cni")), log: &logbuf.Buffer{}, ready: readyAddr, done: make(chan struct{})}
 	p.cmd.Env = n.Env("CNI_CONF_NAME="+calico, "READY_ADDR="+readyAddr)
 	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {
@@ -121,22 +120,4 @@ func kumaEntries(data []byte) int {
 		}
 	}
 	return n
-}
-
-// syncBuffer is a child's stderr, written by exec's copying goroutine while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
