@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
-	"net"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +18,7 @@ import (
 	"github.com/meshinit/meshinit/cni/install/testnode"
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/logbuf"
+	"github.com/meshinit/meshinit/test/netkit"
 )
 
 // TestSIGTERMUninstalls runs install-cni as the DaemonSet does and stops it as kubelet does.
@@ -156,13 +157,7 @@ func (p *process) wait() error {
 
 // freeAddr is a loopback address with a port nothing listens on.
 func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", netkit.FreePort(t))
 }
 
 func ready(addr string) bool {

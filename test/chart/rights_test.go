@@ -34,6 +34,7 @@ import (
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/chartcases"
+	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/webhook"
 )
 
@@ -78,10 +79,7 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := uint16(netkit.FreePort(t))
 	cfg.AdmissionServer.Port, cfg.AdmissionServer.CertDir = port, certDir
 
 	mgr, err := webhook.NewManager(as(e.Config, release, "rights-meshinit-injector"), webhook.ServerOptions{
@@ -204,16 +202,6 @@ func TestCNIPluginRights(t *testing.T) {
 			t.Errorf("kuma-cni may %s: %v", what, err)
 		}
 	}
-}
-
-// freePort is a TCP port free on 127.0.0.1 now.
-func freePort() (uint16, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port), nil
 }
 
 // pluginAs is kuma-cni's API client with a kubeconfig as install-cni writes one, here with admin's

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshinit/meshinit/test/netkit"
 )
 
 // readyTimeout bounds the injector's start: generous, on two busy cores.
@@ -53,21 +55,21 @@ func (c *Cluster) RunInjector(ctx context.Context, t testing.TB, binary string, 
 	t.Helper()
 	port, certDir := opts.Port, opts.CertDir
 	if port == 0 {
-		port = FreePort(t)
+		port = netkit.FreePort(t)
 	}
 	if certDir == "" {
 		certDir = c.Certs.LocalServingCertDir
 	}
 	inj := &Injector{
 		Addr:      net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		HealthURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+		HealthURL: fmt.Sprintf("http://127.0.0.1:%d", netkit.FreePort(t)),
 		Log:       filepath.Join(t.TempDir(), "injector.log"),
 		exited:    make(chan struct{}),
 	}
 	inj.URL = "https://" + inj.Addr
 	metrics := "0"
 	if opts.Metrics {
-		metrics = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		metrics = fmt.Sprintf("127.0.0.1:%d", netkit.FreePort(t))
 		inj.MetricsURL = "http://" + metrics + "/metrics"
 	}
 	logFile, err := os.Create(inj.Log)
@@ -145,15 +147,4 @@ func (i *Injector) Stop(grace time.Duration) (killed bool) {
 		<-i.exited
 		return true
 	}
-}
-
-// FreePort is a TCP port free on 127.0.0.1 now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

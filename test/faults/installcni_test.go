@@ -2,7 +2,7 @@ package faults
 
 import (
 	"encoding/json"
-	"net"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"syscall"
@@ -13,6 +13,7 @@ import (
 	"github.com/meshinit/meshinit/cni/install/testnode"
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/logbuf"
+	"github.com/meshinit/meshinit/test/netkit"
 )
 
 // calico is the provider's conflist the install-cni tests chain kuma-cni into.
@@ -93,13 +94,7 @@ func (p *installCNI) signal(t *testing.T, sig syscall.Signal) error {
 
 // freeAddr is a loopback address with a port nothing listens on.
 func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return fmt.Sprintf("127.0.0.1:%d", netkit.FreePort(t))
 }
 
 // kumaEntries counts kuma-cni's entries in a conflist's plugin chain; -1 when data is not a

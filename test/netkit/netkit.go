@@ -8,6 +8,7 @@ package netkit
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -162,4 +163,15 @@ func (ns *Namespace) RunInput(t testing.TB, stdin, name string, args ...string) 
 		t.Fatalf("netkit: in %s: %s %s: %v\n%s", ns.Name, name, strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// FreePort is a TCP port that nothing listens on, on the host's 127.0.0.1, now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
