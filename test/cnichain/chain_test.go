@@ -5,7 +5,6 @@ package cnichain
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -18,43 +17,17 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/webhook"
 )
 
-const debianPlugins = "/usr/lib/cni"
-
-// clusterNetwork is the cluster's own CNI: ptp with host-local, in 10.222.<subnet>.0/24.
-func clusterNetwork(t *testing.T, subnet int) map[string]any {
-	return map[string]any{"type": "ptp", "ipMasq": false, "ipam": map[string]any{
-		"type": "host-local", "dataDir": t.TempDir(),
-		"ranges": []any{[]any{map[string]any{"subnet": fmt.Sprintf("10.222.%d.0/24", subnet)}}},
-		"routes": []any{map[string]any{"dst": "0.0.0.0/0"}},
-	}}
-}
-
-// conflist is a network configuration list of plugins, as libcni reads it from a file.
-func conflist(t *testing.T, version string, plugins ...any) *libcni.NetworkConfigList {
-	t.Helper()
-	data, err := json.Marshal(map[string]any{"cniVersion": version, "name": "meshinit-test", "plugins": plugins})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := libcni.ConfListFromBytes(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return list
-}
-
 // chain is a conflist as a cluster's CNI ships it, ptp with host-local, then kuma-cni.
 func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.NetworkConfigList {
 	t.Helper()
-	return conflist(t, version, clusterNetwork(t, subnet),
-		map[string]any{"type": "kuma-cni", "log_level": "info",
-			"kubernetes": map[string]any{"kubeconfig": kubeconfig, "exclude_namespaces": []string{"kube-system"}}})
+	return cniconf.List(t, version, cniconf.ClusterNetwork(t, subnet), cniconf.KumaCNI(kubeconfig))
 }
 
 func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[string]string, inject bool) {
@@ -104,19 +77,18 @@ func checkCapture(t *testing.T, meshed, plain *netkit.Namespace) {
 }
 
 func runtimeConf(ns *netkit.Namespace, pod string) *libcni.RuntimeConf {
-	return &libcni.RuntimeConf{ContainerID: "c-" + ns.Name, NetNS: ns.Path, IfName: "eth0",
-		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", pod}}}
+	return cniconf.Runtime(ns, "default", pod, "eth0")
 }
 
 func TestChainInstallsThePodsRules(t *testing.T) {
 	prereq.Root(t)
 	for _, p := range []string{"ptp", "host-local"} {
-		prereq.File(t, filepath.Join(debianPlugins, p))
+		prereq.File(t, filepath.Join(cniconf.DebianPlugins, p))
 	}
 	env := kubeenv.Start(t)
 	kubeconfig := env.WriteKubeconfig(t)
 	kumaCNI := binaries.Build(t, "kuma-cni")
-	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), debianPlugins}, t.TempDir(), nil)
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), cniconf.DebianPlugins}, t.TempDir(), nil)
 
 	createPods(t, env)
 

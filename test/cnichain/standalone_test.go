@@ -23,6 +23,7 @@ import (
 	"github.com/meshinit/meshinit/cni/install/testnode"
 	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
@@ -35,7 +36,7 @@ import (
 func TestStandaloneInstallsThePodsRules(t *testing.T) {
 	prereq.Root(t)
 	for _, p := range []string{"ptp", "host-local"} {
-		prereq.File(t, filepath.Join(debianPlugins, p))
+		prereq.File(t, filepath.Join(cniconf.DebianPlugins, p))
 	}
 	env := kubeenv.Start(t)
 	n := installCNI(t, env, binaries.Build(t, "kuma-cni"))
@@ -53,9 +54,9 @@ func TestStandaloneInstallsThePodsRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster := conflist(t, "0.3.1", clusterNetwork(t, 10))
+	cluster := cniconf.List(t, "0.3.1", cniconf.ClusterNetwork(t, 10))
 	// kuma-cni runs from where install-cni copied it.
-	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{n.BinDir, debianPlugins}, t.TempDir(), nil)
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{n.BinDir, cniconf.DebianPlugins}, t.TempDir(), nil)
 
 	meshed, plain := netkit.NewBare(t), netkit.NewBare(t)
 	for _, ns := range []struct {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/netkit"
 )
 
@@ -125,19 +125,9 @@ func asKubelet(t *testing.T, pod *corev1.Pod, name string) []string {
 // delegates an extra attachment to it; kuma-cni fetches the pod from the API server.
 func cniAdd(ctx context.Context, t *testing.T, kumaCNI, kubeconfig string, ns *netkit.Namespace, pod *corev1.Pod) {
 	t.Helper()
-	data, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "kuma-cni", "plugins": []any{
-		map[string]any{"type": "kuma-cni", "log_level": "info", "kubernetes": map[string]any{"kubeconfig": kubeconfig}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := libcni.ConfListFromBytes(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	list := cniconf.List(t, "1.0.0", cniconf.KumaCNI(kubeconfig))
 	cni := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI)}, t.TempDir(), nil)
-	rt := &libcni.RuntimeConf{ContainerID: "e2e-" + ns.Name, NetNS: ns.Path, IfName: "net1",
-		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", pod.Namespace}, {"K8S_POD_NAME", pod.Name}}}
+	rt := cniconf.Runtime(ns, pod.Namespace, pod.Name, "net1")
 	if _, err := cni.AddNetworkList(ctx, list, rt); err != nil {
 		t.Fatalf("kuma-cni ADD for %s/%s: %v", pod.Namespace, pod.Name, err)
 	}

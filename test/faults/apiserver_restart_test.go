@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
@@ -167,9 +167,6 @@ func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 	}
 }
 
-// debianPlugins is where containernetworking-plugins puts the reference plugins.
-const debianPlugins = "/usr/lib/cni"
-
 // kumaCNIRidesOutTheRestart runs kuma-cni through libcni, chained after ptp as a runtime runs a
 // provider's conflist, while the API server is down. An ADD while it stays down past kuma-cni's
 // retries fails, naming the pod and the API server, and leaves no rule; the runtime's next ADD,
@@ -177,15 +174,16 @@ const debianPlugins = "/usr/lib/cni"
 func kumaCNIRidesOutTheRestart(t *testing.T, cp *controlPlane) {
 	prereq.Root(t)
 	for _, p := range []string{"ptp", "host-local"} {
-		prereq.File(t, filepath.Join(debianPlugins, p))
+		prereq.File(t, filepath.Join(cniconf.DebianPlugins, p))
 	}
 	kumaCNI := binaries.Build(t, "kuma-cni")
 	createInjectedPod(t, cp)
-	list := chainedConflist(t, cp.WriteKubeconfig(t))
-	runtime := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), debianPlugins}, t.TempDir(), nil)
+	// A provider's conflist with kuma-cni chained after it, as install-cni chains it; a subnet
+	// of its own, since cnichain's tests may run at the same time.
+	list := cniconf.List(t, "1.0.0", cniconf.ClusterNetwork(t, 100), cniconf.KumaCNI(cp.WriteKubeconfig(t)))
+	runtime := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), cniconf.DebianPlugins}, t.TempDir(), nil)
 	add := func(ns *netkit.Namespace) error {
-		rt := &libcni.RuntimeConf{ContainerID: "c-" + ns.Name, NetNS: ns.Path, IfName: "eth0",
-			Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", "meshed"}}}
+		rt := cniconf.Runtime(ns, "default", "meshed", "eth0")
 		_, err := runtime.AddNetworkList(context.Background(), list, rt)
 		// As a runtime does after an ADD, failed or not, when it gives the sandbox up.
 		t.Cleanup(func() { _ = runtime.DelNetworkList(context.Background(), list, rt) })
@@ -243,25 +241,4 @@ func createInjectedPod(t *testing.T, cp *controlPlane) {
 	if err := cp.Client.Create(t.Context(), res.Pod); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// chainedConflist is a provider's conflist, ptp with host-local, with kuma-cni chained after it
-// as install-cni chains it.
-func chainedConflist(t *testing.T, kubeconfig string) *libcni.NetworkConfigList {
-	t.Helper()
-	data, err := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": "faults", "plugins": []any{
-		map[string]any{"type": "ptp", "ipMasq": false, "ipam": map[string]any{
-			"type": "host-local", "dataDir": t.TempDir(),
-			"ranges": []any{[]any{map[string]any{"subnet": "10.223.0.0/24"}}},
-		}},
-		map[string]any{"type": "kuma-cni", "kubernetes": map[string]any{"kubeconfig": kubeconfig}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := libcni.ConfListFromBytes(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return list
 }
