@@ -3,6 +3,8 @@ package charts
 import (
 	"context"
 	"testing"
+
+	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
 // BenchmarkRender measures `meshinit install control-plane`'s rendering against Helm's part of
@@ -11,7 +13,7 @@ import (
 func BenchmarkRender(b *testing.B) {
 	existing := map[string]any{"tls": map[string]any{"mode": "secret", "secretName": "tls", "caBundle": "QUJD"}}
 	release := func(values map[string]any) Release {
-		return Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: "v1.37.0"}
+		return Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeenv.KubeVersion}
 	}
 	b.Run("helm-only", func(b *testing.B) {
 		ch, err := Load()

@@ -25,27 +25,11 @@ import (
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/golden"
+	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/readme"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden renders in testdata/golden")
-
-// kubeVersion is the cluster the tests render for: bin/kube-apiserver's.
-const kubeVersion = "v1.37.0"
-
-func render(t *testing.T, values map[string]any) (string, []*unstructured.Unstructured) {
-	t.Helper()
-	manifest, err := charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system",
-		Values: values, KubeVersion: kubeVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := charts.Objects(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return manifest, objs
-}
 
 // generated matches the certificate material the chart makes anew at each render.
 var generated = regexp.MustCompile(`(?m)^(\s+(?:ca\.crt|tls\.crt|tls\.key|caBundle)): LS0t\S{200,}$`)
@@ -59,7 +43,7 @@ func TestRenderGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			manifest, objs := render(t, values)
+			manifest, objs := chartcases.Render(t, "meshinit", "kuma-system", values)
 			warnings, err := charts.CheckSettings(objs)
 			if err != nil || len(warnings) > 0 {
 				t.Errorf("the injector's settings: %v %v", err, warnings)
@@ -68,16 +52,6 @@ func TestRenderGolden(t *testing.T) {
 			golden.Check(t, filepath.Join("testdata", "golden", c.Name+".yaml"), []byte(got), *update)
 		})
 	}
-}
-
-// find is the rendered object of kind (and name, unless empty), which must be there.
-func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
-	t.Helper()
-	obj, err := charts.Typed[T](objs, kind, name)
-	if err != nil || obj == nil {
-		t.Fatalf("no %s %s rendered: %v", kind, name, err)
-	}
-	return obj
 }
 
 func kinds(objs []*unstructured.Unstructured) []string {
@@ -92,9 +66,9 @@ func kinds(objs []*unstructured.Unstructured) []string {
 // TestGeneratedCertificate: the injector's certificate is valid for the name the API server
 // calls it by, and signed by the CA both webhooks trust.
 func TestGeneratedCertificate(t *testing.T) {
-	_, objs := render(t, nil)
-	secret := find[corev1.Secret](t, objs, "Secret", "meshinit-injector-tls")
-	mwc := find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", nil)
+	secret := chartcases.Find[corev1.Secret](t, objs, "Secret", "meshinit-injector-tls")
+	mwc := chartcases.Find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(secret.Data["ca.crt"]) {
 		t.Fatal("ca.crt holds no certificate")
@@ -115,7 +89,7 @@ func TestGeneratedCertificate(t *testing.T) {
 			t.Errorf("webhook %s trusts another CA than the one that signed the certificate", w.Name)
 		}
 	}
-	deploy := find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
+	deploy := chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
 	if got := deploy.Spec.Template.Spec.Volumes[0].Secret.SecretName; got != secret.Name {
 		t.Errorf("the injector mounts Secret %s, want %s", got, secret.Name)
 	}
@@ -137,45 +111,45 @@ func TestTLSModes(t *testing.T) {
 		return nil
 	}
 	t.Run("existing secret", func(t *testing.T) {
-		_, objs := render(t, caseNamed("tls-existing-secret"))
+		_, objs := chartcases.Render(t, "meshinit", "kuma-system", caseNamed("tls-existing-secret"))
 		if slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind() == "Secret" }) {
 			t.Error("the chart made a Secret although one was given")
 		}
-		deploy := find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
+		deploy := chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
 		if got := deploy.Spec.Template.Spec.Volumes[0].Secret.SecretName; got != "injector-tls" {
 			t.Errorf("the injector mounts %s, want the given injector-tls", got)
 		}
 	})
 	t.Run("cert-manager with its own CA", func(t *testing.T) {
-		_, objs := render(t, caseNamed("tls-cert-manager-own-ca"))
+		_, objs := chartcases.Render(t, "meshinit", "kuma-system", caseNamed("tls-cert-manager-own-ca"))
 		for _, want := range []string{"Certificate/meshinit-injector", "Certificate/meshinit-injector-ca",
 			"Issuer/meshinit-injector-ca", "Issuer/meshinit-injector-selfsigned"} {
 			if !slices.Contains(kinds(objs), want) {
 				t.Errorf("no %s in %v", want, kinds(objs))
 			}
 		}
-		mwc := find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
+		mwc := chartcases.Find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
 		if got := mwc.Annotations["cert-manager.io/inject-ca-from"]; got != "kuma-system/meshinit-injector" {
 			t.Errorf("inject-ca-from = %q", got)
 		}
 	})
 	t.Run("cert-manager with a cluster issuer", func(t *testing.T) {
-		_, objs := render(t, caseNamed("tls-cert-manager-cluster-issuer"))
+		_, objs := chartcases.Render(t, "meshinit", "kuma-system", caseNamed("tls-cert-manager-cluster-issuer"))
 		if slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind() == "Issuer" }) {
 			t.Error("the chart made an Issuer although one was given")
 		}
-		cert := find[unstructured.Unstructured](t, objs, "Certificate", "meshinit-injector")
+		cert := chartcases.Find[unstructured.Unstructured](t, objs, "Certificate", "meshinit-injector")
 		ref, _, _ := unstructured.NestedStringMap(cert.Object, "spec", "issuerRef")
 		if ref["name"] != "company-ca" || ref["kind"] != "ClusterIssuer" {
 			t.Errorf("issuerRef = %v", ref)
 		}
 	})
 	t.Run("injector outside the cluster", func(t *testing.T) {
-		_, objs := render(t, caseNamed("injector-outside-cluster"))
+		_, objs := chartcases.Render(t, "meshinit", "kuma-system", caseNamed("injector-outside-cluster"))
 		if got := kinds(objs); !slices.Equal(got, []string{"MutatingWebhookConfiguration/meshinit-injector"}) {
 			t.Errorf("rendered %v, want only the webhook configuration", got)
 		}
-		mwc := find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
+		mwc := chartcases.Find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
 		if got := *mwc.Webhooks[0].ClientConfig.URL; got != "https://192.0.2.10:5443/inject-sidecar" {
 			t.Errorf("url = %s", got)
 		}
@@ -201,8 +175,8 @@ func TestRuntimeEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, objs := render(t, values)
-	deploy := find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", values)
+	deploy := chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
 	got := env(deploy.Spec.Template.Spec.Containers[0])
 	const p = "KUMA_RUNTIME_KUBERNETES_"
 	want := map[string]string{
@@ -246,8 +220,8 @@ func TestRuntimeEnvironment(t *testing.T) {
 // TestNumbersFromValuesFiles: numbers from YAML files arrive as floats, and must still reach the
 // injector as integers.
 func TestNumbersFromValuesFiles(t *testing.T) {
-	_, objs := render(t, map[string]any{"dataPlane": map[string]any{"uid": float64(2147483647), "envVars": map[string]any{"N": float64(1e6)}}})
-	got := env(find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector").Spec.Template.Spec.Containers[0])
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"dataPlane": map[string]any{"uid": float64(2147483647), "envVars": map[string]any{"N": float64(1e6)}}})
+	got := env(chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector").Spec.Template.Spec.Containers[0])
 	if got["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID"] != "2147483647" ||
 		got["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS"] != "N=1000000" {
 		t.Errorf("got %v", got)
@@ -266,13 +240,13 @@ func TestCNIProviders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, objs := render(t, values)
+			_, objs := chartcases.Render(t, "meshinit", "kuma-system", values)
 			set := map[string]string{}
 			for _, s := range c.Set {
 				k, v, _ := strings.Cut(s, "=")
 				set[k] = v
 			}
-			ds := find[appsv1.DaemonSet](t, objs, "DaemonSet", "meshinit-cni")
+			ds := chartcases.Find[appsv1.DaemonSet](t, objs, "DaemonSet", "meshinit-cni")
 			if ds.Namespace != "kube-system" {
 				t.Errorf("DaemonSet in %s", ds.Namespace)
 			}
@@ -306,7 +280,7 @@ func TestCNIProviders(t *testing.T) {
 			}) {
 				t.Error("the DaemonSet does not tolerate NodeReadiness:NoSchedule")
 			}
-			injector := env(find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector").Spec.Template.Spec.Containers[0])
+			injector := env(chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector").Spec.Template.Spec.Containers[0])
 			taint := set["cni.taintController.enabled"] != "false"
 			if injector["KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED"] != "true" ||
 				injector["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED"] != map[bool]string{true: "true", false: "false"}[taint] ||
@@ -354,7 +328,7 @@ func TestBadValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeVersion})
+			_, err = charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeenv.KubeVersion})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v\nwant it to contain %q", err, tc.want)
 			}
@@ -365,7 +339,7 @@ func TestBadValues(t *testing.T) {
 // TestInjectorSettingsChecked: a value only the injector can judge fails CheckSettings, with the
 // variable's name, before anything reaches a cluster.
 func TestInjectorSettingsChecked(t *testing.T) {
-	_, objs := render(t, map[string]any{"controlPlane": map[string]any{"envVars": map[string]any{
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"controlPlane": map[string]any{"envVars": map[string]any{
 		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS": "22,70000",
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINR_UID":         "5",
 	}}})
@@ -380,7 +354,7 @@ func TestInjectorSettingsChecked(t *testing.T) {
 
 // TestLint: `helm lint --strict` finds nothing to say, for the defaults and for every case.
 func TestLint(t *testing.T) {
-	kv, err := common.ParseKubeVersion(kubeVersion)
+	kv, err := common.ParseKubeVersion(kubeenv.KubeVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,10 +398,10 @@ func TestImagesHaveDockerfileTargets(t *testing.T) {
 			t.Errorf("the Dockerfile copies %s, which is not a command: %v", m[1], err)
 		}
 	}
-	_, objs := render(t, map[string]any{"cni": map[string]any{"enabled": true}})
-	images := []string{find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0].Image,
-		find[appsv1.DaemonSet](t, objs, "DaemonSet", "").Spec.Template.Spec.Containers[0].Image,
-		env(find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0])["KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE"]}
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"cni": map[string]any{"enabled": true}})
+	images := []string{chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0].Image,
+		chartcases.Find[appsv1.DaemonSet](t, objs, "DaemonSet", "").Spec.Template.Spec.Containers[0].Image,
+		env(chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0])["KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE"]}
 	for _, image := range images {
 		name := strings.TrimPrefix(strings.Split(image, ":")[0], "ghcr.io/meshinit/")
 		if !targets[name] {

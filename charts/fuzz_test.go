@@ -9,6 +9,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
 // FuzzValidateValues gives the chart any two --set strings, parsed as Helm parses them:
@@ -38,6 +39,6 @@ func FuzzValidateValues(f *testing.F) {
 			}
 			return
 		}
-		_, _ = charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeVersion})
+		_, _ = charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeenv.KubeVersion})
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"helm.sh/helm/v4/pkg/storage/driver"
 
 	"github.com/meshinit/meshinit/test/chartcases"
+	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
 // generated matches the certificate material the chart makes anew at each render.
@@ -43,7 +44,7 @@ func helmTemplate(t *testing.T, set []string) string {
 	})
 	install.DryRunStrategy = action.DryRunClient
 	install.ReleaseName, install.Namespace, install.Replace = "meshinit", "kuma-system", true
-	if install.KubeVersion, err = common.ParseKubeVersion("v1.37.0"); err != nil {
+	if install.KubeVersion, err = common.ParseKubeVersion(kubeenv.KubeVersion); err != nil {
 		t.Fatal(err)
 	}
 	rel, err := install.RunWithContext(t.Context(), ch, vals)
@@ -58,7 +59,7 @@ func helmTemplate(t *testing.T, set []string) string {
 func TestInstallControlPlaneIsHelm(t *testing.T) {
 	for _, c := range chartcases.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			stdout, stderr, err := run(t, "", append([]string{"install", "control-plane", "--kube-version", "v1.37.0"}, c.Args()...)...)
+			stdout, stderr, err := run(t, "", append([]string{"install", "control-plane", "--kube-version", kubeenv.KubeVersion}, c.Args()...)...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
 			}
@@ -83,7 +84,7 @@ func TestInstallControlPlaneFlags(t *testing.T) {
 	if err := os.WriteFile(file, []byte("controlPlane:\n  replicas: 3\ncni:\n  enabled: true\n  chained: true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, err := run(t, "", "install", "control-plane", "--kube-version", "v1.37.0", "-f", file,
+	stdout, stderr, err := run(t, "", "install", "control-plane", "--kube-version", kubeenv.KubeVersion, "-f", file,
 		"--set", "controlPlane.replicas=2", "--namespace", "mesh-system", "--release-name", "mesh", "--create-namespace=false")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -112,7 +113,7 @@ func TestInstallControlPlaneRefuses(t *testing.T) {
 		{[]string{"-f", "/nonexistent/values.yaml"}, "/nonexistent/values.yaml"},
 		{[]string{"--set", "a.b"}, "key \"b\" has no value"},
 	} {
-		stdout, stderr, err := run(t, "", append([]string{"install", "control-plane", "--kube-version", "v1.37.0"}, tc.args...)...)
+		stdout, stderr, err := run(t, "", append([]string{"install", "control-plane", "--kube-version", kubeenv.KubeVersion}, tc.args...)...)
 		if err == nil || stdout != "" || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: err %v, stdout %.100q, stderr %q; want %q", tc.args, err, stdout, stderr, tc.want)
 		}

@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/chartcases"
 )
 
@@ -22,14 +21,7 @@ func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, err := charts.Render(ctx, charts.Release{Name: name, Namespace: name, Values: values, KubeVersion: kubeVersion})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := charts.Objects(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, objs := chartcases.Render(t, name, name, values)
 	if err := e.Client.Create(ctx, &corev1.Namespace{ObjectMeta: objectMeta(name)}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,13 +52,3 @@ func TestEveryCaseApplies(t *testing.T) {
 }
 
 func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
-
-// find is the rendered object of kind (and name, unless empty), which must be there.
-func find[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
-	t.Helper()
-	obj, err := charts.Typed[T](objs, kind, name)
-	if err != nil || obj == nil {
-		t.Fatalf("no %s %s rendered: %v", kind, name, err)
-	}
-	return obj
-}

@@ -17,9 +17,6 @@ import (
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
-// kubeVersion is bin/kube-apiserver's.
-const kubeVersion = "v1.37.0"
-
 var (
 	env     *kubeenv.Env
 	envErr  error

@@ -72,7 +72,7 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 		t.Fatalf("the render does not enable CNI mode and the taint controller: %+v", cfg)
 	}
 	// The webhook serves the certificate the chart generated, as the Deployment mounts it.
-	secret := find[corev1.Secret](t, objs, "Secret", "rights-meshinit-injector-tls")
+	secret := chartcases.Find[corev1.Secret](t, objs, "Secret", "rights-meshinit-injector-tls")
 	certDir := t.TempDir()
 	for _, key := range []string{"tls.crt", "tls.key"} {
 		if err := os.WriteFile(filepath.Join(certDir, key), secret.Data[key], 0o600); err != nil {
@@ -129,7 +129,7 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	waitTaint(t, e.Client, node.Name, false)
 
 	// The API server reaches the injector by its Service's name and trusts the webhook's caBundle.
-	mwc := find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
+	mwc := chartcases.Find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(mwc.Webhooks[0].ClientConfig.CABundle)
 	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(context.Context) (bool, error) {

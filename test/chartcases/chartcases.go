@@ -1,12 +1,18 @@
-// Package chartcases lists the chart installations the tests render, apply and compare: the
+// Package chartcases lists the chart installations the tests render, apply and compare (the
 // defaults, each way of getting certificates, and each CNI provider of Kuma's documentation,
-// spelled as the `--set` flags operators type.
+// spelled as the `--set` flags operators type), and renders the chart for them.
 package chartcases
 
 import (
+	"context"
 	"fmt"
+	"testing"
 
 	"helm.sh/helm/v4/pkg/strvals"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
 // Case is one installation.
@@ -83,4 +89,30 @@ func (c Case) Args() []string {
 		args = append(args, "--set", s)
 	}
 	return args
+}
+
+// Render renders the chart as the release name in namespace, for bin/kube-apiserver's version,
+// and returns the manifest and its objects; any error fails t.
+func Render(t testing.TB, name, namespace string, values map[string]any) (string, []*unstructured.Unstructured) {
+	t.Helper()
+	manifest, err := charts.Render(context.Background(), charts.Release{Name: name, Namespace: namespace,
+		Values: values, KubeVersion: kubeenv.KubeVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := charts.Objects(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return manifest, objs
+}
+
+// Find is the rendered object of kind (and name, unless empty), which must be there.
+func Find[T any](t testing.TB, objs []*unstructured.Unstructured, kind, name string) *T {
+	t.Helper()
+	obj, err := charts.Typed[T](objs, kind, name)
+	if err != nil || obj == nil {
+		t.Fatalf("no %s %s rendered: %v", kind, name, err)
+	}
+	return obj
 }

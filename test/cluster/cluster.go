@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshinit/meshinit/charts"
-	"github.com/meshinit/meshinit/test/injectorenv"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/webhook"
 )
@@ -65,7 +64,7 @@ func Start(ctx context.Context, t testing.TB, injector string, env []string, ste
 	if step == nil {
 		step = func(string) func() { return func() {} }
 	}
-	ready := step("control plane: etcd and kube-apiserver " + injectorenv.KubeVersion + " from bin/")
+	ready := step("control plane: etcd and kube-apiserver " + kubeenv.KubeVersion + " from bin/")
 	c := New(ctx, t)
 	ready()
 
@@ -88,7 +87,7 @@ func (c *Cluster) Register(ctx context.Context, t testing.TB, url string, values
 		"webhook": map[string]any{"url": url},
 		"tls":     map[string]any{"mode": "secret", "caBundle": base64.StdEncoding.EncodeToString(c.Certs.LocalServingCAData)},
 	}, values)
-	manifest, err := charts.Render(ctx, charts.Release{Name: "meshinit", Namespace: SystemNamespace, KubeVersion: injectorenv.KubeVersion, Values: values})
+	manifest, err := charts.Render(ctx, charts.Release{Name: "meshinit", Namespace: SystemNamespace, KubeVersion: kubeenv.KubeVersion, Values: values})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,6 @@ import (
 	"github.com/meshinit/meshinit/webhook"
 )
 
-// KubeVersion is the version of bin/kube-apiserver, which the chart is rendered for.
-const KubeVersion = "v1.37.0"
-
 // Options tune an Env.
 type Options struct {
 	// Config is the injector's configuration; nil for the defaults.
@@ -112,7 +109,7 @@ func (e *Env) register(ctx context.Context, overrides map[string]any) error {
 		"tls":     map[string]any{"mode": "secret", "caBundle": base64.StdEncoding.EncodeToString(e.Webhook.LocalServingCAData)},
 	}, overrides)
 	manifest, err := charts.Render(ctx, charts.Release{Name: "meshinit", Namespace: e.Config.SystemNamespace,
-		Values: values, KubeVersion: KubeVersion})
+		Values: values, KubeVersion: kubeenv.KubeVersion})
 	if err != nil {
 		return fmt.Errorf("rendering the chart: %w", err)
 	}

@@ -18,6 +18,10 @@ import (
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
+// KubeVersion is the version of bin/kube-apiserver (hack/tools pins it), which tests render the
+// chart for.
+const KubeVersion = "v1.37.0"
+
 // startTimeout is generous: on two busy cores kube-apiserver takes several seconds to be ready.
 const startTimeout = 60 * time.Second
 

@@ -24,7 +24,7 @@ import (
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/initcontainer/cli"
 	"github.com/meshinit/meshinit/test/chartcases"
-	"github.com/meshinit/meshinit/test/injectorenv"
+	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/readme"
 	"github.com/meshinit/meshinit/webhook"
 )
@@ -287,7 +287,7 @@ var chartValues = &place{"`meshinit install control-plane --set`", func(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest, err := charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: injectorenv.KubeVersion})
+	manifest, err := charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeenv.KubeVersion})
 	if err != nil {
 		return err.Error()
 	}

@@ -4,7 +4,6 @@
 package security
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -14,36 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/webhook"
 )
-
-func render(t *testing.T, values map[string]any) []*unstructured.Unstructured {
-	t.Helper()
-	manifest, err := charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system",
-		Values: values, KubeVersion: "v1.37.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := charts.Objects(manifest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
-
-func typed[T any](t *testing.T, objs []*unstructured.Unstructured, kind, name string) *T {
-	t.Helper()
-	obj, err := charts.Typed[T](objs, kind, name)
-	if err != nil || obj == nil {
-		t.Fatalf("no %s %s: %v", kind, name, err)
-	}
-	return obj
-}
 
 // unprivileged checks a security context runs as a non-root user with nothing to gain.
 func unprivileged(t *testing.T, who string, sc *corev1.SecurityContext, pod *corev1.PodSecurityContext) {
@@ -63,8 +38,8 @@ func unprivileged(t *testing.T, who string, sc *corev1.SecurityContext, pod *cor
 // TestInjectorIsUnprivileged: the injector runs as UID 65532 with no capability, a read-only root
 // and RuntimeDefault seccomp, and may only read namespaces unless CNI mode asks for more.
 func TestInjectorIsUnprivileged(t *testing.T) {
-	objs := render(t, nil)
-	d := typed[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", nil)
+	d := chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector")
 	spec := d.Spec.Template.Spec
 	unprivileged(t, "the injector", spec.Containers[0].SecurityContext, spec.SecurityContext)
 	if *spec.SecurityContext.RunAsUser != 65532 || spec.SecurityContext.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -78,7 +53,7 @@ func TestInjectorIsUnprivileged(t *testing.T) {
 			t.Errorf("the injector mounts the host path %s", v.HostPath.Path)
 		}
 	}
-	rules := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
+	rules := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
 	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}}
 	if !equalRules(rules, want) {
 		t.Errorf("the injector's rights: %+v, want %+v", rules, want)
@@ -94,8 +69,8 @@ func TestInjectorIsUnprivileged(t *testing.T) {
 // and watches the CNI pods in their namespace only; the DaemonSet writes only the two CNI host
 // directories, and its account may only get pods.
 func TestCNIRights(t *testing.T) {
-	objs := render(t, map[string]any{"cni": map[string]any{"enabled": true}})
-	injector := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"cni": map[string]any{"enabled": true}})
+	injector := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
 	wantInjector := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"k8s.cni.cncf.io"}, Resources: []string{"network-attachment-definitions"}, Verbs: []string{"get", "list", "watch", "create"}},
@@ -104,16 +79,16 @@ func TestCNIRights(t *testing.T) {
 	if !equalRules(injector, wantInjector) {
 		t.Errorf("the injector's cluster rights in CNI mode: %+v", injector)
 	}
-	role := typed[rbacv1.Role](t, objs, "Role", "meshinit-injector-cni-pods")
+	role := chartcases.Find[rbacv1.Role](t, objs, "Role", "meshinit-injector-cni-pods")
 	if role.Namespace != "kube-system" || !equalRules(role.Rules, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}}}) {
 		t.Errorf("the injector's rights on CNI pods: %s %+v", role.Namespace, role.Rules)
 	}
-	cni := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-cni").Rules
+	cni := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-cni").Rules
 	if !equalRules(cni, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}) {
 		t.Errorf("kuma-cni's rights: %+v", cni)
 	}
 
-	ds := typed[appsv1.DaemonSet](t, objs, "DaemonSet", "meshinit-cni")
+	ds := chartcases.Find[appsv1.DaemonSet](t, objs, "DaemonSet", "meshinit-cni")
 	spec := ds.Spec.Template.Spec
 	var paths []string
 	for _, v := range spec.Volumes {
