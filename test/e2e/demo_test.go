@@ -67,12 +67,12 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready()
-	d.showPod(pod, c.injectionOf(t, namespace, name), warnings)
-
 	cfg, err := api.ParseTransparentProxyConfig([]byte(pod.Annotations[api.AnnotationTransparentProxyConfig]))
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.showPod(pod, cfg, c.injectionOf(t, namespace, name), warnings)
+
 	p := standin.New(t, cfg)
 	netns = append(netns, p.Pod.Name, p.Remote.Name)
 	args := asKubelet(t, pod, webhook.InitName)
@@ -137,8 +137,8 @@ func (d *demo) indent(text string) {
 }
 
 // showPod prints what the injector made of the pod: its containers, why and with which settings,
-// and its effective configuration.
-func (d *demo) showPod(pod *corev1.Pod, inj injection, warnings []string) {
+// and its effective configuration, cfg.
+func (d *demo) showPod(pod *corev1.Pod, cfg *api.TransparentProxyConfig, inj injection, warnings []string) {
 	w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "      injected (%s):\n", inj.Reason)
 	for _, c := range pod.Spec.InitContainers {
@@ -162,10 +162,6 @@ func (d *demo) showPod(pod *corev1.Pod, inj injection, warnings []string) {
 		fmt.Fprintln(d.out, "      admission warning: "+warning)
 	}
 	fmt.Fprintf(d.out, "      the effective configuration (%s):\n", api.AnnotationTransparentProxyConfig)
-	cfg, err := api.ParseTransparentProxyConfig([]byte(pod.Annotations[api.AnnotationTransparentProxyConfig]))
-	if err != nil {
-		d.t.Fatal(err)
-	}
 	doc, err := cfg.Marshal()
 	if err != nil {
 		d.t.Fatal(err)
