@@ -21,15 +21,7 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]`)
 // that change between runs.
 func saveAll(t *testing.T, ns *netkit.Namespace, b Backend) string {
 	t.Helper()
-	var out strings.Builder
-	for _, f := range []Family{IPv4, IPv6} {
-		for _, line := range strings.Split(ns.Run(t, b.Tool(f, "save")), "\n") {
-			if !strings.HasPrefix(line, "#") {
-				out.WriteString(counters.ReplaceAllString(line, "[0:0]") + "\n")
-			}
-		}
-	}
-	return out.String()
+	return counters.ReplaceAllString(ns.Rules(t, b.Name), "[0:0]")
 }
 
 func uninstall(t *testing.T, ns *netkit.Namespace, b Backend) (*Result, error) {

@@ -64,7 +64,7 @@ func TestXtablesLockHeld(t *testing.T) {
 			if err != nil || !strings.Contains(out, "ipv4: installed with iptables-legacy") || !strings.Contains(out, "ipv6: installed with iptables-legacy") {
 				t.Fatalf("kuma-init: %v\n%s%s", err, out, errOut)
 			}
-			if rules := legacyRules(t, ns); strings.Count(rules, ":KUMA_MESH_OUTBOUND ") != 2 || !strings.Contains(rules, foreignRule) {
+			if rules := ns.Rules(t, "legacy"); strings.Count(rules, ":KUMA_MESH_OUTBOUND ") != 2 || !strings.Contains(rules, foreignRule) {
 				t.Errorf("after the install the legacy rules are not ours in both families beside the foreign one:\n%s", rules)
 			}
 			t.Logf("legacy: kuma-init waited on the lock from %v after its start; released at %v; done %v after the release",
@@ -75,7 +75,7 @@ func TestXtablesLockHeld(t *testing.T) {
 
 	t.Run("legacy, held past the bound", func(t *testing.T) {
 		ns := legacyNamespace(t)
-		before := legacyRules(t, ns)
+		before := ns.Rules(t, "legacy")
 		lock.hold(t)
 		defer lock.release(t)
 		start := time.Now()
@@ -89,7 +89,8 @@ func TestXtablesLockHeld(t *testing.T) {
 				t.Errorf("kuma-init's error does not say %q:\n%s", want, errOut)
 			}
 		}
-		if after := legacyRules(t, ns); after != before {
+		// iptables-legacy-save takes no lock: the rules can be read while it is held.
+		if after := ns.Rules(t, "legacy"); after != before {
 			t.Errorf("the failed install changed the legacy rules:\n%s\nwant:\n%s", after, before)
 		}
 		if rules := ns.Run(t, "iptables-nft-save") + ns.Run(t, "ip6tables-nft-save"); strings.Contains(rules, "KUMA_MESH") {
@@ -114,21 +115,6 @@ func legacyNamespace(t *testing.T) *netkit.Namespace {
 		ns.Run(t, tool, "-t", "nat", "-A", "OUTPUT", "-p", "tcp", "--dport", "9", "-j", "RETURN")
 	}
 	return ns
-}
-
-// legacyRules is both families' legacy rules, without the lines that change between reads.
-// iptables-legacy-save takes no lock.
-func legacyRules(t *testing.T, ns *netkit.Namespace) string {
-	t.Helper()
-	var b strings.Builder
-	for _, tool := range []string{"iptables-legacy-save", "ip6tables-legacy-save"} {
-		for _, line := range strings.Split(ns.Run(t, tool), "\n") {
-			if !strings.HasPrefix(line, "#") {
-				b.WriteString(line + "\n")
-			}
-		}
-	}
-	return b.String()
 }
 
 // kumaInitProcess is kuma-init running in a namespace.

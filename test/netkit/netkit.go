@@ -175,3 +175,22 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Rules is both families' rules in the namespace as iptables-<backend>-save prints them (backend
+// "nft" or "legacy"; "" for the tools' default), without the comment lines, whose timestamps
+// change from one read to the next.
+func (ns *Namespace) Rules(t testing.TB, backend string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		if backend != "" {
+			tool += "-" + backend
+		}
+		for _, line := range strings.Split(ns.Run(t, tool+"-save"), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
+	return b.String()
+}

@@ -41,19 +41,6 @@ func mustRun(t *testing.T, ns *netkit.Namespace, bin string, args ...string) str
 	return out
 }
 
-func rules(t *testing.T, ns *netkit.Namespace) string {
-	t.Helper()
-	var b strings.Builder
-	for _, tool := range []string{"iptables-nft-save", "ip6tables-nft-save"} {
-		for _, line := range strings.Split(ns.Run(t, tool), "\n") {
-			if !strings.HasPrefix(line, "#") {
-				b.WriteString(line + "\n")
-			}
-		}
-	}
-	return b.String()
-}
-
 func setup(t *testing.T) (*netkit.Net, string, string, string) {
 	t.Helper()
 	prereq.Root(t)
@@ -82,9 +69,9 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 			t.Errorf("kuma-init output lacks %q:\n%s", want, out)
 		}
 	}
-	before := rules(t, net.Pod)
+	before := net.Pod.Rules(t, "nft")
 	out = mustRun(t, net.Pod, kumaInit, args...)
-	if !strings.Contains(out, "ipv4: already installed with iptables-nft, nothing changed") || rules(t, net.Pod) != before {
+	if !strings.Contains(out, "ipv4: already installed with iptables-nft, nothing changed") || net.Pod.Rules(t, "nft") != before {
 		t.Errorf("a re-run changed something:\n%s", out)
 	}
 	if out := mustRun(t, net.Pod, kumaInit, append([]string{"validate"}, args...)...); strings.Count(out, "captured") != 6 {
@@ -103,7 +90,7 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 		report.PassthroughAddress != "removed ::6/128 from lo" {
 		t.Errorf("uninstall report %s: %+v %v", out, report, err)
 	}
-	if got := rules(t, net.Pod); strings.Contains(got, "meshinit") || strings.Contains(got, "KUMA_MESH") {
+	if got := net.Pod.Rules(t, "nft"); strings.Contains(got, "meshinit") || strings.Contains(got, "KUMA_MESH") {
 		t.Errorf("rules left after uninstall:\n%s", got)
 	}
 	if _, errOut, code := run(t, net.Pod, kumaInit, append([]string{"validate", "--timeout", "200ms"}, args...)...); code != 1 ||
@@ -115,7 +102,7 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 func TestBadInputTouchesNothing(t *testing.T) {
 	net, kumaInit, meshinit, resolv := setup(t)
 	mustRun(t, net.Pod, kumaInit, "--resolv-conf", resolv)
-	before := rules(t, net.Pod)
+	before := net.Pod.Rules(t, "nft")
 	for _, tc := range []struct {
 		bin  string
 		args []string
@@ -133,7 +120,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 			if code == 0 || !strings.HasPrefix(errOut, tc.want) {
 				t.Errorf("exit %d, stderr:\n%s\nwant it to start with:\n%s", code, errOut, tc.want)
 			}
-			if after := rules(t, net.Pod); after != before {
+			if after := net.Pod.Rules(t, "nft"); after != before {
 				t.Errorf("bad input changed the rules:\n%s", after)
 			}
 		})
@@ -149,7 +136,7 @@ func TestUniversalHostWithFirewalld(t *testing.T) {
 	if !strings.Contains(out, "firewalld: stored the rules in "+direct) {
 		t.Errorf("install output:\n%s", out)
 	}
-	if got := rules(t, net.Pod); !strings.Contains(got, "--uid-owner 65534") {
+	if got := net.Pod.Rules(t, "nft"); !strings.Contains(got, "--uid-owner 65534") {
 		t.Errorf("the rules do not exempt nobody's UID:\n%s", got)
 	}
 	xml, err := os.ReadFile(direct)
