@@ -1,7 +1,4 @@
-// Package webhook injects the sidecar: one Inject function, typed Pod in, injected Pod (or a
-// denial, with warnings) out, shared by the admission webhook and `meshinit inject`. Injection is
-// four separate steps, each in its file: decide (whether the pod is injected), resolve (its
-// annotations over the cluster's defaults over the built-in ones, into the effective
-// configuration), build (the containers, volumes and annotations) and place (where the containers
-// go in the pod). The admission handler, its metrics and the injector's server are the edges.
+// Package webhook is the injector's serving edge: the admission handler that runs inject.Inject on
+// pod creations, its metrics, the bounds on request bodies, the drain on shutdown, and the manager
+// that serves it beside the CNI-mode controllers. Injection itself is in webhook/inject.
 package webhook

@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // fuzzNamespace is the namespace of fuzzed admissions, labelled for injection.
@@ -37,7 +38,7 @@ func fuzzWebhook(tb testing.TB) http.Handler {
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fuzzNamespace, Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
 	return limitBodies(&crwebhook.Admission{Handler: &Handler{
-		Injector:   &Injector{Config: config.Default(), NativeSidecars: true},
+		Injector:   &inject.Injector{Config: config.Default(), NativeSidecars: true},
 		Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        logr.Discard(),

@@ -25,6 +25,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/golden"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of injected pods")
@@ -78,13 +79,13 @@ func goldenNames(t *testing.T) []string {
 	return names
 }
 
-func (c goldenCase) injector(t *testing.T) *Injector {
+func (c goldenCase) injector(t *testing.T) *inject.Injector {
 	t.Helper()
 	cfg, _, err := config.Load(c.env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Injector{Config: cfg, NativeSidecars: !c.classic}
+	return &inject.Injector{Config: cfg, NativeSidecars: !c.classic}
 }
 
 func (c goldenCase) labels() map[string]string {
@@ -213,7 +214,7 @@ func TestGoldenInjectionIsIdempotent(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := c.injector(t).Inject(&pod, pod.Namespace, c.labels())
-			if err != nil || res.Injected || res.Reason != ReasonAlreadyInjected {
+			if err != nil || res.Injected || res.Reason != inject.ReasonAlreadyInjected {
 				t.Errorf("injecting an injected pod: %+v, %v", res, err)
 			}
 		})
@@ -228,8 +229,8 @@ func TestGoldenThroughCLI(t *testing.T) {
 			c := goldenCases[name]
 			want := throughHandler(t, c, readGolden(t, name+".in.yaml"))
 			var out bytes.Buffer
-			warnings, err := InjectManifests(bytes.NewReader(readGolden(t, name+".in.yaml")), &out, c.injector(t),
-				ManifestOptions{Namespace: "default", NamespaceLabels: c.labels()})
+			warnings, err := inject.InjectManifests(bytes.NewReader(readGolden(t, name+".in.yaml")), &out, c.injector(t),
+				inject.ManifestOptions{Namespace: "default", NamespaceLabels: c.labels()})
 			if want.result == "denied" {
 				if err == nil || !strings.HasSuffix(err.Error(), ": "+want.denial) {
 					t.Errorf("inject error %v, want the webhook's denial %q", err, want.denial)

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"github.com/meshinit/meshinit/webhook/inject"
+
 	"context"
 	"errors"
 	"net/http"
@@ -14,7 +16,7 @@ import (
 
 // Handler admits pod creations, injecting the pods Inject selects.
 type Handler struct {
-	Injector *Injector
+	Injector *inject.Injector
 	// Namespaces reads the pods' namespaces, for their labels; the manager's cache.
 	Namespaces client.Reader
 	Decoder    admission.Decoder
@@ -40,7 +42,7 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
 	res, err := h.Injector.Inject(pod, req.Namespace, ns.Labels)
-	var denial *Denial
+	var denial *inject.Denial
 	switch {
 	case errors.As(err, &denial):
 		injections.WithLabelValues(ResultDenied, denial.Reason).Inc()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // benchPod has containers app containers with envs environment variables in all, each with a
@@ -54,7 +55,7 @@ func BenchmarkHandler(b *testing.B) {
 			scheme := runtime.NewScheme()
 			clientgoscheme.AddToScheme(scheme)
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
-			h := &Handler{Injector: &Injector{Config: config.Default(), NativeSidecars: true},
+			h := &Handler{Injector: &inject.Injector{Config: config.Default(), NativeSidecars: true},
 				Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
 				Decoder:    admission.NewDecoder(scheme), Log: log.Log}
 			raw, err := json.Marshal(benchPod(bc.containers, bc.envs))

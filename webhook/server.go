@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"github.com/meshinit/meshinit/webhook/inject"
+
 	"context"
 	"fmt"
 	"net/http"
@@ -96,7 +98,7 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	}
 	draining := newDrainingManager(mgr, opts.ShutdownDrain, opts.Log)
 	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(limitBodies(&crwebhook.Admission{Handler: &Handler{
-		Injector:   &Injector{Config: cfg, NativeSidecars: native},
+		Injector:   &inject.Injector{Config: cfg, NativeSidecars: native},
 		Namespaces: mgr.GetCache(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        opts.Log.WithName("inject"),

@@ -9,7 +9,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // injectCommand injects manifests offline, with the webhook's code and the KUMA_RUNTIME_*
@@ -43,9 +43,9 @@ func injectCommand() *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			warnings, err = webhook.InjectManifests(in, cmd.OutOrStdout(),
-				&webhook.Injector{Config: cfg, NativeSidecars: native},
-				webhook.ManifestOptions{Namespace: namespace, NamespaceLabels: map[string]string{api.LabelSidecarInjection: "enabled"}})
+			warnings, err = inject.InjectManifests(in, cmd.OutOrStdout(),
+				&inject.Injector{Config: cfg, NativeSidecars: native},
+				inject.ManifestOptions{Namespace: namespace, NamespaceLabels: map[string]string{api.LabelSidecarInjection: "enabled"}})
 			warn(cmd.ErrOrStderr(), warnings)
 			return err
 		},

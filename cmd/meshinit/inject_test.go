@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 const deployment = `apiVersion: apps/v1
@@ -67,7 +67,7 @@ func TestInject(t *testing.T) {
 				t.Errorf("not injected:\n%s", stdout)
 			}
 			sidecars := map[bool][]corev1.Container{true: pod.Spec.InitContainers, false: pod.Spec.Containers}[tc.native]
-			if !slices.ContainsFunc(sidecars, func(c corev1.Container) bool { return c.Name == webhook.SidecarName }) {
+			if !slices.ContainsFunc(sidecars, func(c corev1.Container) bool { return c.Name == inject.SidecarName }) {
 				t.Errorf("native=%t: kuma-sidecar is not where it should be:\n%s", tc.native, stdout)
 			}
 			if stderr != "" {

@@ -21,7 +21,7 @@ import (
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // chain is a conflist as a cluster's CNI ships it, ptp with host-local, then kuma-cni.
@@ -30,12 +30,12 @@ func chain(t *testing.T, version, kubeconfig string, subnet int) *libcni.Network
 	return cniconf.List(t, version, cniconf.ClusterNetwork(t, subnet), cniconf.KumaCNI(kubeconfig))
 }
 
-func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[string]string, inject bool) {
+func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[string]string, injected bool) {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: annotations},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
-	if inject {
-		res, err := (&webhook.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
+	if injected {
+		res, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
 			map[string]string{api.LabelSidecarInjection: "enabled"})
 		if err != nil || !res.Injected {
 			t.Fatalf("injecting: %v %+v", err, res)

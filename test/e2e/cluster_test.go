@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	testcluster "github.com/meshinit/meshinit/test/cluster"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // cluster is a local control plane with the injector binary running against it, registered by
@@ -29,9 +29,9 @@ func startCluster(ctx context.Context, t *testing.T, injector string, env []stri
 
 // injection is the injector's log entry for an injected pod.
 type injection struct {
-	Reason   string            `json:"reason"`
-	Settings []webhook.Setting `json:"settings"`
-	Warnings []string          `json:"warnings"`
+	Reason   string           `json:"reason"`
+	Settings []inject.Setting `json:"settings"`
+	Warnings []string         `json:"warnings"`
 }
 
 // injectionOf finds in the injector's log why and how it injected the pod namespace/name.

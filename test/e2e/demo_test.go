@@ -20,7 +20,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/test/standin"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // demoPaths are the paths the demo sends traffic along, for its pod annotated with
@@ -75,7 +75,7 @@ func TestDemo(t *testing.T) {
 
 	p := standin.New(t, cfg)
 	netns = append(netns, p.Pod.Name, p.Remote.Name)
-	args := asKubelet(t, pod, webhook.InitName)
+	args := asKubelet(t, pod, inject.InitName)
 	ready = d.begin(fmt.Sprintf("kuma-init, as injected: %s %s, in network namespace %s", kumaInit, strings.Join(args, " "), p.Pod.Name))
 	output := p.Pod.Run(t, kumaInit, args...)
 	ready()

@@ -12,7 +12,7 @@ import (
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/test/standin"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // TestEndToEnd: for each annotation set, the pod the webhook injects has its traffic go where its
@@ -41,7 +41,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			viaInit := standin.New(t, cfg)
-			viaInit.Pod.Run(t, kumaInit, asKubelet(t, pod, webhook.InitName)...)
+			viaInit.Pod.Run(t, kumaInit, asKubelet(t, pod, inject.InitName)...)
 			viaCNI := standin.New(t, cfg)
 			cniAdd(ctx, t, kumaCNI, c.Kubeconfig, viaCNI.Pod, pod)
 

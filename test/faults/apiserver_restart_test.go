@@ -27,6 +27,7 @@ import (
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // deadline bounds each wait for the cluster to settle: generous, as the control plane shares two
@@ -233,7 +234,7 @@ func createInjectedPod(t *testing.T, cp *controlPlane) {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "meshed", Namespace: "default"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
-	res, err := (&webhook.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
+	res, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
 		map[string]string{api.LabelSidecarInjection: "enabled"})
 	if err != nil || !res.Injected {
 		t.Fatalf("injecting: %v %+v", err, res)

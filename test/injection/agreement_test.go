@@ -16,6 +16,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/initcontainer/cli"
 	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 func container(t *testing.T, cs []corev1.Container, name string) corev1.Container {
@@ -60,7 +61,7 @@ func TestPiecesAgree(t *testing.T) {
 	}
 
 	// The downward API projects the annotation into the file kuma-init's arguments name.
-	initC := container(t, p.Spec.InitContainers, webhook.InitName)
+	initC := container(t, p.Spec.InitContainers, inject.InitName)
 	vol := p.Spec.Volumes[slices.IndexFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == initC.VolumeMounts[0].Name })]
 	item := vol.DownwardAPI.Items[0]
 	if item.FieldRef.FieldPath != "metadata.annotations['"+api.AnnotationTransparentProxyConfig+"']" {
@@ -89,7 +90,7 @@ func TestPiecesAgree(t *testing.T) {
 		t.Errorf("kuma-init would apply\n%#v\nbut the annotation says\n%#v", got, want)
 	}
 
-	sidecar := container(t, p.Spec.InitContainers, webhook.SidecarName)
+	sidecar := container(t, p.Spec.InitContainers, inject.SidecarName)
 	if uid := strconv.FormatInt(*sidecar.SecurityContext.RunAsUser, 10); uid != want.KumaDPUser {
 		t.Errorf("the sidecar runs as %s, the rules exempt %s", uid, want.KumaDPUser)
 	}
@@ -139,19 +140,19 @@ func admissions(t *testing.T, result, reason string) float64 {
 // injector that is down cannot block them.
 func TestUnmeshedPodsNeverReachTheInjector(t *testing.T) {
 	e := shared(t)
-	before := admissions(t, webhook.ResultSkipped, webhook.ReasonNotEnabled)
+	before := admissions(t, webhook.ResultSkipped, inject.ReasonNotEnabled)
 	for range 3 {
 		if err := e.Client.Create(t.Context(), pod(namespace(t, nil), nil, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if after := admissions(t, webhook.ResultSkipped, webhook.ReasonNotEnabled); after != before {
+	if after := admissions(t, webhook.ResultSkipped, inject.ReasonNotEnabled); after != before {
 		t.Errorf("the injector answered %v admissions for pods of unlabelled namespaces", after-before)
 	}
 	if err := e.Client.Create(t.Context(), pod(namespace(t, nil), disabled, nil)); err != nil {
 		t.Fatal(err)
 	}
-	if admissions(t, webhook.ResultSkipped, webhook.ReasonDisabledByPodLabel) == 0 {
+	if admissions(t, webhook.ResultSkipped, inject.ReasonDisabledByPodLabel) == 0 {
 		t.Error("a pod with the label in an unlabelled namespace did not reach the injector")
 	}
 }

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 func namespace(t *testing.T, labels map[string]string) string {
@@ -45,7 +45,7 @@ func pod(ns string, labels, annotations map[string]string) *corev1.Pod {
 
 func injected(p *corev1.Pod) bool {
 	return p.Annotations[api.AnnotationSidecarInjected] == "true" &&
-		slices.ContainsFunc(p.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == webhook.SidecarName })
+		slices.ContainsFunc(p.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == inject.SidecarName })
 }
 
 var enabled = map[string]string{api.LabelSidecarInjection: "enabled"}
@@ -102,7 +102,7 @@ func TestMalformedNamespaceLabel(t *testing.T) {
 	if err := e.Client.Create(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
-	sidecars := slices.DeleteFunc(slices.Clone(p.Spec.InitContainers), func(c corev1.Container) bool { return c.Name != webhook.SidecarName })
+	sidecars := slices.DeleteFunc(slices.Clone(p.Spec.InitContainers), func(c corev1.Container) bool { return c.Name != inject.SidecarName })
 	if !injected(p) || len(sidecars) != 1 {
 		t.Errorf("a labelled pod in that namespace: init containers %v", names(p.Spec.InitContainers))
 	}
@@ -122,7 +122,7 @@ func TestInjectedPodAsStored(t *testing.T) {
 	if err := e.Client.Create(t.Context(), p); err != nil {
 		t.Fatal(err)
 	}
-	if got := names(p.Spec.InitContainers); !slices.Equal(got, []string{webhook.InitName, webhook.SidecarName}) {
+	if got := names(p.Spec.InitContainers); !slices.Equal(got, []string{inject.InitName, inject.SidecarName}) {
 		t.Errorf("init containers %v, want kuma-init then the native sidecar", got)
 	}
 	if sc := p.Spec.InitContainers[1]; sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways {
@@ -271,7 +271,7 @@ func TestReinvocationStaysIdempotent(t *testing.T) {
 	if got := names(p.Spec.Containers); !slices.Equal(got, []string{"app", "extra"}) {
 		t.Errorf("containers %v, want the app and the extra webhook's", got)
 	}
-	if got := names(p.Spec.InitContainers); !slices.Equal(got, []string{webhook.InitName, webhook.SidecarName}) {
+	if got := names(p.Spec.InitContainers); !slices.Equal(got, []string{inject.InitName, inject.SidecarName}) {
 		t.Errorf("init containers %v after reinvocation, want each of ours once", got)
 	}
 }

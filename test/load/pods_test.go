@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // meshedNamespaces creates n namespaces labelled for injection, prefix-0 to prefix-<n-1>.
@@ -46,7 +46,7 @@ func app(namespace, name string) *corev1.Pod {
 
 // injected says whether the webhook injected the pod.
 func injected(pod *corev1.Pod) bool {
-	isSidecar := func(c corev1.Container) bool { return c.Name == webhook.SidecarName }
+	isSidecar := func(c corev1.Container) bool { return c.Name == inject.SidecarName }
 	return pod.Annotations[api.AnnotationSidecarInjected] == "true" &&
 		(slices.ContainsFunc(pod.Spec.InitContainers, isSidecar) || slices.ContainsFunc(pod.Spec.Containers, isSidecar))
 }

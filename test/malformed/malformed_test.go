@@ -26,7 +26,7 @@ import (
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/readme"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 var update = flag.Bool("update", false, "rewrite the table in docs/reliability.md")
@@ -175,14 +175,14 @@ func TestMalformedInputs(t *testing.T) {
 // message is the denial kubectl shows after "admission webhook ... denied the request: ".
 var (
 	podAnnotations = &place{"pod annotations, at admission", func(t *testing.T, in string) string {
-		return inject(t, "metadata:\n  annotations:\n"+indent(in, 4), nil)
+		return injectPod(t, "metadata:\n  annotations:\n"+indent(in, 4), nil)
 	}}
-	podLabels       = &place{"pod labels, at admission", func(t *testing.T, in string) string { return inject(t, "metadata:\n  labels:\n"+indent(in, 4), nil) }}
-	namespaceLabels = &place{"namespace labels, at admission", func(t *testing.T, in string) string { return inject(t, "", fromYAML[map[string]string](t, in)) }}
-	pods            = &place{"pod, at admission", func(t *testing.T, in string) string { return inject(t, in, nil) }}
+	podLabels       = &place{"pod labels, at admission", func(t *testing.T, in string) string { return injectPod(t, "metadata:\n  labels:\n"+indent(in, 4), nil) }}
+	namespaceLabels = &place{"namespace labels, at admission", func(t *testing.T, in string) string { return injectPod(t, "", fromYAML[map[string]string](t, in)) }}
+	pods            = &place{"pod, at admission", func(t *testing.T, in string) string { return injectPod(t, in, nil) }}
 )
 
-func inject(t *testing.T, podYAML string, nsLabels map[string]string) string {
+func injectPod(t *testing.T, podYAML string, nsLabels map[string]string) string {
 	t.Helper()
 	pod := fromYAML[corev1.Pod](t, podYAML)
 	if len(pod.Spec.Containers) == 0 {
@@ -191,7 +191,7 @@ func inject(t *testing.T, podYAML string, nsLabels map[string]string) string {
 	if nsLabels == nil {
 		nsLabels = map[string]string{api.LabelSidecarInjection: "enabled"}
 	}
-	_, err := (&webhook.Injector{Config: config.Default(), NativeSidecars: true}).Inject(&pod, "demo", nsLabels)
+	_, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(&pod, "demo", nsLabels)
 	return message(err)
 }
 

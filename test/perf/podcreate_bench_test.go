@@ -14,7 +14,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/injectorenv"
 	"github.com/meshinit/meshinit/test/prereq"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // podsPerBatch pods are created at concurrency creators, in each of the two namespaces in turn.
@@ -40,7 +40,7 @@ func BenchmarkPodCreation(b *testing.B) {
 	if err := env.Client.Create(ctx, meshed); err != nil {
 		b.Fatal(err)
 	}
-	injector := &webhook.Injector{Config: env.Config, NativeSidecars: true}
+	injector := &inject.Injector{Config: env.Config, NativeSidecars: true}
 	res, err := injector.Inject(plainPod(env.Config.SystemNamespace), "meshed", meshed.Labels)
 	if err != nil {
 		b.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/chartcases"
-	"github.com/meshinit/meshinit/webhook"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // unprivileged checks a security context runs as a non-root user with nothing to gain.
@@ -116,11 +116,11 @@ func equalRules(got, want []rbacv1.PolicyRule) bool {
 	})
 }
 
-func inject(t *testing.T, pod *corev1.Pod, cni bool) (*webhook.Result, error) {
+func injectPod(t *testing.T, pod *corev1.Pod, cni bool) (*inject.Result, error) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Injector.CNIEnabled = cni
-	return (&webhook.Injector{Config: cfg, NativeSidecars: true}).Inject(pod, "app", map[string]string{api.LabelSidecarInjection: "enabled"})
+	return (&inject.Injector{Config: cfg, NativeSidecars: true}).Inject(pod, "app", map[string]string{api.LabelSidecarInjection: "enabled"})
 }
 
 func appPod(annotations map[string]string) *corev1.Pod {
@@ -142,23 +142,23 @@ func container(t *testing.T, pod *corev1.Pod, name string) corev1.Container {
 // TestInjectedContainers: kuma-init is root with NET_ADMIN and NET_RAW only; kuma-sidecar runs as
 // 5678 with nothing; in CNI mode no container of the pod has any capability.
 func TestInjectedContainers(t *testing.T) {
-	res, err := inject(t, appPod(nil), false)
+	res, err := injectPod(t, appPod(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := container(t, res.Pod, webhook.InitName).SecurityContext
+	init := container(t, res.Pod, inject.InitName).SecurityContext
 	if *init.RunAsUser != 0 || !*init.ReadOnlyRootFilesystem || *init.AllowPrivilegeEscalation || init.Privileged != nil ||
 		!slices.Equal(init.Capabilities.Add, []corev1.Capability{"NET_ADMIN", "NET_RAW"}) ||
 		!slices.Equal(init.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 		t.Errorf("kuma-init's security context: %+v", init)
 	}
-	sidecar := container(t, res.Pod, webhook.SidecarName).SecurityContext
+	sidecar := container(t, res.Pod, inject.SidecarName).SecurityContext
 	unprivileged(t, "kuma-sidecar", sidecar, nil)
 	if *sidecar.RunAsUser != 5678 || *sidecar.RunAsGroup != 5678 {
 		t.Errorf("kuma-sidecar runs as %d:%d", *sidecar.RunAsUser, *sidecar.RunAsGroup)
 	}
 
-	res, err = inject(t, appPod(nil), true)
+	res, err = injectPod(t, appPod(nil), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestInjectedContainers(t *testing.T) {
 // TestAnnotationsCannotRaisePrivilege: no annotation changes who the injected containers run as
 // or what they may do; the ones meshinit does not read are warned about, not obeyed.
 func TestAnnotationsCannotRaisePrivilege(t *testing.T) {
-	base, err := inject(t, appPod(nil), false)
+	base, err := injectPod(t, appPod(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +185,11 @@ func TestAnnotationsCannotRaisePrivilege(t *testing.T) {
 		// Names that would be dangerous if they were read.
 		"kuma.io/sidecar-uid": "0", "kuma.io/init-container-privileged": "true", "kuma.io/sidecar-privileged": "true",
 	}
-	res, err := inject(t, appPod(hostile), false)
+	res, err := injectPod(t, appPod(hostile), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{webhook.InitName, webhook.SidecarName} {
+	for _, name := range []string{inject.InitName, inject.SidecarName} {
 		want, got := container(t, base.Pod, name).SecurityContext, container(t, res.Pod, name).SecurityContext
 		if want.String() != got.String() {
 			t.Errorf("%s's security context changed by annotations:\n%v\nwas\n%v", name, got, want)
@@ -216,18 +216,18 @@ func TestPodsCannotEscape(t *testing.T) {
 	uid := int64(5678)
 	asSidecar := appPod(nil)
 	asSidecar.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &uid}
-	var denial *webhook.Denial
-	if _, err := inject(t, asSidecar, false); !errors.As(err, &denial) || denial.Reason != webhook.ReasonSidecarUID {
+	var denial *inject.Denial
+	if _, err := injectPod(t, asSidecar, false); !errors.As(err, &denial) || denial.Reason != inject.ReasonSidecarUID {
 		t.Errorf("a pod running as the sidecar's UID: %v", err)
 	}
 	asSidecar = appPod(nil)
 	asSidecar.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: &uid}
-	if _, err := inject(t, asSidecar, false); !errors.As(err, &denial) || denial.Reason != webhook.ReasonSidecarUID {
+	if _, err := injectPod(t, asSidecar, false); !errors.As(err, &denial) || denial.Reason != inject.ReasonSidecarUID {
 		t.Errorf("a container running as the sidecar's UID: %v", err)
 	}
 	host := appPod(nil)
 	host.Spec.HostNetwork = true
-	if res, err := inject(t, host, false); err != nil || res.Injected || res.Reason != webhook.ReasonHostNetwork {
+	if res, err := injectPod(t, host, false); err != nil || res.Injected || res.Reason != inject.ReasonHostNetwork {
 		t.Errorf("a host-network pod: %+v, %v", res, err)
 	}
 }

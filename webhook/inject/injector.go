@@ -1,4 +1,4 @@
-package webhook
+package inject
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/cni/multus"
+	"github.com/meshinit/meshinit/cni"
 	"github.com/meshinit/meshinit/config"
 )
 
@@ -124,8 +124,8 @@ func (in *Injector) annotate(pod *corev1.Pod, res *resolved, doc string) {
 	if in.Config.Injector.CNIEnabled {
 		// Multus attaches the listed networks; others' entries stay.
 		networks := pod.Annotations[api.AnnotationMultusNetworks]
-		if !slices.Contains(strings.Split(strings.ReplaceAll(networks, " ", ""), ","), multus.NetworkName) {
-			networks = strings.TrimPrefix(networks+", "+multus.NetworkName, ", ")
+		if !slices.Contains(strings.Split(strings.ReplaceAll(networks, " ", ""), ","), cni.NetworkName) {
+			networks = strings.TrimPrefix(networks+", "+cni.NetworkName, ", ")
 		}
 		pod.Annotations[api.AnnotationMultusNetworks] = networks
 	}
