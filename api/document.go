@@ -19,6 +19,15 @@ const MaxDocumentSize = 256 << 10
 // FormCount is the accepted form of counters such as wait and maxRetries.
 const FormCount = "a whole number 0 or more"
 
+// ParseCount parses a counter such as wait or maxRetries.
+func ParseCount(s string) (uint, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, invalid(s, "", "is not a whole number", FormCount)
+	}
+	return uint(n), nil
+}
+
 // ParseTransparentProxyConfig reads a TransparentProxyConfig document, YAML or JSON. Fields left
 // out keep their defaults; unknown fields, values of the wrong form and invalid settings are all
 // reported at once, each with its path in the document.

@@ -90,6 +90,14 @@ func (errs *FieldErrors) Add(field string, err error) bool {
 	return true
 }
 
+// Rename attributes each error to the name spell gives its field: the flag or annotation that set
+// a document field, say.
+func (errs FieldErrors) Rename(spell func(field string) string) {
+	for _, e := range errs {
+		e.Field = spell(e.Field)
+	}
+}
+
 // Err returns nil when nothing was recorded, so that callers can return it directly.
 func (errs FieldErrors) Err() error {
 	if len(errs) == 0 {

@@ -37,19 +37,6 @@ func fuzzRoundTrip[T any](f *testing.F, parse func(string) (T, error), format fu
 	})
 }
 
-// FuzzAnnotationValues runs every key's check on any value: each must answer, never panic.
-func FuzzAnnotationValues(f *testing.F) {
-	f.Fuzz(func(t *testing.T, index uint8, value string) {
-		key := Keys[int(index)%len(Keys)]
-		if err := key.Check(value); err != nil {
-			fe, ok := err.(FieldErrors)
-			if !ok || len(fe) != 1 || fe[0].Field != key.Name {
-				t.Fatalf("%s: error %#v does not name the key", key.Name, err)
-			}
-		}
-	})
-}
-
 // FuzzTransparentProxyConfig feeds arbitrary documents to the parser; an accepted document must
 // marshal and parse back to the same configuration.
 func FuzzTransparentProxyConfig(f *testing.F) {

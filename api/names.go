@@ -2,7 +2,8 @@ package api
 
 // The checks below are those of Kubernetes' validation (k8s.io/apimachinery/pkg/util/validation)
 // and useradd, written out because api is linked into kuma-init, which must stay small and start
-// fast: the validation package brings klog and compiles regular expressions at start-up.
+// fast (BenchmarkKumaInitInstall, in test/perf, times its whole run): the validation package
+// brings klog and compiles regular expressions at start-up.
 // names_test.go holds them to Kubernetes' answers.
 
 // isEnvVarName is Kubernetes' IsEnvVarName: letters, digits, '_', '-', '.', not starting with a

@@ -115,30 +115,31 @@ func (c *TransparentProxyConfig) Validate() error {
 	}
 	if isDigits(c.KumaDPUser) {
 		if n, err := strconv.ParseUint(c.KumaDPUser, 10, 64); err != nil || n > maxUID {
-			errs.Add("kumaDPUser", invalid(c.KumaDPUser, "", "is out of range for a UID", FormUser))
+			errs.Add(c.Path(&c.KumaDPUser), invalid(c.KumaDPUser, "", "is out of range for a UID", FormUser))
 		}
 	} else if !isUserName(c.KumaDPUser) {
-		errs.Add("kumaDPUser", invalid(c.KumaDPUser, "", "is not a user name or UID", FormUser))
+		errs.Add(c.Path(&c.KumaDPUser), invalid(c.KumaDPUser, "", "is not a user name or UID", FormUser))
 	}
 	if _, err := ParseIPFamilyMode(string(c.IPFamilyMode)); err != nil {
-		errs.Add("ipFamilyMode", err)
+		errs.Add(c.Path(&c.IPFamilyMode), err)
 	}
 	c.validatePorts(&errs)
-	checkRanges(&errs, "redirect.inbound.excludePorts", c.Redirect.Inbound.ExcludePorts)
-	checkRanges(&errs, "redirect.outbound.excludePorts", c.Redirect.Outbound.ExcludePorts)
-	checkCIDRs(&errs, "redirect.inbound.excludeIPs", c.Redirect.Inbound.ExcludeIPs)
-	checkCIDRs(&errs, "redirect.outbound.excludeIPs", c.Redirect.Outbound.ExcludeIPs)
+	checkRanges(&errs, c.Path(&c.Redirect.Inbound.ExcludePorts), c.Redirect.Inbound.ExcludePorts)
+	checkRanges(&errs, c.Path(&c.Redirect.Outbound.ExcludePorts), c.Redirect.Outbound.ExcludePorts)
+	checkCIDRs(&errs, c.Path(&c.Redirect.Inbound.ExcludeIPs), c.Redirect.Inbound.ExcludeIPs)
+	checkCIDRs(&errs, c.Path(&c.Redirect.Outbound.ExcludeIPs), c.Redirect.Outbound.ExcludeIPs)
 	for i, e := range c.Redirect.Outbound.ExcludePortsForUIDs {
-		field := fmt.Sprintf("redirect.outbound.excludePortsForUIDs[%d]", i)
+		field := fmt.Sprintf("%s[%d]", c.Path(&c.Redirect.Outbound.ExcludePortsForUIDs), i)
 		errs.Add(field, roundTrip(e.String(), ParsePortsForUIDs))
 	}
 	if c.Redirect.DNS.CaptureAll && !c.Redirect.DNS.Enabled {
-		errs.Add("redirect.dns.captureAll", &FieldError{Value: "true",
-			Problem: "needs redirect.dns.enabled", Accepted: "false, or redirect.dns.enabled: true"})
+		enabled := c.Path(&c.Redirect.DNS.Enabled)
+		errs.Add(c.Path(&c.Redirect.DNS.CaptureAll), &FieldError{Value: "true",
+			Problem: "needs " + enabled, Accepted: "false, or " + enabled + ": true"})
 	}
 	for i, s := range c.ReachableServices {
 		if problem := serviceProblem(s); problem != "" {
-			errs.Add(fmt.Sprintf("reachableServices[%d]", i), invalid(s, "", problem, FormServices))
+			errs.Add(fmt.Sprintf("%s[%d]", c.Path(&c.ReachableServices), i), invalid(s, "", problem, FormServices))
 		}
 	}
 	return errs.Err()
@@ -151,12 +152,12 @@ func (c *TransparentProxyConfig) validatePorts(errs *FieldErrors) {
 		field string
 		port  uint16
 	}
-	uses := []use{{"redirect.outbound.port", c.Redirect.Outbound.Port}}
+	uses := []use{{c.Path(&c.Redirect.Outbound.Port), c.Redirect.Outbound.Port}}
 	if c.Redirect.Inbound.Enabled {
-		uses = append(uses, use{"redirect.inbound.port", c.Redirect.Inbound.Port})
+		uses = append(uses, use{c.Path(&c.Redirect.Inbound.Port), c.Redirect.Inbound.Port})
 	}
 	if c.Redirect.DNS.Enabled {
-		uses = append(uses, use{"redirect.dns.port", c.Redirect.DNS.Port})
+		uses = append(uses, use{c.Path(&c.Redirect.DNS.Port), c.Redirect.DNS.Port})
 	}
 	for i, u := range uses {
 		if u.port == 0 {
@@ -203,12 +204,12 @@ func (c *TransparentProxyConfig) Warnings() []string {
 			out = append(out, field+": "+w)
 		}
 	}
-	add("redirect.inbound.excludePorts", c.Redirect.Inbound.ExcludePorts.Warnings())
-	add("redirect.outbound.excludePorts", c.Redirect.Outbound.ExcludePorts.Warnings())
+	add(c.Path(&c.Redirect.Inbound.ExcludePorts), c.Redirect.Inbound.ExcludePorts.Warnings())
+	add(c.Path(&c.Redirect.Outbound.ExcludePorts), c.Redirect.Outbound.ExcludePorts.Warnings())
 	for _, x := range []struct {
 		field string
 		cidrs CIDRs
-	}{{"redirect.inbound.excludeIPs", c.Redirect.Inbound.ExcludeIPs}, {"redirect.outbound.excludeIPs", c.Redirect.Outbound.ExcludeIPs}} {
+	}{{c.Path(&c.Redirect.Inbound.ExcludeIPs), c.Redirect.Inbound.ExcludeIPs}, {c.Path(&c.Redirect.Outbound.ExcludeIPs), c.Redirect.Outbound.ExcludeIPs}} {
 		add(x.field, x.cidrs.Warnings())
 		if !c.IPFamilyMode.IPv6() && len(x.cidrs.IPv6()) > 0 {
 			add(x.field, []string{fmt.Sprintf("IPv6 entries have no effect in %s mode", c.IPFamilyMode)})

@@ -17,6 +17,21 @@ const (
 	FormMeshName     = "a DNS-1123 label such as default"
 )
 
+// Accepted forms of the injector's own settings, which package config parses.
+const (
+	FormDir            = "an absolute directory path"
+	FormImage          = "a container image reference such as docker.io/kumahq/kuma-dp:2.9.3"
+	FormSidecarUID     = "a UID 1-2147483647 (not 0: the sidecar must not run as root)"
+	FormGID            = "a GID 0-2147483647"
+	FormEnvVarsOrKumas = FormEnvVars + ", or Kuma's NAME:value,NAME2:value2"
+	FormLabels         = "key:value pairs separated by ',' with * for any value, e.g. openshift.io/build.name:*"
+	FormLabelValue     = "a label value such as kuma-cni"
+	FormNamespace      = "a namespace name such as kube-system"
+	FormURL            = "an http or https URL with a host, such as https://kuma-control-plane.kuma-system:5678"
+	FormQuantity       = "a Kubernetes quantity such as 50m, 1 or 64Mi"
+	FormSelector       = "a label selector such as kubernetes.io/os=linux, or empty for every node"
+)
+
 // ParseSwitch parses the on/off values Kuma accepts for switches such as
 // kuma.io/sidecar-injection: enabled|true is on, disabled|false is off.
 func ParseSwitch(s string) (bool, error) {

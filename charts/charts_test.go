@@ -22,6 +22,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 
+	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/golden"
@@ -421,4 +422,40 @@ func TestREADMEProviders(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", c.Provider, readme.Cell(strings.Join(c.Args(), " ")), readme.Cell(c.Note))
 	}
 	readme.CheckSection(t, "cni-providers", b.String(), *update)
+}
+
+// TestSettingsTemplate keeps the chart's _settings.tpl generated from the settings' declarations.
+func TestSettingsTemplate(t *testing.T) {
+	path := filepath.Join(charts.SettingsTemplatePath)
+	want := charts.SettingsTemplate()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("%s is out of date with api/settings; rerun this test with -update", path)
+	}
+}
+
+// TestValuesShowDefaults keeps the built-in defaults that values.yaml's comments quote for its
+// empty values equal to the settings' declared defaults.
+func TestValuesShowDefaults(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("meshinit", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings.All {
+		switch s.Default {
+		case "", "true", "false":
+			continue // booleans are shown as what they turn on, and empty is no comment's business
+		}
+		if s.Chart != "" && !strings.Contains(string(data), s.Default) {
+			t.Errorf("values.yaml does not show %s's default %q, the built-in value of an empty %s", s.Name, s.Default, s.Chart)
+		}
+	}
 }

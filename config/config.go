@@ -10,10 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 )
 
 // Config is the injector's cluster-wide configuration. Load fills it from the environment; the
-// table in settings.go says which variable sets which field, and with what default.
+// bindings in settings.go say which setting's variable sets which field.
 type Config struct {
 	// SystemNamespace is the injector's own namespace, whose pods are never injected.
 	SystemNamespace string
@@ -25,13 +26,13 @@ type Config struct {
 	Exceptions          Exceptions
 	NodeTaintController NodeTaintController
 
-	// given holds the settings the environment set, by their canonical name.
-	given map[string]bool
+	// given holds the settings the environment set.
+	given map[*settings.Setting]bool
 }
 
-// FromEnvironment reports whether the environment set a setting (by its canonical name), rather
-// than the setting having its built-in default: logs say which source each value came from.
-func (c *Config) FromEnvironment(env string) bool { return c.given[env] }
+// FromEnvironment reports whether the environment set a setting, rather than the setting having
+// its built-in default: logs say which source each value came from.
+func (c *Config) FromEnvironment(s *settings.Setting) bool { return c.given[s] }
 
 // AdmissionServer is the webhook's HTTPS server.
 type AdmissionServer struct {

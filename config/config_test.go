@@ -1,8 +1,6 @@
 package config
 
 import (
-	"flag"
-	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -16,10 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/test/readme"
+	"github.com/meshinit/meshinit/api/settings"
 )
-
-var update = flag.Bool("update", false, "rewrite the README's generated settings table")
 
 // configDiff compares configurations by value: quantities by amount, not spelling, and not which
 // settings the environment gave.
@@ -132,43 +128,43 @@ func TestLoadErrors(t *testing.T) {
 		{[]string{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT=0"},
 			[]string{`KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT: "0" is out of range 1-65535; accepted: a port number 1-65535`}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=certs"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR: "certs" is not an absolute path; accepted: ` + FormDir}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR: "certs" is not an absolute path; accepted: ` + api.FormDir}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=yes"},
 			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED: "yes" is not a boolean; accepted: true or false`}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=Kuma DP"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: "Kuma DP" is not an image reference: invalid reference format: repository name (library/Kuma DP) must be lowercase; accepted: ` + FormImage}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: "Kuma DP" is not an image reference: invalid reference format: repository name (library/Kuma DP) must be lowercase; accepted: ` + api.FormImage}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE="},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: is not an image reference: invalid reference format; accepted: ` + FormImage}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: is not an image reference: invalid reference format; accepted: ` + api.FormImage}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=0"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "0" is not a UID the sidecar can run as; accepted: ` + FormUID}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "0" is not a UID the sidecar can run as; accepted: ` + api.FormSidecarUID}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=2147483648"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "2147483648" is not a UID the sidecar can run as; accepted: ` + FormUID}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "2147483648" is not a UID the sidecar can run as; accepted: ` + api.FormSidecarUID}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=-1"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI: "-1" is not a GID; accepted: ` + FormGID}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI: "-1" is not a GID; accepted: ` + api.FormGID}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GID=1", "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=2"},
 			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI: "2" disagrees with KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GID="1"; accepted: one of the two spellings, or the same value in both`}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=A=1;A=2"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS: "A" in "A=1;A=2" is given more than once; accepted: ` + FormEnvVars}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS: "A" in "A=1;A=2" is given more than once; accepted: ` + api.FormEnvVarsOrKumas}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=A:1,B"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS: "B" in "A:1,B" has no '='; accepted: ` + FormEnvVars}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS: "B" in "A:1,B" has no '='; accepted: ` + api.FormEnvVarsOrKumas}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=openshift.io/build.name"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "openshift.io/build.name" has no ':'; accepted: ` + FormLabels}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "openshift.io/build.name" has no ':'; accepted: ` + api.FormLabels}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=bad key:x"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "bad key" in "bad key:x" is not a label key; accepted: ` + FormLabels}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "bad key" in "bad key:x" is not a label key; accepted: ` + api.FormLabels}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=app:a:b"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "a:b" in "app:a:b" is not a label value or *; accepted: ` + FormLabels}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "a:b" in "app:a:b" is not a label value or *; accepted: ` + api.FormLabels}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS=app:a,app:b"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "app" in "app:a,app:b" is given more than once; accepted: ` + FormLabels}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS: "app" in "app:a,app:b" is given more than once; accepted: ` + api.FormLabels}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL=kuma-control-plane:5678"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL: "kuma-control-plane:5678" is not an http(s) URL with a host; accepted: ` + FormURL}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL: "kuma-control-plane:5678" is not an http(s) URL with a host; accepted: ` + api.FormURL}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU=lots"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU: "lots" is not a non-negative quantity; accepted: ` + FormQuantity}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU: "lots" is not a non-negative quantity; accepted: ` + api.FormQuantity}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP="},
-			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP: is not a label value; accepted: ` + FormLabelValue}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_APP: is not a label value; accepted: ` + api.FormLabelValue}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE=Kube_System"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE: "Kube_System" is not a namespace name; accepted: ` + FormNamespace}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE: "Kube_System" is not a namespace name; accepted: ` + api.FormNamespace}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR=os in linux"},
-			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR: "os in linux" is not a label selector (unable to parse requirement: found 'linux' expected: '('); accepted: ` + FormSelector}},
+			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR: "os in linux" is not a label selector (unable to parse requirement: found 'linux' expected: '('); accepted: ` + api.FormSelector}},
 		// Every bad value at once, in the table's order.
 		{[]string{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS=10.0.0.0/33", "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=-1s",
 			"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=22-"}, []string{
@@ -221,43 +217,26 @@ func TestLoadWarnsAboutUnknownVariables(t *testing.T) {
 	}
 }
 
-func TestSettingsTable(t *testing.T) {
-	seen := map[string]bool{}
-	for _, s := range Settings {
-		for _, name := range append([]string{s.Env}, s.Aliases...) {
-			if seen[name] {
-				t.Errorf("%s appears twice", name)
-			}
-			seen[name] = true
-		}
-		if !strings.HasPrefix(s.Env, prefix) || s.Form == "" || s.Description == "" || s.set == nil {
-			t.Errorf("%s: incomplete row", s.Env)
+// TestEverySettingBound proves that every declared setting with a variable fills a field, once.
+func TestEverySettingBound(t *testing.T) {
+	bound := map[*settings.Setting]int{}
+	for _, b := range bindings {
+		bound[b.Setting]++
+		if b.Env == "" {
+			t.Errorf("%s is bound but has no variable", b.Name)
 		}
 	}
-}
-
-// TestREADMESettingsTable proves the README's table of settings is generated from Settings.
-func TestREADMESettingsTable(t *testing.T) {
-	var b strings.Builder
-	b.WriteString("| variable | default | value | meaning |\n| --- | --- | --- | --- |\n")
-	for _, s := range Settings {
-		name := "`" + s.Env + "`"
-		for _, a := range s.Aliases {
-			name += "<br>alias `" + a + "`"
+	for _, s := range settings.All {
+		if n := bound[s]; (s.Env != "") != (n == 1) {
+			t.Errorf("%s (variable %q) is bound %d times", s.Name, s.Env, n)
 		}
-		def := "(empty)"
-		if s.Default != "" {
-			def = "`" + s.Default + "`"
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", name, readme.Cell(def), readme.Cell(s.Form), readme.Cell(s.Description))
 	}
-	readme.CheckSection(t, "settings", b.String(), *update)
 }
 
 // FuzzLoad sets one variable to any value: Load must answer, naming that variable on error.
 func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, index uint8, value string) {
-		s := Settings[int(index)%len(Settings)]
+		s := bindings[int(index)%len(bindings)]
 		if strings.ContainsRune(value, 0) {
 			return // the environment cannot hold NUL
 		}
@@ -273,10 +252,10 @@ func TestFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.FromEnvironment("KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE") {
+	if !c.FromEnvironment(settings.InitImage) {
 		t.Error("a setting given by its alias is not reported as given")
 	}
-	if c.FromEnvironment("KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE") {
+	if c.FromEnvironment(settings.SidecarImage) {
 		t.Error("a default is reported as given")
 	}
 }

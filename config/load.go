@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 )
 
 // prefix marks the variables this package owns; others in the environment are not its business.
@@ -23,12 +24,12 @@ func Load(environ []string) (*Config, []string, error) {
 			env[name] = value
 		}
 	}
-	c := &Config{given: map[string]bool{}}
+	c := &Config{given: map[*settings.Setting]bool{}}
 	var errs api.FieldErrors
 	known := map[string]bool{}
-	for _, s := range Settings {
+	for _, s := range bindings {
 		name, value, given := s.Env, s.Default, false
-		for _, n := range append([]string{s.Env}, s.Aliases...) {
+		for _, n := range append([]string{s.Env}, s.EnvAliases...) {
 			known[n] = true
 			v, ok := env[n]
 			switch {
@@ -42,7 +43,7 @@ func Load(environ []string) (*Config, []string, error) {
 		}
 		errs.Add(name, s.set(c, value))
 		if given {
-			c.given[s.Env] = true
+			c.given[s.Setting] = true
 		}
 	}
 	if len(errs) == 0 {
@@ -65,7 +66,7 @@ func Load(environ []string) (*Config, []string, error) {
 func Default() *Config {
 	c, _, err := Load(nil)
 	if err != nil {
-		panic("config: the defaults in Settings are invalid: " + err.Error())
+		panic("config: the settings' declared defaults are invalid: " + err.Error())
 	}
 	return c
 }
@@ -80,14 +81,14 @@ func (c *Config) validate(errs *api.FieldErrors) {
 	sc := c.Injector.SidecarContainer
 	uses := []use{
 		{"the sidecar's readiness port", api.SidecarReadinessPort},
-		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND", sc.RedirectPortInbound},
-		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND", sc.RedirectPortOutbound},
+		{settings.RedirectPortInbound.Env, sc.RedirectPortInbound},
+		{settings.RedirectPortOutbound.Env, sc.RedirectPortOutbound},
 	}
 	if c.Injector.BuiltinDNS.Enabled {
-		uses = append(uses, use{"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT", c.Injector.BuiltinDNS.Port})
+		uses = append(uses, use{settings.BuiltinDNSPort.Env, c.Injector.BuiltinDNS.Port})
 	}
 	if c.Injector.ApplicationProbeProxyPort != 0 {
-		uses = append(uses, use{"KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT", c.Injector.ApplicationProbeProxyPort})
+		uses = append(uses, use{settings.ApplicationProbeProxyPort.Env, c.Injector.ApplicationProbeProxyPort})
 	}
 	for i, u := range uses {
 		for _, other := range uses[:i] {

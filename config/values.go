@@ -15,25 +15,10 @@ import (
 	"github.com/meshinit/meshinit/api"
 )
 
-// Accepted forms of the values only settings have.
-const (
-	FormDir        = "an absolute directory path"
-	FormImage      = "a container image reference such as docker.io/kumahq/kuma-dp:2.9.3"
-	FormUID        = "a UID 1-2147483647 (not 0: the sidecar must not run as root)"
-	FormGID        = "a GID 0-2147483647"
-	FormEnvVars    = api.FormEnvVars + ", or Kuma's NAME:value,NAME2:value2"
-	FormLabels     = "key:value pairs separated by ',' with * for any value, e.g. openshift.io/build.name:*"
-	FormLabelValue = "a label value such as kuma-cni"
-	FormNamespace  = "a namespace name such as kube-system"
-	FormURL        = "an http or https URL with a host, such as https://kuma-control-plane.kuma-system:5678"
-	FormQuantity   = "a Kubernetes quantity such as 50m, 1 or 64Mi"
-	FormSelector   = "a label selector such as kubernetes.io/os=linux, or empty for every node"
-)
-
 func parseURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fail(s, "", "is not an http(s) URL with a host", FormURL)
+		return "", fail(s, "", "is not an http(s) URL with a host", api.FormURL)
 	}
 	return s, nil
 }
@@ -41,7 +26,7 @@ func parseURL(s string) (string, error) {
 func parseQuantity(s string) (resource.Quantity, error) {
 	q, err := resource.ParseQuantity(s)
 	if err != nil || q.Sign() < 0 {
-		return resource.Quantity{}, fail(s, "", "is not a non-negative quantity", FormQuantity)
+		return resource.Quantity{}, fail(s, "", "is not a non-negative quantity", api.FormQuantity)
 	}
 	return q, nil
 }
@@ -52,14 +37,14 @@ func fail(value, token, problem, form string) error {
 
 func parseDir(s string) (string, error) {
 	if !filepath.IsAbs(s) {
-		return "", fail(s, "", "is not an absolute path", FormDir)
+		return "", fail(s, "", "is not an absolute path", api.FormDir)
 	}
 	return filepath.Clean(s), nil
 }
 
 func parseImage(s string) (string, error) {
 	if _, err := reference.ParseNormalizedNamed(s); err != nil {
-		return "", fail(s, "", "is not an image reference: "+err.Error(), FormImage)
+		return "", fail(s, "", "is not an image reference: "+err.Error(), api.FormImage)
 	}
 	return s, nil
 }
@@ -67,7 +52,7 @@ func parseImage(s string) (string, error) {
 func parseSidecarUID(s string) (int64, error) {
 	n, ok := parseID(s)
 	if !ok || n == 0 {
-		return 0, fail(s, "", "is not a UID the sidecar can run as", FormUID)
+		return 0, fail(s, "", "is not a UID the sidecar can run as", api.FormSidecarUID)
 	}
 	return n, nil
 }
@@ -75,7 +60,7 @@ func parseSidecarUID(s string) (int64, error) {
 func parseGID(s string) (int64, error) {
 	n, ok := parseID(s)
 	if !ok {
-		return 0, fail(s, "", "is not a GID", FormGID)
+		return 0, fail(s, "", "is not a GID", api.FormGID)
 	}
 	return n, nil
 }
@@ -103,7 +88,7 @@ func parseEnvVars(s string) (api.EnvVars, error) {
 	}
 	vars, err := api.ParseEnvVars(text)
 	if fe, ok := errors.AsType[*api.FieldError](err); ok {
-		return nil, fail(s, fe.Token, fe.Problem, FormEnvVars)
+		return nil, fail(s, fe.Token, fe.Problem, api.FormEnvVarsOrKumas)
 	}
 	return vars, err
 }
@@ -120,14 +105,14 @@ func parseLabelSelectors(s string) (map[string]string, error) {
 		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
 		switch {
 		case !ok:
-			return nil, fail(s, entry, "has no ':'", FormLabels)
+			return nil, fail(s, entry, "has no ':'", api.FormLabels)
 		case len(validation.IsQualifiedName(key)) > 0:
-			return nil, fail(s, key, "is not a label key", FormLabels)
+			return nil, fail(s, key, "is not a label key", api.FormLabels)
 		case value != "*" && len(validation.IsValidLabelValue(value)) > 0:
-			return nil, fail(s, value, "is not a label value or *", FormLabels)
+			return nil, fail(s, value, "is not a label value or *", api.FormLabels)
 		}
 		if _, dup := labels[key]; dup {
-			return nil, fail(s, key, "is given more than once", FormLabels)
+			return nil, fail(s, key, "is given more than once", api.FormLabels)
 		}
 		labels[key] = value
 	}
@@ -136,14 +121,14 @@ func parseLabelSelectors(s string) (map[string]string, error) {
 
 func parseLabelValue(s string) (string, error) {
 	if s == "" || len(validation.IsValidLabelValue(s)) > 0 {
-		return "", fail(s, "", "is not a label value", FormLabelValue)
+		return "", fail(s, "", "is not a label value", api.FormLabelValue)
 	}
 	return s, nil
 }
 
 func parseNamespace(s string) (string, error) {
 	if len(validation.IsDNS1123Label(s)) > 0 {
-		return "", fail(s, "", "is not a namespace name", FormNamespace)
+		return "", fail(s, "", "is not a namespace name", api.FormNamespace)
 	}
 	return s, nil
 }
@@ -151,7 +136,7 @@ func parseNamespace(s string) (string, error) {
 func parseSelector(s string) (labels.Selector, error) {
 	sel, err := labels.Parse(s)
 	if err != nil {
-		return nil, fail(s, "", "is not a label selector ("+err.Error()+")", FormSelector)
+		return nil, fail(s, "", "is not a label selector ("+err.Error()+")", api.FormSelector)
 	}
 	return sel, nil
 }

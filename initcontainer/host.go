@@ -66,7 +66,7 @@ func ReadHost(cfg *api.TransparentProxyConfig, resolvConf string) (Host, error) 
 	uid, err := LookupProxyUID(cfg.KumaDPUser)
 	if err != nil {
 		var errs api.FieldErrors
-		errs.Add("kumaDPUser", err)
+		errs.Add(cfg.Path(&cfg.KumaDPUser), err)
 		return Host{}, errs
 	}
 	host := Host{ProxyUID: uid}

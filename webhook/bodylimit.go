@@ -24,7 +24,8 @@ const (
 	maxReviewBytes = 7 << 20
 	// bodyBudget is how many bytes of request bodies the injector reads at once: five reviews of
 	// the largest pods the API server accepts, or thousands of ordinary ones. Reading a body costs
-	// controller-runtime over twice its size in heap, and the chart gives the injector 256 MiB.
+	// controller-runtime over twice its size in heap (TestBodyLimits measures the heap's growth),
+	// and the chart gives the injector 256 MiB.
 	bodyBudget = 16 << 20
 	// readChunk bounds each read, so that no read asks the budget for more than it holds.
 	readChunk = 64 << 10

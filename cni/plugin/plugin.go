@@ -221,7 +221,7 @@ func (p *Plugin) podRules(c *call) (*rules, time.Time, error) {
 func hostOf(cfg *api.TransparentProxyConfig) (initcontainer.Host, error) {
 	uid, err := strconv.ParseUint(cfg.KumaDPUser, 10, 32)
 	if err != nil {
-		return initcontainer.Host{}, &api.FieldError{Field: "kumaDPUser", Value: cfg.KumaDPUser,
+		return initcontainer.Host{}, &api.FieldError{Field: cfg.Path(&cfg.KumaDPUser), Value: cfg.KumaDPUser,
 			Problem: "is not a UID, and kuma-cni runs on the node, which does not know the pod's user names", Accepted: "a UID, such as 5678"}
 	}
 	return initcontainer.Host{ProxyUID: uint32(uid)}, nil

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 )
 
 // Reasons an injection ends the way it does; they label the sidecar_injection_total metric and
@@ -40,8 +41,8 @@ type decision struct {
 // must not be, then the injection label, the pod's over its namespace's.
 func (in *Injector) decide(pod *corev1.Pod, namespace string, nsLabels map[string]string) (decision, error) {
 	var warnings []string
-	for _, k := range api.Keys {
-		if _, ok := pod.Annotations[k.Name]; ok && k.Kind == api.KindLabel {
+	for _, k := range settings.Keys() {
+		if _, ok := pod.Annotations[k.Name]; ok && k.Kind == settings.KindLabel {
 			warnings = append(warnings, fmt.Sprintf("annotation %s has no effect: it is read as a label", k.Name))
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/config"
 )
 
@@ -53,23 +54,24 @@ type resolver struct {
 	settings    []Setting
 }
 
-// read returns the annotation's value parsed, or the default when the annotation is absent; env
-// names the setting the default comes from, empty for a built-in default.
-func read[T any](r *resolver, key string, parse func(string) (T, error), def T, env string) T {
-	if text, ok := r.annotations[key]; ok {
-		v, err := parse(text)
-		if r.errs.Add(key, err) {
-			return def
+// read returns the setting's annotation parsed, or the cluster's value when the pod has none,
+// recording where the value came from.
+func read[T any](r *resolver, s *settings.Value[T], cluster T) T {
+	if text, ok := r.annotations[s.Annotation]; ok {
+		v, err := s.AnnotationParser()(text)
+		if r.errs.Add(s.Annotation, err) {
+			return cluster
 		}
-		r.settings = append(r.settings, Setting{key, text, SourceAnnotation})
+		r.settings = append(r.settings, Setting{s.Annotation, text, SourceAnnotation})
 		return v
 	}
 	source := SourceBuiltIn
-	if env != "" && r.cfg.FromEnvironment(env) {
+	// A merging annotation adds to the cluster's value, which the pod's value here does not hold.
+	if !s.Merges && r.cfg.FromEnvironment(s.Setting) {
 		source = SourceCluster
 	}
-	r.settings = append(r.settings, Setting{key, fmt.Sprint(def), source})
-	return def
+	r.settings = append(r.settings, Setting{s.Annotation, fmt.Sprint(cluster), source})
+	return cluster
 }
 
 // resolve turns the pod's annotations and labels, and its namespace's labels, into the effective
@@ -79,33 +81,32 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	sc := cfg.Injector.SidecarContainer
 	traffic := cfg.SidecarTraffic
 	r := &resolver{cfg: cfg, annotations: pod.Annotations}
-	const env = "KUMA_RUNTIME_KUBERNETES_"
 
 	tp := api.DefaultTransparentProxyConfig()
 	tp.KumaDPUser = strconv.FormatInt(sc.UID, 10)
-	tp.IPFamilyMode = read(r, api.AnnotationIPFamilyMode, api.ParseIPFamilyMode, sc.IPFamilyMode, env+"INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE")
-	tp.Redirect.Inbound.Enabled = !read(r, api.AnnotationGateway, api.ParseSwitch, false, "")
+	tp.IPFamilyMode = read(r, settings.IPFamilyMode, sc.IPFamilyMode)
+	tp.Redirect.Inbound.Enabled = !read(r, settings.Gateway, false)
 	tp.Redirect.Inbound.Port = sc.RedirectPortInbound
-	inboundPorts := read(r, api.AnnotationExcludeInboundPorts, api.ParsePortRanges, traffic.ExcludeInboundPorts, env+"SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS")
-	tp.Redirect.Inbound.ExcludeIPs = read(r, api.AnnotationExcludeInboundIPs, api.ParseCIDRs, traffic.ExcludeInboundIPs, env+"SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS")
+	inboundPorts := read(r, settings.ExcludeInboundPorts, traffic.ExcludeInboundPorts)
+	tp.Redirect.Inbound.ExcludeIPs = read(r, settings.ExcludeInboundIPs, traffic.ExcludeInboundIPs)
 	tp.Redirect.Outbound.Port = sc.RedirectPortOutbound
-	tp.Redirect.Outbound.ExcludePorts = read(r, api.AnnotationExcludeOutboundPorts, api.ParsePortRanges, traffic.ExcludeOutboundPorts, env+"SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS")
-	tp.Redirect.Outbound.ExcludeIPs = read(r, api.AnnotationExcludeOutboundIPs, api.ParseCIDRs, traffic.ExcludeOutboundIPs, env+"SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS")
-	tp.Redirect.Outbound.ExcludePortsForUIDs = read(r, api.AnnotationExcludeOutboundPortsForUIDs, api.ParsePortsForUIDsList, api.PortsForUIDsList{}, "")
+	tp.Redirect.Outbound.ExcludePorts = read(r, settings.ExcludeOutboundPorts, traffic.ExcludeOutboundPorts)
+	tp.Redirect.Outbound.ExcludeIPs = read(r, settings.ExcludeOutboundIPs, traffic.ExcludeOutboundIPs)
+	tp.Redirect.Outbound.ExcludePortsForUIDs = read(r, settings.ExcludeOutboundPortsForUIDs, api.PortsForUIDsList{})
 	// On Kubernetes all DNS is redirected, as Kuma does: the CNI plugin cannot read the pod's
 	// resolv.conf, and kuma-init and the plugin must install the same rules.
-	tp.Redirect.DNS.Enabled = read(r, api.AnnotationBuiltinDNS, api.ParseSwitch, cfg.Injector.BuiltinDNS.Enabled, env+"INJECTOR_BUILTIN_DNS_ENABLED")
+	tp.Redirect.DNS.Enabled = read(r, settings.BuiltinDNS, cfg.Injector.BuiltinDNS.Enabled)
 	tp.Redirect.DNS.CaptureAll = tp.Redirect.DNS.Enabled
-	tp.Redirect.DNS.Port = read(r, api.AnnotationBuiltinDNSPort, api.ParsePort, cfg.Injector.BuiltinDNS.Port, env+"INJECTOR_BUILTIN_DNS_PORT")
-	tp.DropInvalidPackets = read(r, api.AnnotationDropInvalidPackets, api.ParseBool, false, "")
-	tp.IPTablesLogs = read(r, api.AnnotationIPTablesLogs, api.ParseBool, false, "")
-	tp.ReachableServices = read(r, api.AnnotationReachableServices, api.ParseServices, api.Services{}, "")
+	tp.Redirect.DNS.Port = read(r, settings.BuiltinDNSPort, cfg.Injector.BuiltinDNS.Port)
+	tp.DropInvalidPackets = read(r, settings.DropInvalidPackets, false)
+	tp.IPTablesLogs = read(r, settings.IPTablesLogs, false)
+	tp.ReachableServices = read(r, settings.ReachableServices, api.Services{})
 
 	res := &resolved{tp: tp}
-	res.drainTime = read(r, api.AnnotationSidecarDrainTime, api.ParseDuration, sc.DrainTime, env+"INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME")
-	res.envVars = read(r, api.AnnotationSidecarEnvVars, api.ParseEnvVars, api.EnvVars{}, "")
-	res.initFirst = read(r, api.AnnotationInitFirst, api.ParseBool, false, "")
-	res.probeProxyPort = read(r, api.AnnotationApplicationProbeProxyPort, api.ParseOptionalPort, cfg.Injector.ApplicationProbeProxyPort, env+"APPLICATION_PROBE_PROXY_PORT")
+	res.drainTime = read(r, settings.SidecarDrainTime, sc.DrainTime)
+	res.envVars = read(r, settings.SidecarEnvVars, api.EnvVars{})
+	res.initFirst = read(r, settings.InitFirst, false)
+	res.probeProxyPort = read(r, settings.ApplicationProbeProxyPort, cfg.Injector.ApplicationProbeProxyPort)
 	res.mesh = r.mesh(pod.Labels, nsLabels)
 	r.checkListeners(tp, res.probeProxyPort)
 
@@ -139,7 +140,7 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 func (r *resolver) checkListeners(tp *api.TransparentProxyConfig, probeProxyPort uint16) {
 	const accepted = "a port no other sidecar listener uses"
 	dns := tp.Redirect.DNS.Enabled
-	probeText, probeAnnotated := r.given(api.AnnotationApplicationProbeProxyPort)
+	probeText, probeAnnotated := r.given(settings.ApplicationProbeProxyPort.Annotation)
 	if probeAnnotated && probeProxyPort != 0 {
 		for _, l := range []struct {
 			name string
@@ -152,21 +153,21 @@ func (r *resolver) checkListeners(tp *api.TransparentProxyConfig, probeProxyPort
 			{"the sidecar's readiness port", api.SidecarReadinessPort, true},
 		} {
 			if l.on && l.port == probeProxyPort {
-				r.errs.Add(api.AnnotationApplicationProbeProxyPort, &api.FieldError{Value: probeText, Problem: "is also " + l.name,
+				r.errs.Add(settings.ApplicationProbeProxyPort.Annotation, &api.FieldError{Value: probeText, Problem: "is also " + l.name,
 					Accepted: accepted + ", or 0 for off"})
 				break
 			}
 		}
 	}
-	dnsText, dnsAnnotated := r.given(api.AnnotationBuiltinDNSPort)
+	dnsText, dnsAnnotated := r.given(settings.BuiltinDNSPort.Annotation)
 	if !dnsAnnotated || !dns {
 		return
 	}
 	switch port := tp.Redirect.DNS.Port; {
 	case port == api.SidecarReadinessPort:
-		r.errs.Add(api.AnnotationBuiltinDNSPort, &api.FieldError{Value: dnsText, Problem: "is also the sidecar's readiness port", Accepted: accepted})
+		r.errs.Add(settings.BuiltinDNSPort.Annotation, &api.FieldError{Value: dnsText, Problem: "is also the sidecar's readiness port", Accepted: accepted})
 	case port == probeProxyPort && !probeAnnotated:
-		r.errs.Add(api.AnnotationBuiltinDNSPort, &api.FieldError{Value: dnsText, Problem: "is also the application probe proxy's port", Accepted: accepted})
+		r.errs.Add(settings.BuiltinDNSPort.Annotation, &api.FieldError{Value: dnsText, Problem: "is also the application probe proxy's port", Accepted: accepted})
 	}
 }
 
@@ -194,51 +195,46 @@ func (r *resolver) mesh(podLabels, nsLabels map[string]string) string {
 	return api.DefaultMesh
 }
 
-// annotationOf names, for each field of the configuration a pod can set, its annotation, so that
-// a conflict found by validation names what the user wrote.
-var annotationOf = map[string]string{
-	"redirect.dns.port":                     api.AnnotationBuiltinDNSPort,
-	"redirect.inbound.excludePorts":         api.AnnotationExcludeInboundPorts,
-	"redirect.outbound.excludePorts":        api.AnnotationExcludeOutboundPorts,
-	"redirect.inbound.excludeIPs":           api.AnnotationExcludeInboundIPs,
-	"redirect.outbound.excludeIPs":          api.AnnotationExcludeOutboundIPs,
-	"ipFamilyMode":                          api.AnnotationIPFamilyMode,
-	"reachableServices":                     api.AnnotationReachableServices,
-	"redirect.outbound.excludePortsForUIDs": api.AnnotationExcludeOutboundPortsForUIDs,
-}
-
+// inAnnotations names, in the errors of validating a pod's configuration, the annotation of each
+// field a pod can set, so that a conflict found by validation names what the user wrote.
 func inAnnotations(err error) error {
 	errs, ok := err.(api.FieldErrors)
 	if !ok {
 		return err
 	}
-	for _, e := range errs {
-		if a, ok := annotationOf[e.Field]; ok {
-			e.Field = a + " (" + e.Field + ")"
-		}
-	}
+	errs.Rename(annotationOf)
 	return errs
+}
+
+// annotationOf spells a document field as the annotation that sets it, with its path.
+func annotationOf(field string) string {
+	if s, ok := settings.ByField(field); ok && s.Annotation != "" {
+		return s.Annotation + " (" + field + ")"
+	}
+	return field
 }
 
 // warnings lists what is valid but likely a mistake.
 func warnings(pod *corev1.Pod, tp *api.TransparentProxyConfig, inboundPorts api.PortRanges, annotations map[string]string) []string {
 	var out []string
 	for _, w := range tp.Warnings() {
-		if field, text, ok := strings.Cut(w, ": "); ok && annotationOf[field] != "" {
-			w = annotationOf[field] + ": " + text
+		if field, text, ok := strings.Cut(w, ": "); ok {
+			if s, ok := settings.ByField(field); ok && s.Annotation != "" {
+				w = s.Annotation + ": " + text
+			}
 		}
 		out = append(out, w)
 	}
-	if _, ok := annotations[api.AnnotationExcludeInboundPorts]; ok {
+	if _, ok := annotations[settings.ExcludeInboundPorts.Annotation]; ok {
 		declared := declaredPorts(pod)
 		for _, r := range inboundPorts {
 			if !slices.ContainsFunc(declared, func(p int32) bool { return r.Contains(uint16(p)) }) {
-				out = append(out, fmt.Sprintf("%s: %s is not a port any container declares", api.AnnotationExcludeInboundPorts, r))
+				out = append(out, fmt.Sprintf("%s: %s is not a port any container declares", settings.ExcludeInboundPorts.Annotation, r))
 			}
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(annotations)) {
-		if _, known := api.LookupKey(key); !known && (strings.HasPrefix(key, "kuma.io/") || strings.HasPrefix(key, "traffic.kuma.io/")) {
+		if _, known := settings.LookupKey(key); !known && (strings.HasPrefix(key, "kuma.io/") || strings.HasPrefix(key, "traffic.kuma.io/")) {
 			out = append(out, fmt.Sprintf("annotation %s is not one meshinit reads; it has no effect", key))
 		}
 	}

@@ -90,66 +90,57 @@ pairs joined by semicolons (sorted), everything else as text. Unset (null, "", e
 {{- end -}}
 
 {{/*
-The injector's KUMA_RUNTIME_* environment, as a JSON object: what the chart decides, the
-cluster-wide defaults of dataPlane and cni, then controlPlane.envVars, which must agree with
-any of those it names again.
+The injector's KUMA_RUNTIME_* environment, as a JSON object: what the chart decides, the value of
+every setting that a chart value fills (_settings.tpl, generated from the settings' declarations;
+values under cni apply only when cni.enabled), then controlPlane.envVars, which must agree with any
+of those it names again.
 */}}
 {{- define "meshinit.runtimeEnv" -}}
 {{- $v := .Values -}}
-{{- $d := $v.dataPlane -}}
-{{- $prefix := "KUMA_RUNTIME_KUBERNETES_" -}}
-{{- $fromValues := list
-  (list "SYSTEM_NAMESPACE" "the release namespace" .Release.Namespace)
-  (list "ADMISSION_SERVER_PORT" "controlPlane.admissionServerPort" $v.controlPlane.admissionServerPort)
-  (list "ADMISSION_SERVER_CERT_DIR" "the chart" "/var/run/secrets/kuma.io/tls-cert")
-  (list "CONTROL_PLANE_URL" "dataPlane.controlPlaneURL" $d.controlPlaneURL)
-  (list "INJECTOR_SIDECAR_CONTAINER_IMAGE" "dataPlane.image" $d.image)
-  (list "INJECTOR_SIDECAR_CONTAINER_UID" "dataPlane.uid" $d.uid)
-  (list "INJECTOR_SIDECAR_CONTAINER_GID" "dataPlane.gid" $d.gid)
-  (list "INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND" "dataPlane.redirectPortInbound" $d.redirectPortInbound)
-  (list "INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND" "dataPlane.redirectPortOutbound" $d.redirectPortOutbound)
-  (list "INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE" "dataPlane.ipFamilyMode" $d.ipFamilyMode)
-  (list "INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME" "dataPlane.drainTime" $d.drainTime)
-  (list "INJECTOR_SIDECAR_CONTAINER_ENV_VARS" "dataPlane.envVars" $d.envVars)
-  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU" "dataPlane.resources.requests.cpu" $d.resources.requests.cpu)
-  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_MEMORY" "dataPlane.resources.requests.memory" $d.resources.requests.memory)
-  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_CPU" "dataPlane.resources.limits.cpu" $d.resources.limits.cpu)
-  (list "INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY" "dataPlane.resources.limits.memory" $d.resources.limits.memory)
-  (list "INJECTOR_INIT_CONTAINER_IMAGE" "dataPlane.initImage" (include "meshinit.image" (dict "root" . "image" $d.initImage)))
-  (list "INJECTOR_INIT_CONTAINER_PRIVILEGED" "dataPlane.initContainerPrivileged" $d.initContainerPrivileged)
-  (list "INJECTOR_BUILTIN_DNS_ENABLED" "dataPlane.builtinDNS.enabled" $d.builtinDNS.enabled)
-  (list "INJECTOR_BUILTIN_DNS_PORT" "dataPlane.builtinDNS.port" $d.builtinDNS.port)
-  (list "APPLICATION_PROBE_PROXY_PORT" "dataPlane.applicationProbeProxyPort" $d.applicationProbeProxyPort)
-  (list "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS" "dataPlane.traffic.excludeInboundPorts" $d.traffic.excludeInboundPorts)
-  (list "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS" "dataPlane.traffic.excludeOutboundPorts" $d.traffic.excludeOutboundPorts)
-  (list "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS" "dataPlane.traffic.excludeInboundIPs" $d.traffic.excludeInboundIPs)
-  (list "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS" "dataPlane.traffic.excludeOutboundIPs" $d.traffic.excludeOutboundIPs)
-  (list "INJECTOR_CNI_ENABLED" "cni.enabled" $v.cni.enabled)
+{{- $names := include "meshinit.settingEnv" . | fromJson -}}
+{{- /* [setting name, where its value comes from, the value]: what the chart decides itself. */ -}}
+{{- $decided := list
+  (list "system-namespace" "the release namespace" .Release.Namespace)
+  (list "admission-server-cert-dir" "the chart" "/var/run/secrets/kuma.io/tls-cert")
+  (list "init-image" "dataPlane.initImage" (include "meshinit.image" (dict "root" . "image" $v.dataPlane.initImage)))
 -}}
 {{- if $v.cni.enabled -}}
 {{- /* The taint controller leaves alone the nodes the DaemonSet does not run on. */ -}}
 {{- $nodes := list -}}
 {{- range $k, $val := $v.cni.nodeSelector }}{{ $nodes = append $nodes (printf "%s=%s" $k $val) }}{{ end -}}
-{{- $fromValues = concat $fromValues (list
-  (list "NODE_TAINT_CONTROLLER_ENABLED" "cni.taintController.enabled" $v.cni.taintController.enabled)
-  (list "NODE_TAINT_CONTROLLER_CNI_APP" "the chart" (include "meshinit.cni" .))
-  (list "NODE_TAINT_CONTROLLER_CNI_NAMESPACE" "cni.namespace" $v.cni.namespace)
-  (list "NODE_TAINT_CONTROLLER_NODE_SELECTOR" "cni.nodeSelector" (join "," $nodes))
+{{- $decided = concat $decided (list
+  (list "node-taint-controller-cni-app" "the chart" (include "meshinit.cni" .))
+  (list "node-taint-controller-node-selector" "cni.nodeSelector" (join "," $nodes))
 ) -}}
+{{- end -}}
+{{- $fromValues := list -}}
+{{- range $decided -}}
+{{- $name := index . 0 -}}
+{{- if not (hasKey $names $name) }}{{ fail (printf "the chart names a setting %q that api/settings does not declare" $name) }}{{ end -}}
+{{- $fromValues = append $fromValues (list (get $names $name) (index . 1) (index . 2)) -}}
+{{- end -}}
+{{- range include "meshinit.settingValues" . | fromJsonArray -}}
+{{- $path := index . 1 -}}
+{{- if or $v.cni.enabled (not (hasPrefix "cni." $path)) (eq $path "cni.enabled") -}}
+{{- $value := $v -}}
+{{- range splitList "." $path }}{{ $value = index $value . }}{{ end -}}
+{{- $fromValues = append $fromValues (list (index . 0) $path $value) -}}
+{{- end -}}
 {{- end -}}
 {{- $env := dict -}}
 {{- $source := dict -}}
 {{- range $fromValues -}}
 {{- $value := include "meshinit.setting" (index . 2) -}}
 {{- if $value -}}
-{{- $_ := set $env (print $prefix (index . 0)) $value -}}
-{{- $_ := set $source (print $prefix (index . 0)) (index . 1) -}}
+{{- $_ := set $env (index . 0) $value -}}
+{{- $_ := set $source (index . 0) (index . 1) -}}
 {{- end -}}
 {{- end -}}
 {{- /* exceptionsLabels may be set empty, for no exceptions. */ -}}
-{{- if not (kindIs "invalid" $d.exceptionsLabels) -}}
-{{- $_ := set $env (print $prefix "EXCEPTIONS_LABELS") (include "meshinit.setting" $d.exceptionsLabels) -}}
-{{- $_ := set $source (print $prefix "EXCEPTIONS_LABELS") "dataPlane.exceptionsLabels" -}}
+{{- if not (kindIs "invalid" $v.dataPlane.exceptionsLabels) -}}
+{{- $name := get $names "exceptions-labels" -}}
+{{- $_ := set $env $name (include "meshinit.setting" $v.dataPlane.exceptionsLabels) -}}
+{{- $_ := set $source $name "dataPlane.exceptionsLabels" -}}
 {{- end -}}
 {{- range $name, $raw := $v.controlPlane.envVars -}}
 {{- $value := include "meshinit.setting" $raw -}}
