@@ -25,7 +25,7 @@ func TestParseCIDRs(t *testing.T) {
 		{in: "1.2.3", wantErr: `"1.2.3" is not an IP address; accepted: ` + FormCIDRs},
 		{in: "10.0.0.1,example.com", wantErr: `"example.com" in "10.0.0.1,example.com" is not an IP address; accepted: ` + FormCIDRs},
 		{in: "fe80::1%eth0", wantErr: `"fe80::1%eth0" has an IPv6 zone, which rules cannot match; accepted: ` + FormCIDRs},
-		{in: "10.0.0.1,,10.0.0.2", wantErr: `"10.0.0.1,,10.0.0.2" has an empty entry; accepted: ` + FormCIDRs},
+		{in: "10.0.0.1,,10.0.0.2", want: CIDRs{netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("10.0.0.2/32")}},
 		{in: "10.0.0.1 10.0.0.2", wantErr: `"10.0.0.1 10.0.0.2" is not an IP address; accepted: ` + FormCIDRs},
 	} {
 		t.Run(tc.in, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -28,10 +29,31 @@ func ParseCount(s string) (uint, error) {
 	return uint(n), nil
 }
 
-// ParseTransparentProxyConfig reads a TransparentProxyConfig document, YAML or JSON. Fields left
-// out keep their defaults; unknown fields, values of the wrong form and invalid settings are all
-// reported at once, each with its path in the document.
+// Document is what reading one configuration document made: the configuration, over the base it
+// was read onto; the paths of the fields it gave; and warnings about what it holds that meshinit
+// does not read.
+type Document struct {
+	Config   *TransparentProxyConfig
+	Given    []string
+	Warnings []string
+}
+
+// ParseTransparentProxyConfig reads a configuration document over the defaults: see
+// ReadTransparentProxyConfig.
 func ParseTransparentProxyConfig(data []byte) (*TransparentProxyConfig, error) {
+	doc, err := ReadTransparentProxyConfig(data, DefaultTransparentProxyConfig())
+	if err != nil {
+		return nil, err
+	}
+	return doc.Config, nil
+}
+
+// ReadTransparentProxyConfig reads a document in Kuma's format, YAML or JSON, onto a copy of base,
+// as Kuma's loader reads several files into one configuration: fields left out keep base's value,
+// lists given replace base's. Values of the wrong form and invalid settings are all reported at
+// once, each with its path in the document; fields neither Kuma nor meshinit know are warnings,
+// since Kuma's readers ignore them (a newer Kuma's field, say), but they may be typos.
+func ReadTransparentProxyConfig(data []byte, base *TransparentProxyConfig) (*Document, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, &FieldError{Field: "document", Problem: fmt.Sprintf("is %d bytes, over the limit", len(data)),
 			Accepted: fmt.Sprintf("at most %d bytes", MaxDocumentSize)}
@@ -43,27 +65,35 @@ func ParseTransparentProxyConfig(data []byte) (*TransparentProxyConfig, error) {
 	}
 	if raw == nil {
 		return nil, &FieldError{Field: "document", Problem: "is empty",
-			Accepted: "a " + ConfigKind + " document starting with apiVersion: " + ConfigAPIVersion}
+			Accepted: "a " + ConfigKind + " document, such as redirect: {inbound: {excludePorts: [22]}}"}
 	}
 	obj, ok := raw.(map[string]any)
 	if !ok {
 		return nil, &FieldError{Field: "document", Problem: "is not an object",
-			Accepted: "a " + ConfigKind + " document starting with apiVersion: " + ConfigAPIVersion}
+			Accepted: "a " + ConfigKind + " document, such as redirect: {inbound: {excludePorts: [22]}}"}
 	}
-	var errs FieldErrors
-	for _, key := range []string{"apiVersion", "kind"} {
-		if _, ok := obj[key]; !ok {
-			errs.Add(key, &FieldError{Problem: "is required", Accepted: map[string]string{
-				"apiVersion": ConfigAPIVersion, "kind": ConfigKind}[key]})
-		}
-	}
-	cfg := DefaultTransparentProxyConfig()
-	decodeObject("", obj, reflect.ValueOf(cfg).Elem(), &errs)
-	errs.Add("", cfg.Validate())
-	if err := errs.Err(); err != nil {
+	d := &decoder{}
+	cfg := base.clone()
+	d.object("", obj, reflect.ValueOf(cfg).Elem())
+	d.errs.Add("", cfg.Validate())
+	if err := d.errs.Err(); err != nil {
 		return nil, err
 	}
-	return cfg, nil
+	slices.Sort(d.given)
+	return &Document{Config: cfg, Given: d.given, Warnings: d.warnings}, nil
+}
+
+// clone copies the configuration deeply, so that reading onto it changes no list of the original.
+func (c *TransparentProxyConfig) clone() *TransparentProxyConfig {
+	data, err := json.Marshal(c)
+	if err != nil {
+		panic("api: a configuration does not marshal: " + err.Error())
+	}
+	out := &TransparentProxyConfig{}
+	if err := json.Unmarshal(data, out); err != nil {
+		panic("api: a configuration does not unmarshal: " + err.Error())
+	}
+	return out
 }
 
 // decodeYAML reads YAML 1.2 (so "yes" stays a string, not a boolean) or JSON, with numbers kept as
@@ -127,38 +157,41 @@ func plainStyle(n *yamlv3.Node) {
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// decodeObject fills the struct v from obj by the fields' json names, recording every problem
-// with its path rather than stopping at the first, as encoding/json would.
-func decodeObject(path string, obj map[string]any, v reflect.Value, errs *FieldErrors) {
+// decoder fills a configuration from a decoded document by the fields' json names, recording
+// every problem with its path rather than stopping at the first, as encoding/json would, and the
+// paths of the fields given.
+type decoder struct {
+	errs     FieldErrors
+	given    []string
+	warnings []string
+}
+
+func (d *decoder) object(path string, obj map[string]any, v reflect.Value) {
 	t := v.Type()
 	index := make(map[string]int, t.NumField())
-	names := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		index[name] = i
-		names = append(names, name)
 	}
-	keys := make([]string, 0, len(obj))
-	for key := range obj {
-		keys = append(keys, key)
-	}
-	slices.Sort(keys)
-	for _, key := range keys {
+	for _, key := range slices.Sorted(maps.Keys(obj)) {
 		field := joinPath(path, key)
 		i, ok := index[key]
 		if !ok {
-			errs.Add(field, &FieldError{Problem: "is not a field of " + orDocument(path),
-				Accepted: strings.Join(names, ", ")})
+			d.warnings = append(d.warnings, fmt.Sprintf("%s is not a field Kuma or meshinit reads; it is ignored", field))
 			continue
 		}
-		decodeValue(field, obj[key], v.Field(i), errs)
+		d.value(field, obj[key], v.Field(i))
 	}
 }
 
-func decodeValue(path string, raw any, v reflect.Value, errs *FieldErrors) {
+func (d *decoder) value(path string, raw any, v reflect.Value) {
 	if raw == nil {
-		return // null keeps the default
+		return // null keeps the base's value
 	}
+	if v.Kind() != reflect.Struct || v.Addr().Type().Implements(unmarshalerType) {
+		d.given = append(d.given, path)
+	}
+	errs := &d.errs
 	if v.Addr().Type().Implements(unmarshalerType) {
 		data, _ := json.Marshal(raw)
 		errs.Add(path, v.Addr().Interface().(json.Unmarshaler).UnmarshalJSON(data))
@@ -173,20 +206,33 @@ func decodeValue(path string, raw any, v reflect.Value, errs *FieldErrors) {
 				Accepted: "an object with the fields of " + path})
 			return
 		}
-		decodeObject(path, obj, v, errs)
+		d.object(path, obj, v)
 	case reflect.Bool:
 		b, ok := raw.(bool)
+		if s, isText := raw.(string); isText {
+			// YAML 1.1, which Kuma's readers speak, reads yes and no as booleans.
+			var err error
+			if b, err = ParseBool(s); err != nil {
+				b, err = strconv.ParseBool(s) // as Kuma reads its variables: 1, t, TRUE...
+			}
+			ok = err == nil
+		}
 		if !ok {
 			errs.Add(path, invalid(text, "", "is not a boolean", FormBool))
 			return
 		}
 		v.SetBool(b)
-	case reflect.Uint16: // every uint16 of the document is a port
-		port, err := ParsePort(text)
-		if errs.Add(path, err) {
+	case reflect.Uint16: // ports (Validate refuses 0), and the log level
+		n, err := strconv.ParseUint(strings.TrimSpace(text), 10, 16)
+		if err != nil {
+			if isDigits(strings.TrimSpace(text)) {
+				errs.Add(path, invalid(text, "", "is out of range 1-65535", FormPort))
+			} else {
+				errs.Add(path, invalid(text, "", "is not a port number", FormPort))
+			}
 			return
 		}
-		v.SetUint(uint64(port))
+		v.SetUint(n)
 	case reflect.Uint:
 		n, err := strconv.ParseUint(text, 10, 32)
 		if err != nil {

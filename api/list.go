@@ -3,8 +3,8 @@ package api
 import "strings"
 
 // parseList splits s on sep and parses each entry, blanks around it trimmed. An empty value is an
-// empty list and an empty entry is an error. parse returns the entry's value, or the offending
-// token (empty for the whole entry) and what is wrong with it.
+// empty list, and empty entries are skipped, as Kuma skips them ("22,80,"). parse returns the
+// entry's value, or the offending token (empty for the whole entry) and what is wrong with it.
 func parseList[T any](s, sep, form string, parse func(entry string) (T, string, string)) ([]T, error) {
 	if strings.TrimSpace(s) == "" {
 		return []T{}, nil
@@ -14,7 +14,7 @@ func parseList[T any](s, sep, form string, parse func(entry string) (T, string, 
 	for _, entry := range entries {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
-			return nil, invalid(s, "", "has an empty entry", form)
+			continue
 		}
 		v, token, problem := parse(entry)
 		if problem != "" {

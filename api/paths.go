@@ -53,3 +53,13 @@ func FieldPath[T any](in func(*TransparentProxyConfig) *T) string {
 	var c TransparentProxyConfig
 	return c.Path(in(&c))
 }
+
+// IsPath reports whether path is a field of the document, such as redirect.inbound.excludePorts.
+func IsPath(path string) bool {
+	for _, p := range fieldPaths {
+		if p == path {
+			return true
+		}
+	}
+	return false
+}

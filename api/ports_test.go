@@ -19,8 +19,8 @@ func TestParsePortRanges(t *testing.T) {
 		{in: "1,65535", want: PortRanges{{1, 1}, {65535, 65535}}},
 		{in: "80-80", want: PortRanges{{80, 80}}},
 		{in: "022", want: PortRanges{{22, 22}}},
-		{in: "22,,80", wantErr: `"22,,80" has an empty entry; accepted: ` + FormPortRanges},
-		{in: "22,", wantErr: `"22," has an empty entry; accepted: ` + FormPortRanges},
+		{in: "22,,80", want: PortRanges{{22, 22}, {80, 80}}}, // Kuma skips empty entries
+		{in: "22,", want: PortRanges{{22, 22}}},
 		{in: "0", wantErr: `"0" is out of range 1-65535; accepted: ` + FormPortRanges},
 		{in: "22,65536", wantErr: `"65536" in "22,65536" is out of range 1-65535; accepted: ` + FormPortRanges},
 		{in: "99999999999999999999", wantErr: `"99999999999999999999" is out of range 1-65535; accepted: ` + FormPortRanges},

@@ -114,7 +114,8 @@ func (l PortsForUIDsList) String() string {
 
 // ParsePortsForUIDs parses one `[tcp|udp|*:][ports|*:]uids` entry, the syntax of kumactl's
 // --exclude-outbound-ports-for-uids: "tcp:22:1000-2000", "53,3000-5000:106-108", "*:*:0", "106".
-// With two parts, the first is a protocol when it has letters, and ports otherwise.
+// With two parts, the first is a protocol when it has letters, and ports otherwise. Protocols may be
+// written in any case and as a comma list, as Kuma reads them: TCP:22:1000, tcp,udp:22:1000.
 func ParsePortsForUIDs(s string) (PortsForUIDs, error) {
 	e, token, problem := parsePortsForUIDs(strings.TrimSpace(s))
 	if problem != "" {
@@ -151,17 +152,26 @@ func parsePortsForUIDs(entry string) (PortsForUIDs, string, string) {
 	default:
 		return e, entry, "has more than three ':'-separated parts"
 	}
-	if protocol = strings.TrimSpace(protocol); protocol != "" {
-		switch Protocol(protocol) {
-		case "*":
-		case ProtocolTCP, ProtocolUDP:
-			e.Protocol = Protocol(protocol)
-		default:
-			return e, protocol, "is not a protocol (tcp, udp or *)"
+	// Kuma reads protocols in any case, and a comma list of them: tcp,udp is both.
+	if protocol = strings.TrimSpace(protocol); protocol != "" && protocol != "*" {
+		seen := map[Protocol]bool{}
+		for _, token := range strings.Split(protocol, ",") {
+			switch p := Protocol(strings.ToLower(strings.TrimSpace(token))); p {
+			case ProtocolTCP, ProtocolUDP:
+				seen[p] = true
+			default:
+				return e, strings.TrimSpace(token), "is not a protocol (tcp, udp or *)"
+			}
+		}
+		if len(seen) == 1 {
+			e.Protocol = map[bool]Protocol{true: ProtocolTCP, false: ProtocolUDP}[seen[ProtocolTCP]]
 		}
 	}
 	if ports = strings.TrimSpace(ports); ports != "" && ports != "*" {
 		for _, token := range strings.Split(ports, ",") {
+			if strings.TrimSpace(token) == "" {
+				continue // as Kuma skips it
+			}
 			r, problem := parsePortRange(strings.TrimSpace(token))
 			if problem != "" {
 				return e, strings.TrimSpace(token), problem

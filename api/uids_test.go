@@ -48,8 +48,13 @@ func TestParsePortsForUIDsList(t *testing.T) {
 		{in: "tcp:x:1", wantErr: `"x" in "tcp:x:1" is not a port number; accepted: ` + FormPortsForUIDs},
 		{in: "tcp:22:kuma", wantErr: `"kuma" in "tcp:22:kuma" is not a UID or a UID range; accepted: ` + FormPortsForUIDs},
 		{in: "a:b:c:d", wantErr: `"a:b:c:d" has more than three ':'-separated parts; accepted: ` + FormPortsForUIDs},
-		{in: "53:106;;54:107", wantErr: `"53:106;;54:107" has an empty entry; accepted: ` + FormPortsForUIDs},
-		{in: "tcp:22,:106", wantErr: `"tcp:22,:106" is an empty entry; accepted: ` + FormPortsForUIDs},
+		{in: "53:106;;54:107", format: "53:106;54:107", want: PortsForUIDsList{ // Kuma skips empty entries
+			{Ports: PortRanges{{53, 53}}, UIDs: UIDRange{106, 106}}, {Ports: PortRanges{{54, 54}}, UIDs: UIDRange{107, 107}}}},
+		{in: "tcp:22,:106", format: "tcp:22:106", want: PortsForUIDsList{{Protocol: ProtocolTCP, Ports: PortRanges{{22, 22}}, UIDs: UIDRange{106, 106}}}},
+		{in: "TCP:22:1000", format: "tcp:22:1000", want: PortsForUIDsList{{Protocol: ProtocolTCP, Ports: PortRanges{{22, 22}}, UIDs: UIDRange{1000, 1000}}}},
+		{in: "tcp,udp:22:1000", format: "22:1000", want: PortsForUIDsList{{Ports: PortRanges{{22, 22}}, UIDs: UIDRange{1000, 1000}}}},
+		{in: "udp,UDP:53:1", format: "udp:53:1", want: PortsForUIDsList{{Protocol: ProtocolUDP, Ports: PortRanges{{53, 53}}, UIDs: UIDRange{1, 1}}}},
+		{in: "tcp,sctp:22:1", wantErr: `"sctp" in "tcp,sctp:22:1" is not a protocol (tcp, udp or *); accepted: ` + FormPortsForUIDs},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParsePortsForUIDsList(tc.in)

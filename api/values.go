@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,19 +34,32 @@ const (
 )
 
 // ParseSwitch parses the on/off values Kuma accepts for switches such as
-// kuma.io/sidecar-injection: enabled|true is on, disabled|false is off.
+// kuma.io/sidecar-injection: enabled|true is on, disabled|false is off. Kuma's deprecated yes and
+// no are read too (Deprecated says so).
 func ParseSwitch(s string) (bool, error) {
 	switch strings.TrimSpace(s) {
-	case "enabled", "true":
+	case "enabled", "true", "yes":
 		return true, nil
-	case "disabled", "false":
+	case "disabled", "false", "no":
 		return false, nil
 	}
 	return false, invalid(s, "", "is not a switch value", FormSwitch)
 }
 
-// ParseBool parses true or false, and nothing else.
+// ParseBool parses true or false, and Kuma's deprecated yes and no.
 func ParseBool(s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "true", "yes":
+		return true, nil
+	case "false", "no":
+		return false, nil
+	}
+	return false, invalid(s, "", "is not a boolean", FormBool)
+}
+
+// ParseStrictBool parses true or false only: the form of the injector's own variables and of
+// flags, where Kuma never read yes or no.
+func ParseStrictBool(s string) (bool, error) {
 	switch strings.TrimSpace(s) {
 	case "true":
 		return true, nil
@@ -70,9 +84,11 @@ func (m IPFamilyMode) IPv4() bool { return m == IPFamilyDualStack || m == IPFami
 // IPv6 reports whether IPv6 traffic is redirected in this mode.
 func (m IPFamilyMode) IPv6() bool { return m == IPFamilyDualStack || m == IPFamilyIPv6 }
 
-// ParseIPFamilyMode parses dualstack, ipv4 or ipv6.
+// ParseIPFamilyMode parses dualstack, ipv4 or ipv6, in any case as Kuma does; empty is dualstack.
 func ParseIPFamilyMode(s string) (IPFamilyMode, error) {
-	switch m := IPFamilyMode(strings.TrimSpace(s)); m {
+	switch m := IPFamilyMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case "":
+		return IPFamilyDualStack, nil
 	case IPFamilyDualStack, IPFamilyIPv4, IPFamilyIPv6:
 		return m, nil
 	}
@@ -109,10 +125,9 @@ func (e EnvVars) String() string {
 }
 
 // ParseEnvVars parses "NAME=value;NAME2=value2", the syntax of kuma.io/sidecar-env-vars. Values
-// may hold '=' but not ';'. Names follow Kubernetes' rules for environment variable names, and a
-// name given twice is an error, since only one of the values could win.
+// may hold '=' but not ';'. Names follow Kubernetes' rules for environment variable names. A name
+// given twice keeps its last value, as in Kuma (Repeated names them).
 func ParseEnvVars(s string) (EnvVars, error) {
-	seen := map[string]bool{}
 	vars, err := parseList(s, ";", FormEnvVars, func(entry string) (EnvVar, string, string) {
 		name, value, ok := strings.Cut(entry, "=")
 		name = strings.TrimSpace(name)
@@ -121,13 +136,37 @@ func ParseEnvVars(s string) (EnvVars, error) {
 			return EnvVar{}, "", "has no '='"
 		case !isEnvVarName(name):
 			return EnvVar{}, name, "is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit)"
-		case seen[name]:
-			return EnvVar{}, name, "is given more than once"
 		}
-		seen[name] = true
 		return EnvVar{Name: name, Value: value}, "", ""
 	})
-	return vars, err
+	if err != nil {
+		return nil, err
+	}
+	out := vars[:0:0]
+	for _, v := range vars {
+		if i := slices.IndexFunc(out, func(e EnvVar) bool { return e.Name == v.Name }); i >= 0 {
+			out[i] = v
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Repeated lists the names given more than once in a kuma.io/sidecar-env-vars value: only the
+// last of each counts.
+func Repeated(s string) []string {
+	seen := map[string]int{}
+	var out []string
+	for _, entry := range strings.Split(s, ";") {
+		name, _, _ := strings.Cut(entry, "=")
+		if name = strings.TrimSpace(name); name != "" {
+			if seen[name]++; seen[name] == 2 {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }
 
 // Services is a list of kuma.io/service values.

@@ -17,7 +17,11 @@ func TestParseSwitchAndBool(t *testing.T) {
 		{in: "disabled", parse: ParseSwitch, want: false},
 		{in: "false", parse: ParseSwitch, want: false},
 		{in: "Enabled", parse: ParseSwitch, wantErr: `"Enabled" is not a switch value; accepted: ` + FormSwitch},
-		{in: "yes", parse: ParseSwitch, wantErr: `"yes" is not a switch value; accepted: ` + FormSwitch},
+		{in: "yes", parse: ParseSwitch, want: true}, // Kuma's, deprecated
+		{in: "no", parse: ParseSwitch, want: false},
+		{in: "yes", parse: ParseBool, want: true},
+		{in: "no", parse: ParseBool, want: false},
+		{in: "yes", parse: ParseStrictBool, wantErr: `"yes" is not a boolean; accepted: ` + FormBool},
 		{in: "", parse: ParseSwitch, wantErr: `is not a switch value; accepted: ` + FormSwitch},
 		{in: "true", parse: ParseBool, want: true},
 		{in: "false", parse: ParseBool, want: false},
@@ -41,7 +45,8 @@ func TestParseIPFamilyMode(t *testing.T) {
 		{in: "dualstack", want: IPFamilyDualStack, v4: true, v6: true},
 		{in: "ipv4", want: IPFamilyIPv4, v4: true},
 		{in: "ipv6", want: IPFamilyIPv6, v6: true},
-		{in: "IPv4", wantErr: `"IPv4" is not an IP family mode; accepted: ` + FormIPFamilyMode},
+		{in: "IPv4", want: IPFamilyIPv4, v4: true}, // Kuma reads any case
+		{in: "", want: IPFamilyDualStack, v4: true, v6: true},
 		{in: "dual-stack", wantErr: `"dual-stack" is not an IP family mode; accepted: ` + FormIPFamilyMode},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
@@ -84,12 +89,12 @@ func TestParseEnvVars(t *testing.T) {
 		{in: "A=1;B=two", want: EnvVars{{"A", "1"}, {"B", "two"}}},
 		{in: "OPTS=-Dx=y;EMPTY=", want: EnvVars{{"OPTS", "-Dx=y"}, {"EMPTY", ""}}},
 		{in: "my.env-name=x", want: EnvVars{{"my.env-name", "x"}}},
-		{in: "A=1;", wantErr: `"A=1;" has an empty entry; accepted: ` + FormEnvVars},
+		{in: "A=1;", want: EnvVars{{"A", "1"}}},
 		{in: "A", wantErr: `"A" has no '='; accepted: ` + FormEnvVars},
 		{in: "A=1;B", wantErr: `"B" in "A=1;B" has no '='; accepted: ` + FormEnvVars},
 		{in: "1A=x", wantErr: `"1A" in "1A=x" is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit); accepted: ` + FormEnvVars},
 		{in: "=x", wantErr: `"=x" is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit); accepted: ` + FormEnvVars},
-		{in: "A=1;A=2", wantErr: `"A" in "A=1;A=2" is given more than once; accepted: ` + FormEnvVars},
+		{in: "A=1;B=2;A=3", want: EnvVars{{"A", "3"}, {"B", "2"}}}, // the last wins, as in Kuma
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseEnvVars(tc.in)
@@ -107,7 +112,7 @@ func TestParseServices(t *testing.T) {
 		{in: "", want: Services{}},
 		{in: "redis_kuma-demo_svc_6379", want: Services{"redis_kuma-demo_svc_6379"}},
 		{in: "redis_kuma-demo_svc_6379, elastic_kuma-demo_svc_9200", want: Services{"redis_kuma-demo_svc_6379", "elastic_kuma-demo_svc_9200"}},
-		{in: "a,,b", wantErr: `"a,,b" has an empty entry; accepted: ` + FormServices},
+		{in: "a,,b", want: Services{"a", "b"}},
 		{in: "redis svc", wantErr: `"redis svc" has ' ', which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/'); accepted: ` + FormServices},
 		{in: "a,*", wantErr: `"*" in "a,*" has '*', which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/'); accepted: ` + FormServices},
 	} {

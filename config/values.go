@@ -90,6 +90,11 @@ func parseEnvVars(s string) (api.EnvVars, error) {
 	if fe, ok := errors.AsType[*api.FieldError](err); ok {
 		return nil, fail(s, fe.Token, fe.Problem, api.FormEnvVarsOrKumas)
 	}
+	// A pod's annotation keeps the last of a repeated name, as Kuma's does; the cluster's
+	// setting, a map in Kuma's configuration, cannot repeat one.
+	if repeated := api.Repeated(text); len(repeated) > 0 {
+		return nil, fail(s, repeated[0], "is given more than once", api.FormEnvVarsOrKumas)
+	}
 	return vars, err
 }
 

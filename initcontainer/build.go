@@ -45,10 +45,10 @@ const maxMultiport = 15
 // Families returns the families whose traffic the configuration redirects.
 func Families(cfg *api.TransparentProxyConfig) []Family {
 	var out []Family
-	if cfg.IPFamilyMode.IPv4() {
+	if cfg.Family().IPv4() {
 		out = append(out, IPv4)
 	}
-	if cfg.IPFamilyMode.IPv6() {
+	if cfg.Family().IPv6() {
 		out = append(out, IPv6)
 	}
 	return out
@@ -104,7 +104,7 @@ func (b *builder) mangle() {
 }
 
 func (b *builder) raw() {
-	if !b.dns() || !b.cfg.Redirect.DNS.ConntrackZoneSplit {
+	if !b.dns() || b.cfg.Redirect.DNS.SkipConntrackZoneSplit {
 		return
 	}
 	servers, _ := b.nameservers()
@@ -147,12 +147,12 @@ func (b *builder) nat() {
 	b.outbound()
 
 	if in.Enabled {
-		if b.cfg.IPTablesLogs {
+		if b.cfg.Log.Enabled {
 			b.add(tableNat, ChainInboundRedirect, "log inbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit inbound: ")})
 		}
 		b.add(tableNat, ChainInboundRedirect, "inbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(in.Port)})
 	}
-	if b.cfg.IPTablesLogs {
+	if b.cfg.Log.Enabled {
 		b.add(tableNat, ChainOutboundRedirect, "log outbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit outbound: ")})
 	}
 	b.add(tableNat, ChainOutboundRedirect, "outbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(out.Port)})
@@ -160,7 +160,7 @@ func (b *builder) nat() {
 
 func (b *builder) inbound() {
 	in := b.cfg.Redirect.Inbound
-	b.exclusions(ChainInbound, "inbound from an excluded address", "inbound to excluded ports", in.ExcludeIPs, in.ExcludePorts,
+	b.exclusions(ChainInbound, "inbound from an excluded address", "inbound to excluded ports", in.ExcludePortsForIPs, b.cfg.InboundExcluded(),
 		func(m *match, p netip.Prefix) { m.src = p })
 	b.add(tableNat, ChainInbound, "inbound TCP to "+ChainInboundRedirect, match{proto: "tcp", target: jump(ChainInboundRedirect)})
 }
@@ -201,7 +201,7 @@ func (b *builder) outbound() {
 		b.add(tableNat, ChainOutbound, "DNS of the proxy is not redirected", match{
 			proto: "udp", dport: 53, extra: ownerIs(b.uid), target: targetReturn})
 		servers, all := b.nameservers()
-		if cfg.IPTablesLogs && len(servers) > 0 {
+		if cfg.Log.Enabled && len(servers) > 0 {
 			b.add(tableNat, ChainOutbound, "log DNS redirects", match{proto: "udp", dport: 53, extra: logLimit, target: logTo("meshinit dns: ")})
 		}
 		purpose := "DNS to the nameservers goes to the sidecar DNS"
@@ -224,7 +224,7 @@ func (b *builder) outbound() {
 		out: "lo", extra: ownerIsNot(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "traffic of the proxy is not redirected", match{extra: ownerIs(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "localhost is not redirected", match{dst: loopback, target: targetReturn})
-	b.exclusions(ChainOutbound, "outbound to an excluded address", "outbound to excluded ports", out.ExcludeIPs, out.ExcludePorts,
+	b.exclusions(ChainOutbound, "outbound to an excluded address", "outbound to excluded ports", out.ExcludePortsForIPs, cfg.OutboundExcluded(),
 		func(m *match, p netip.Prefix) { m.dst = p })
 	b.add(tableNat, ChainOutbound, "outbound TCP to "+ChainOutboundRedirect, match{proto: "tcp", target: jump(ChainOutboundRedirect)})
 }

@@ -95,7 +95,7 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 	var skipped []FamilyResult
 	for _, f := range Families(cfg) {
 		if f == IPv6 && !in.system().ipv6Available() {
-			if cfg.IPFamilyMode == api.IPFamilyIPv6 {
+			if cfg.Family() == api.IPFamilyIPv6 {
 				return nil, errors.New("ipFamilyMode is ipv6, but this host has no IPv6")
 			}
 			skipped = append(skipped, FamilyResult{Family: f, Skipped: "this host has no IPv6"})
@@ -146,7 +146,7 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 }
 
 // run takes the namespace's lock and transitions the targets, retrying transient failures (the
-// xtables lock held elsewhere) with backoff up to cfg.MaxRetries times. during, when set, runs
+// xtables lock held elsewhere) with backoff up to cfg.Retry.MaxRetries times. during, when set, runs
 // while the restores do; its failure fails the transition.
 func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
 	backend, err := in.backend(ctx)
@@ -164,10 +164,10 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 		if err == nil || !transient(err) {
 			break
 		}
-		if attempt >= cfg.MaxRetries {
+		if attempt >= cfg.Retry.MaxRetries {
 			// Each failure says only how long its own attempt waited; the bound is all of them.
 			err = fmt.Errorf("gave up after %d attempts (maxRetries %d), each waiting up to %ds for the xtables lock (wait): %w",
-				attempt+1, cfg.MaxRetries, cfg.Wait, err)
+				attempt+1, cfg.Retry.MaxRetries, cfg.Wait, err)
 			break
 		}
 		in.pause(ctx, backoff(attempt))

@@ -127,7 +127,7 @@ func TestInstallFailsWhenTheKernelDisagrees(t *testing.T) {
 	in, _ := fakeInstaller(k)
 	in.Runner = manglingKernel{k}
 	cfg := api.DefaultTransparentProxyConfig()
-	cfg.MaxRetries = 0
+	cfg.Retry.MaxRetries = 0
 	_, err := in.Install(context.Background(), cfg, testHost)
 	if err == nil || !strings.Contains(err.Error(), "ipv4: the rules read back after applying differ from those applied") {
 		t.Fatalf("error = %v", err)
@@ -209,7 +209,7 @@ func TestFreshNamespaceVerifiesByCounting(t *testing.T) {
 	in.sys = &fakeSystem{kernel: k}
 	in.Runner = droppingKernel{k}
 	cfg := everything()
-	cfg.MaxRetries = 0
+	cfg.Retry.MaxRetries = 0
 	_, err := in.Install(context.Background(), cfg, testHost)
 	if err == nil || !strings.Contains(err.Error(), "ipv4: the kernel holds") {
 		t.Fatalf("error = %v, want a count mismatch", err)

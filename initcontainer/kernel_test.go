@@ -104,7 +104,7 @@ func TestValidateFailsWithoutRules(t *testing.T) {
 	cfg.IPFamilyMode = api.IPFamilyIPv4
 	// Only the IPv6 rules: IPv4 must fail every probe.
 	v6 := everything()
-	v6.IPFamilyMode = api.IPFamilyIPv6
+	v6.SetFamily(api.IPFamilyIPv6)
 	install(t, net.Pod, Backend{Name: "nft"}, v6, testHost)
 	checks, err := validateIn(t, net.Pod, cfg)
 	if err == nil {

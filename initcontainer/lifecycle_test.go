@@ -239,7 +239,7 @@ func TestWaitsForTheXtablesLock(t *testing.T) {
 		}
 		defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 		cfg := everything()
-		cfg.Wait, cfg.MaxRetries = 1, 1
+		cfg.Wait, cfg.Retry.MaxRetries = 1, 1
 		err := net.Pod.Do(func() error {
 			in := &Installer{Backend: &b, sleep: func(time.Duration) {}}
 			_, err := in.Install(context.Background(), cfg, testHost)

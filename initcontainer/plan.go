@@ -22,9 +22,12 @@ type FamilyPlan struct {
 	Ruleset
 }
 
+// PlanAPIVersion versions the plan that --dry-run -o json prints.
+const PlanAPIVersion = "meshinit.io/v1alpha1"
+
 // NewPlan builds the plan of a valid configuration.
 func NewPlan(cfg *api.TransparentProxyConfig, host Host) Plan {
-	p := Plan{APIVersion: api.ConfigAPIVersion, Kind: "TransparentProxyPlan"}
+	p := Plan{APIVersion: PlanAPIVersion, Kind: "TransparentProxyPlan"}
 	for _, f := range Families(cfg) {
 		p.Families = append(p.Families, FamilyPlan{Family: f.String(), Ruleset: Build(cfg, host, f)})
 	}

@@ -71,7 +71,7 @@ func TestRuleCountGrowsWithExcludedPorts(t *testing.T) {
 		for p := 1; p <= n; p++ {
 			ports = append(ports, fmt.Sprint(p))
 		}
-		cfg.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges(strings.Join(ports, ",")))
+		cfg.SetInboundExcluded(mustParse(api.ParsePortRanges(strings.Join(ports, ","))))
 		return len(Build(cfg, testHost, IPv4).Rules)
 	}
 	base := count(0)

@@ -27,10 +27,10 @@ func mustParse[T any](v T, err error) T {
 var scenarios = []scenario{
 	{"defaults", func(*api.TransparentProxyConfig) {}},
 	{"exclude-inbound-ports", func(c *api.TransparentProxyConfig) {
-		c.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges("22,8000-8100"))
+		c.SetInboundExcluded(mustParse(api.ParsePortRanges("22,8000-8100")))
 	}},
 	{"exclude-outbound-ports", func(c *api.TransparentProxyConfig) {
-		c.Redirect.Outbound.ExcludePorts = mustParse(api.ParsePortRanges("5432,6379"))
+		c.SetOutboundExcluded(mustParse(api.ParsePortRanges("5432,6379")))
 	}},
 	{"exclude-ports-multiport-chunks", func(c *api.TransparentProxyConfig) {
 		var ports []string
@@ -38,14 +38,14 @@ var scenarios = []scenario{
 			ports = append(ports, strconv.Itoa(p))
 		}
 		ports = append(ports, "2000-2100", "3000-3100")
-		c.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges(strings.Join(ports, ",")))
-		c.Redirect.Outbound.ExcludePorts = mustParse(api.ParsePortRanges(strings.Join(ports, ",")))
+		c.SetInboundExcluded(mustParse(api.ParsePortRanges(strings.Join(ports, ","))))
+		c.SetOutboundExcluded(mustParse(api.ParsePortRanges(strings.Join(ports, ","))))
 	}},
 	{"exclude-inbound-ips", func(c *api.TransparentProxyConfig) {
-		c.Redirect.Inbound.ExcludeIPs = mustParse(api.ParseCIDRs("10.200.0.2,192.168.0.0/16,fd00:200::2"))
+		c.Redirect.Inbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("10.200.0.2,192.168.0.0/16,fd00:200::2"))
 	}},
 	{"exclude-outbound-ips", func(c *api.TransparentProxyConfig) {
-		c.Redirect.Outbound.ExcludeIPs = mustParse(api.ParseCIDRs("169.254.169.254,10.0.0.1/8,fd00:200::/64"))
+		c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("169.254.169.254,10.0.0.1/8,fd00:200::/64"))
 	}},
 	{"exclude-outbound-ports-for-uids", func(c *api.TransparentProxyConfig) {
 		c.Redirect.Outbound.ExcludePortsForUIDs = mustParse(api.ParsePortsForUIDsList("tcp:80:1000-2000;udp:53:106;*:3000-3010:107;108"))
@@ -63,13 +63,13 @@ var scenarios = []scenario{
 	}},
 	{"dns-without-conntrack-zones", func(c *api.TransparentProxyConfig) {
 		c.Redirect.DNS.Enabled = true
-		c.Redirect.DNS.ConntrackZoneSplit = false
+		c.Redirect.DNS.SkipConntrackZoneSplit = true
 	}},
 	{"drop-invalid-packets", func(c *api.TransparentProxyConfig) {
 		c.DropInvalidPackets = true
 	}},
 	{"iptables-logs", func(c *api.TransparentProxyConfig) {
-		c.IPTablesLogs = true
+		c.Log.Enabled = true
 		c.Redirect.DNS.Enabled = true
 	}},
 	{"ipv4-only", func(c *api.TransparentProxyConfig) {
@@ -77,7 +77,7 @@ var scenarios = []scenario{
 		c.Redirect.DNS.Enabled = true
 	}},
 	{"ipv6-only", func(c *api.TransparentProxyConfig) {
-		c.IPFamilyMode = api.IPFamilyIPv6
+		c.SetFamily(api.IPFamilyIPv6)
 		c.Redirect.DNS.Enabled = true
 	}},
 	{"custom-redirect-ports", func(c *api.TransparentProxyConfig) {
@@ -87,17 +87,17 @@ var scenarios = []scenario{
 	}},
 	{"universal-redirect-dns-exclude-ssh", func(c *api.TransparentProxyConfig) {
 		c.Redirect.DNS.Enabled = true
-		c.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges("22"))
+		c.SetInboundExcluded(mustParse(api.ParsePortRanges("22")))
 	}},
 	{"everything", func(c *api.TransparentProxyConfig) {
-		c.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges("22,8000-8100"))
-		c.Redirect.Inbound.ExcludeIPs = mustParse(api.ParseCIDRs("192.168.0.0/16,fd00:1::/64"))
-		c.Redirect.Outbound.ExcludePorts = mustParse(api.ParsePortRanges("5432"))
-		c.Redirect.Outbound.ExcludeIPs = mustParse(api.ParseCIDRs("169.254.169.254,fd00:2::1"))
+		c.SetInboundExcluded(mustParse(api.ParsePortRanges("22,8000-8100")))
+		c.Redirect.Inbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("192.168.0.0/16,fd00:1::/64"))
+		c.SetOutboundExcluded(mustParse(api.ParsePortRanges("5432")))
+		c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("169.254.169.254,fd00:2::1"))
 		c.Redirect.Outbound.ExcludePortsForUIDs = mustParse(api.ParsePortsForUIDsList("tcp:22:1000"))
 		c.Redirect.DNS.Enabled = true
 		c.DropInvalidPackets = true
-		c.IPTablesLogs = true
+		c.Log.Enabled = true
 	}},
 }
 

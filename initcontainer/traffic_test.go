@@ -66,15 +66,15 @@ func TestTraffic(t *testing.T) {
 				{Name: "DNS of the proxy", From: standin.Proxy, UDP: true, To: toRemote, Port: dnsPort, Lands: "nameserver"},
 			}},
 		{name: "excluded inbound ports and ranges", modify: func(c *api.TransparentProxyConfig) {
-			c.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges("22,8000-8100"))
+			c.SetInboundExcluded(mustParse(api.ParsePortRanges("22,8000-8100")))
 		}, probes: []probe{
 			{Name: "inbound to an excluded port", From: standin.Remote, To: toPod, Port: sshPort, Lands: "app-ssh"},
 			{Name: "inbound to a port in an excluded range", From: standin.Remote, To: toPod, Port: appPort, Lands: "app"},
 			{Name: "outbound is still redirected", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
 		}},
 		{name: "excluded ports in a later multiport chunk", modify: func(c *api.TransparentProxyConfig) {
-			c.Redirect.Inbound.ExcludePorts = mustParse(api.ParsePortRanges("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,8080"))
-			c.Redirect.Outbound.ExcludePorts = mustParse(api.ParsePortRanges("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,5432"))
+			c.SetInboundExcluded(mustParse(api.ParsePortRanges("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,8080")))
+			c.SetOutboundExcluded(mustParse(api.ParsePortRanges("1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,5432")))
 		}, probes: []probe{
 			{Name: "inbound to the excluded port", From: standin.Remote, To: toPod, Port: appPort, Lands: "app"},
 			{Name: "inbound to another port", From: standin.Remote, To: toPod, Port: sshPort, Lands: "sidecar-inbound", Redirected: true},
@@ -82,18 +82,18 @@ func TestTraffic(t *testing.T) {
 			{Name: "outbound to another port", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
 		}},
 		{name: "excluded outbound ports", modify: func(c *api.TransparentProxyConfig) {
-			c.Redirect.Outbound.ExcludePorts = mustParse(api.ParsePortRanges("5000-6000"))
+			c.SetOutboundExcluded(mustParse(api.ParsePortRanges("5000-6000")))
 		}, probes: []probe{
 			{Name: "outbound to an excluded port", To: toRemote, Port: remoteDB, Lands: "remote-db"},
 			{Name: "outbound to another port", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
 		}},
 		{name: "excluded inbound addresses", modify: func(c *api.TransparentProxyConfig) {
-			c.Redirect.Inbound.ExcludeIPs = mustParse(api.ParseCIDRs("10.200.0.0/24,fd00:200::2"))
+			c.Redirect.Inbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("10.200.0.0/24,fd00:200::2"))
 		}, probes: []probe{
 			{Name: "inbound from an excluded address", From: standin.Remote, To: toPod, Port: appPort, Lands: "app"},
 		}},
 		{name: "excluded outbound addresses", modify: func(c *api.TransparentProxyConfig) {
-			c.Redirect.Outbound.ExcludeIPs = mustParse(api.ParseCIDRs("10.200.0.2,fd00:200::/64"))
+			c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("10.200.0.2,fd00:200::/64"))
 		}, probes: []probe{
 			{Name: "outbound to an excluded address", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
 			{Name: "inbound is still redirected", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
@@ -147,7 +147,7 @@ func TestTraffic(t *testing.T) {
 			{Name: "outbound TCP", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
 		}},
 		{name: "ipv6 mode leaves IPv4 alone", modify: func(c *api.TransparentProxyConfig) {
-			c.IPFamilyMode = api.IPFamilyIPv6
+			c.SetFamily(api.IPFamilyIPv6)
 		}, families: []standin.Family{standin.IPv4}, probes: []probe{
 			{Name: "outbound TCP", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
 		}},

@@ -92,8 +92,8 @@ func (v validator) outbound(f Family) Check {
 	c := Check{Family: f, Path: "outbound"}
 	out := v.cfg.Redirect.Outbound
 	uid := uint32(os.Geteuid())
-	dst, ok := v.target(f, out.ExcludeIPs, func(port uint16) bool {
-		return out.ExcludePorts.Contains(port) || excludedForUID(out.ExcludePortsForUIDs, api.ProtocolTCP, port, uid)
+	dst, ok := v.target(f, out.ExcludePortsForIPs, func(port uint16) bool {
+		return v.cfg.OutboundExcluded().Contains(port) || excludedForUID(out.ExcludePortsForUIDs, api.ProtocolTCP, port, uid)
 	})
 	if !ok {
 		c.Skipped = "every probe address or port is excluded"
@@ -113,7 +113,7 @@ func (v validator) inbound(f Family) Check {
 	}
 	port := uint16(0)
 	for p := uint16(10000); p < 10100; p++ {
-		if !v.cfg.Redirect.Inbound.ExcludePorts.Contains(p) {
+		if !v.cfg.InboundExcluded().Contains(p) {
 			port = p
 			break
 		}

@@ -18,16 +18,17 @@ func parseText(s string) (string, error) { return s, nil }
 var (
 	KumaDPUser = declareValue(&Value[string]{Setting: &Setting{Name: "kuma-dp-user",
 		Description: "The proxy's user, by name or UID; its traffic is never redirected.",
-		Flag:        "kuma-dp-user", FlagValue: "user", Form: api.FormUser},
+		Flag:        "kuma-dp-user", FlagValue: "user", DeprecatedFlags: []string{"kuma-dp-uid"}, Form: api.FormUser},
 		Parse: parseText, In: func(c *api.TransparentProxyConfig) *string { return &c.KumaDPUser }})
 
+	// IPFamilyMode's ipv6 is meshinit's: Kuma's field says dualstack, and meshinit.ipFamilyMode ipv6.
 	IPFamilyMode = declareValue(&Value[api.IPFamilyMode]{Setting: &Setting{Name: "ip-family-mode",
 		Description: "IP families whose traffic is redirected (ipv4 where nodes have no IPv6, as on EKS).",
 		Annotation:  api.AnnotationIPFamilyMode,
 		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE", Default: string(api.IPFamilyDualStack),
-		Flag: "ip-family-mode", FlagValue: "mode", Chart: "dataPlane.ipFamilyMode",
+		Flag: "ip-family-mode", FlagValue: "mode", Field: "ipFamilyMode", Chart: "dataPlane.ipFamilyMode",
 		Form: api.FormIPFamilyMode},
-		Parse: api.ParseIPFamilyMode, In: func(c *api.TransparentProxyConfig) *api.IPFamilyMode { return &c.IPFamilyMode }})
+		Parse: api.ParseIPFamilyMode, Get: (*api.TransparentProxyConfig).Family, Set: (*api.TransparentProxyConfig).SetFamily})
 
 	RedirectInbound = declareValue(&Value[bool]{Setting: &Setting{Name: "redirect-inbound",
 		Description: "Redirect inbound traffic to the sidecar (false for gateways).",
@@ -52,6 +53,16 @@ var (
 		Flag: "redirect-outbound-port", FlagValue: "port", Chart: "dataPlane.redirectPortOutbound",
 		Form: api.FormPort},
 		Parse: api.ParsePort, In: func(c *api.TransparentProxyConfig) *uint16 { return &c.Redirect.Outbound.Port }})
+
+	RedirectInboundInsertInsteadOfAppend = declareValue(&Value[bool]{Setting: &Setting{Name: "redirect-inbound-insert-instead-of-append",
+		Description: "Insert the jump to the inbound rules first in PREROUTING, ahead of rules others added, instead of appending it.",
+		Flag:        "redirect-inbound-insert-instead-of-append", FlagValue: "bool", Form: api.FormBool},
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Redirect.Inbound.InsertRedirectInsteadOfAppend }})
+
+	RedirectOutboundInsertInsteadOfAppend = declareValue(&Value[bool]{Setting: &Setting{Name: "redirect-outbound-insert-instead-of-append",
+		Description: "Insert the jump to the outbound rules first in OUTPUT, ahead of rules others added, instead of appending it.",
+		Flag:        "redirect-outbound-insert-instead-of-append", FlagValue: "bool", Form: api.FormBool},
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Redirect.Outbound.InsertRedirectInsteadOfAppend }})
 
 	// BuiltinDNS is on by default on Kubernetes, as in Kuma, and off for kumactl's flag.
 	BuiltinDNS = declareValue(&Value[bool]{Setting: &Setting{Name: "builtin-dns",
@@ -82,46 +93,54 @@ var (
 		Form: api.FormPort},
 		Parse: api.ParsePort, In: func(c *api.TransparentProxyConfig) *uint16 { return &c.Redirect.DNS.Port }})
 
-	// SkipDNSConntrackZoneSplit is the flag's negation of its field.
 	SkipDNSConntrackZoneSplit = declareValue(&Value[bool]{Setting: &Setting{Name: "skip-dns-conntrack-zone-split",
 		Description: "Do not keep the proxy's and the applications' DNS flows in separate conntrack zones.",
 		Flag:        "skip-dns-conntrack-zone-split", FlagValue: "bool", Form: api.FormBool},
-		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Redirect.DNS.ConntrackZoneSplit },
-		FlagApply: func(skip bool) func(*api.TransparentProxyConfig) {
-			return func(c *api.TransparentProxyConfig) { c.Redirect.DNS.ConntrackZoneSplit = !skip }
-		}})
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Redirect.DNS.SkipConntrackZoneSplit }})
 
+	// The excluded ports are Kuma's single ports and meshinit's ranges, in two fields.
 	ExcludeInboundPorts = declareValue(&Value[api.PortRanges]{Setting: &Setting{Name: "exclude-inbound-ports",
 		Description: "Inbound ports not redirected to the sidecar.",
 		Annotation:  api.AnnotationExcludeInboundPorts,
 		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS",
-		Flag:        "exclude-inbound-ports", FlagValue: "ports",
+		Flag:        "exclude-inbound-ports", FlagValue: "ports", Field: "redirect.inbound.excludePorts",
 		Chart: "dataPlane.traffic.excludeInboundPorts", Form: api.FormPortRanges},
-		Parse: api.ParsePortRanges, In: func(c *api.TransparentProxyConfig) *api.PortRanges { return &c.Redirect.Inbound.ExcludePorts }})
+		Parse: api.ParsePortRanges, Get: (*api.TransparentProxyConfig).InboundExcluded, Set: (*api.TransparentProxyConfig).SetInboundExcluded})
 
 	ExcludeOutboundPorts = declareValue(&Value[api.PortRanges]{Setting: &Setting{Name: "exclude-outbound-ports",
 		Description: "Outbound ports not redirected to the sidecar.",
 		Annotation:  api.AnnotationExcludeOutboundPorts,
 		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS",
-		Flag:        "exclude-outbound-ports", FlagValue: "ports",
+		Flag:        "exclude-outbound-ports", FlagValue: "ports", Field: "redirect.outbound.excludePorts",
 		Chart: "dataPlane.traffic.excludeOutboundPorts", Form: api.FormPortRanges},
-		Parse: api.ParsePortRanges, In: func(c *api.TransparentProxyConfig) *api.PortRanges { return &c.Redirect.Outbound.ExcludePorts }})
+		Parse: api.ParsePortRanges, Get: (*api.TransparentProxyConfig).OutboundExcluded, Set: (*api.TransparentProxyConfig).SetOutboundExcluded})
 
+	// The excluded addresses' flags are repeatable, each a list, as kumactl's are.
 	ExcludeInboundIPs = declareValue(&Value[api.CIDRs]{Setting: &Setting{Name: "exclude-inbound-ips",
 		Description: "Source addresses whose inbound traffic is not redirected.",
 		Annotation:  api.AnnotationExcludeInboundIPs,
 		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS",
-		Flag:        "exclude-inbound-ips", FlagValue: "addresses",
+		Flag:        "exclude-inbound-ips", FlagValue: "addresses", FlagRepeatable: true,
 		Chart: "dataPlane.traffic.excludeInboundIPs", Form: api.FormCIDRs},
-		Parse: api.ParseCIDRs, In: func(c *api.TransparentProxyConfig) *api.CIDRs { return &c.Redirect.Inbound.ExcludeIPs }})
+		Parse: api.ParseCIDRs, In: func(c *api.TransparentProxyConfig) *api.CIDRs { return &c.Redirect.Inbound.ExcludePortsForIPs },
+		FlagApply: func(ips api.CIDRs) func(*api.TransparentProxyConfig) {
+			return func(c *api.TransparentProxyConfig) {
+				c.Redirect.Inbound.ExcludePortsForIPs = append(c.Redirect.Inbound.ExcludePortsForIPs, ips...)
+			}
+		}})
 
 	ExcludeOutboundIPs = declareValue(&Value[api.CIDRs]{Setting: &Setting{Name: "exclude-outbound-ips",
 		Description: "Destination addresses whose outbound traffic is not redirected.",
 		Annotation:  api.AnnotationExcludeOutboundIPs,
 		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS",
-		Flag:        "exclude-outbound-ips", FlagValue: "addresses",
+		Flag:        "exclude-outbound-ips", FlagValue: "addresses", FlagRepeatable: true,
 		Chart: "dataPlane.traffic.excludeOutboundIPs", Form: api.FormCIDRs},
-		Parse: api.ParseCIDRs, In: func(c *api.TransparentProxyConfig) *api.CIDRs { return &c.Redirect.Outbound.ExcludeIPs }})
+		Parse: api.ParseCIDRs, In: func(c *api.TransparentProxyConfig) *api.CIDRs { return &c.Redirect.Outbound.ExcludePortsForIPs },
+		FlagApply: func(ips api.CIDRs) func(*api.TransparentProxyConfig) {
+			return func(c *api.TransparentProxyConfig) {
+				c.Redirect.Outbound.ExcludePortsForIPs = append(c.Redirect.Outbound.ExcludePortsForIPs, ips...)
+			}
+		}})
 
 	ExcludeOutboundPortsForUIDs = declareValue(&Value[api.PortsForUIDsList]{Setting: &Setting{Name: "exclude-outbound-ports-for-uids",
 		Description: "Outbound traffic of these UIDs, to these ports, is not redirected.",
@@ -138,6 +157,16 @@ var (
 			}
 		}})
 
+	VNet = declareValue(&Value[api.VNetworks]{Setting: &Setting{Name: "vnet",
+		Description: "Virtual networks whose traffic is the host's own (Docker's bridges, say); repeatable.",
+		Flag:        "vnet", FlagValue: "interface:CIDR", FlagRepeatable: true, Form: api.FormVNetwork},
+		Parse: api.ParseVNetworks, In: func(c *api.TransparentProxyConfig) *api.VNetworks { return &c.Redirect.VNet.Networks },
+		FlagApply: func(nets api.VNetworks) func(*api.TransparentProxyConfig) {
+			return func(c *api.TransparentProxyConfig) {
+				c.Redirect.VNet.Networks = append(c.Redirect.VNet.Networks, nets...)
+			}
+		}})
+
 	DropInvalidPackets = declareValue(&Value[bool]{Setting: &Setting{Name: "drop-invalid-packets",
 		Description: "Drop packets conntrack marks INVALID before they reach the sidecar.",
 		Annotation:  api.AnnotationDropInvalidPackets, Default: "false",
@@ -148,12 +177,17 @@ var (
 		Description: "Log redirected packets (rate-limited) to the kernel log.",
 		Annotation:  api.AnnotationIPTablesLogs, Default: "false",
 		Flag: "iptables-logs", FlagValue: "bool", Form: api.FormBool},
-		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.IPTablesLogs }})
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Log.Enabled }})
+
+	DisableComments = declareValue(&Value[bool]{Setting: &Setting{Name: "disable-comments",
+		Description: "Install the rules without the comments that mark them as meshinit's; uninstall then finds them by their chains.",
+		Flag:        "disable-comments", FlagValue: "bool", Form: api.FormBool},
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Comments.Disabled }})
 
 	ReachableServices = declareValue(&Value[api.Services]{Setting: &Setting{Name: "reachable-services",
 		Description: "Services this pod talks to, so the proxy's configuration can be scoped to them; none: all services.",
 		Annotation:  api.AnnotationReachableServices, Form: api.FormServices},
-		Parse: api.ParseServices, In: func(c *api.TransparentProxyConfig) *api.Services { return &c.ReachableServices }})
+		Parse: api.ParseServices, In: func(c *api.TransparentProxyConfig) *api.Services { return &c.Meshinit.ReachableServices }})
 
 	StoreFirewalld = declareValue(&Value[bool]{Setting: &Setting{Name: "store-firewalld",
 		Description: "Also store the rules in firewalld's direct.xml, so that firewalld restores them at boot.",
@@ -165,15 +199,30 @@ var (
 		Flag:        "verbose", FlagValue: "bool", Form: api.FormBool},
 		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Verbose }})
 
+	IPTablesExecutables = declareValue(&Value[api.Executables]{Setting: &Setting{Name: "iptables-executables",
+		Description: "The iptables programs to run, by role, instead of the ones found.",
+		Flag:        "iptables-executables", FlagValue: "name:path,...", Form: api.FormExecutables},
+		Parse: api.ParseExecutables, In: func(c *api.TransparentProxyConfig) *api.Executables { return &c.IPTablesExecutables }})
+
 	Wait = declareValue(&Value[uint]{Setting: &Setting{Name: "wait",
 		Description: "Seconds to wait for the xtables lock.",
 		Flag:        "wait", FlagValue: "seconds", Form: api.FormCount},
 		Parse: api.ParseCount, In: func(c *api.TransparentProxyConfig) *uint { return &c.Wait }})
 
+	WaitInterval = declareValue(&Value[uint]{Setting: &Setting{Name: "wait-interval",
+		Description: "Microseconds between two tries to take the xtables lock (legacy iptables).",
+		Flag:        "wait-interval", FlagValue: "microseconds", Form: api.FormCount},
+		Parse: api.ParseCount, In: func(c *api.TransparentProxyConfig) *uint { return &c.WaitInterval }})
+
 	MaxRetries = declareValue(&Value[uint]{Setting: &Setting{Name: "max-retries",
 		Description: "Attempts after a failure to take the xtables lock.",
 		Flag:        "max-retries", FlagValue: "count", Form: api.FormCount},
-		Parse: api.ParseCount, In: func(c *api.TransparentProxyConfig) *uint { return &c.MaxRetries }})
+		Parse: api.ParseCount, In: func(c *api.TransparentProxyConfig) *uint { return &c.Retry.MaxRetries }})
+
+	SleepBetweenRetries = declareValue(&Value[api.Duration]{Setting: &Setting{Name: "sleep-between-retries",
+		Description: "How long to wait between two attempts.",
+		Flag:        "sleep-between-retries", FlagValue: "duration", Form: api.FormDurationText},
+		Parse: api.ParseDurationText, In: func(c *api.TransparentProxyConfig) *api.Duration { return &c.Retry.SleepBetweenRetries }})
 )
 
 // Settings of the injected containers, set per pod by annotations or for the cluster.
@@ -194,8 +243,8 @@ var (
 
 	InitFirst = declareValue(&Value[bool]{Setting: &Setting{Name: "init-first",
 		Description: "Place kuma-init before the pod's own init containers.",
-		Annotation:  api.AnnotationInitFirst, Default: "false", Form: api.FormBool},
-		Parse: api.ParseBool})
+		Annotation:  api.AnnotationInitFirst, Default: "false", Form: api.FormSwitch},
+		Parse: api.ParseSwitch})
 
 	ApplicationProbeProxyPort = declareValue(&Value[uint16]{Setting: &Setting{Name: "application-probe-proxy-port",
 		Description: "Sidecar port serving the app's rewritten probes; 0 excludes probe ports from redirection instead.",

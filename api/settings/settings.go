@@ -36,8 +36,9 @@ type Setting struct {
 	Default string
 
 	// Flag is `kumactl install transparent-proxy`'s flag, without its dashes; FlagValue names its
-	// value in the help.
+	// value in the help. DeprecatedFlags are older spellings kumactl still takes.
 	Flag, FlagValue string
+	DeprecatedFlags []string
 	// FlagRepeatable means the flag may be given more than once: its first occurrence replaces the
 	// document's value, and later ones add to it.
 	FlagRepeatable bool
@@ -69,8 +70,13 @@ type Value[T any] struct {
 	Parse func(string) (T, error)
 	// ParseAnnotation reads its AnnotationForm; nil when that is Form.
 	ParseAnnotation func(string) (T, error)
-	// In is the setting's field in the document; nil when it is not there.
+	// In is the setting's field in the document, where one field holds it; nil when it is not in
+	// the document, or is spread over fields, and Get and Set say how.
 	In func(*api.TransparentProxyConfig) *T
+	// Get and Set read and write the setting in a document; from In when it is given. A setting
+	// spread over fields declares its Field path itself.
+	Get func(*api.TransparentProxyConfig) T
+	Set func(*api.TransparentProxyConfig, T)
 	// FlagApply is what a value of the flag does to the document, when it does more or other than
 	// setting the field.
 	FlagApply func(T) func(*api.TransparentProxyConfig)
@@ -140,9 +146,13 @@ func declareValue[T any](v *Value[T]) *Value[T] {
 	}
 	if v.In != nil {
 		v.Field = api.FieldPath(v.In)
+		v.Get = func(c *api.TransparentProxyConfig) T { return *v.In(c) }
+		v.Set = func(c *api.TransparentProxyConfig, x T) { *v.In(c) = x }
+	}
+	if v.Set != nil {
 		v.clearField = func(c *api.TransparentProxyConfig) {
 			var zero T
-			*v.In(c) = zero
+			v.Set(c, zero)
 		}
 	}
 	if v.Flag == "" {
@@ -152,11 +162,11 @@ func declareValue[T any](v *Value[T]) *Value[T] {
 	var def T
 	switch {
 	case apply != nil:
-	case v.In != nil:
+	case v.Set != nil:
 		apply = func(x T) func(*api.TransparentProxyConfig) {
-			return func(c *api.TransparentProxyConfig) { *v.In(c) = x }
+			return func(c *api.TransparentProxyConfig) { v.Set(c, x) }
 		}
-		def = *v.In(api.DefaultTransparentProxyConfig())
+		def = v.Get(api.DefaultTransparentProxyConfig())
 	default:
 		panic("settings: flag --" + v.Flag + " neither sets a field nor says what it does")
 	}

@@ -45,6 +45,10 @@ func TestDeclarationsComplete(t *testing.T) {
 			t.Errorf("%s: annotation %s is not checked", s.Name, s.Annotation)
 		case s.FlagRepeatable && s.clearField == nil:
 			t.Errorf("%s: a repeatable flag needs a field to replace", s.Name)
+		case s.Field != "" && !api.IsPath(s.Field):
+			t.Errorf("%s: field %s is not in the document", s.Name, s.Field)
+		case s.Field == "" && s.clearField != nil:
+			t.Errorf("%s: it sets the document but names no field", s.Name)
 		}
 	}
 }
@@ -74,7 +78,10 @@ func TestFieldPaths(t *testing.T) {
 	for s, want := range map[*Setting]string{
 		KumaDPUser.Setting:                  "kumaDPUser",
 		ExcludeInboundPorts.Setting:         "redirect.inbound.excludePorts",
-		SkipDNSConntrackZoneSplit.Setting:   "redirect.dns.conntrackZoneSplit",
+		SkipDNSConntrackZoneSplit.Setting:   "redirect.dns.skipConntrackZoneSplit",
+		ExcludeInboundIPs.Setting:           "redirect.inbound.excludePortsForIPs",
+		IPTablesLogs.Setting:                "log.enabled",
+		ReachableServices.Setting:           "meshinit.reachableServices",
 		ExcludeOutboundPortsForUIDs.Setting: "redirect.outbound.excludePortsForUIDs",
 		SidecarDrainTime.Setting:            "",
 	} {

@@ -82,7 +82,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"CHAINED_CNI_PLUGIN", "true", func(c *Config, v string) (err error) {
-		c.Chained, err = api.ParseBool(v)
+		c.Chained, err = api.ParseStrictBool(v)
 		return err
 	}},
 	{"CNI_LOG_LEVEL", "info", func(c *Config, v string) error {

@@ -46,9 +46,9 @@ func TestPodConfig(t *testing.T) {
 	pods := &fakePods{pods: map[string]*Pod{
 		"demo/meshed": podWith(map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: string(doc)}),
 		"demo/plain":  podWith(nil),
-		"demo/broken": podWith(map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: `{"kind": 5}`}),
+		"demo/broken": podWith(map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: `{"redirect": 5}`}),
 		"demo/named": podWith(map[string]string{api.AnnotationSidecarInjected: "true",
-			api.AnnotationTransparentProxyConfig: `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","kumaDPUser":"kuma-dp"}`}),
+			api.AnnotationTransparentProxyConfig: `{"kumaDPUser":"kuma-dp"}`}),
 	}}
 	p := &Plugin{Pods: pods, Stderr: os.Stderr}
 	for _, tc := range []struct {
@@ -64,7 +64,7 @@ func TestPodConfig(t *testing.T) {
 		{name: "a pod the API server does not know", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=gone",
 			wantErr: "kuma-cni: pod demo/gone: no such pod"},
 		{name: "a malformed configuration", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=broken",
-			wantErr: "kuma-cni: pod demo/broken: annotation traffic.kuma.io/transparent-proxy-config:\napiVersion: is required"},
+			wantErr: "kuma-cni: pod demo/broken: annotation traffic.kuma.io/transparent-proxy-config:\nredirect: \"5\" is not an object"},
 		{name: "a proxy user by name, which the node cannot look up", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=named",
 			wantErr: "kuma-cni: pod demo/named: annotation traffic.kuma.io/transparent-proxy-config:\n" +
 				`kumaDPUser: "kuma-dp" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678`},

@@ -66,9 +66,15 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 			continue
 		}
 		isBool := s.FlagValue == "bool"
-		fs.Var(&setter{flags: f, setting: s, text: s.FlagDefault(), isBool: isBool}, s.Flag, usage(s))
-		if isBool {
-			fs.Lookup(s.Flag).NoOptDefVal = "true"
+		v := &setter{flags: f, setting: s, text: s.FlagDefault(), isBool: isBool}
+		for _, name := range append([]string{s.Flag}, s.DeprecatedFlags...) {
+			fs.Var(v, name, usage(s))
+			if isBool {
+				fs.Lookup(name).NoOptDefVal = "true"
+			}
+			if name != s.Flag {
+				_ = fs.MarkDeprecated(name, "use --"+s.Flag+", as kumactl says")
+			}
 		}
 	}
 	return f

@@ -32,6 +32,8 @@ func TestFlagsSpellTheDocument(t *testing.T) {
 		{nil, func(*api.TransparentProxyConfig) {}},
 		{[]string{"--kuma-dp-user", "kuma-dp"}, func(c *api.TransparentProxyConfig) { c.KumaDPUser = "kuma-dp" }},
 		{[]string{"--ip-family-mode", "ipv4"}, func(c *api.TransparentProxyConfig) { c.IPFamilyMode = api.IPFamilyIPv4 }},
+		{[]string{"--ip-family-mode", "ipv6"}, func(c *api.TransparentProxyConfig) { c.SetFamily(api.IPFamilyIPv6) }},
+		{[]string{"--kuma-dp-uid", "1234"}, func(c *api.TransparentProxyConfig) { c.KumaDPUser = "1234" }},
 		{[]string{"--redirect-inbound=false"}, func(c *api.TransparentProxyConfig) { c.Redirect.Inbound.Enabled = false }},
 		{[]string{"--redirect-inbound-port", "16006", "--redirect-outbound-port=16001"}, func(c *api.TransparentProxyConfig) {
 			c.Redirect.Inbound.Port, c.Redirect.Outbound.Port = 16006, 16001
@@ -41,15 +43,26 @@ func TestFlagsSpellTheDocument(t *testing.T) {
 			c.Redirect.DNS.Enabled, c.Redirect.DNS.CaptureAll = true, true
 		}},
 		{[]string{"--redirect-dns", "--redirect-dns-port", "16053", "--skip-dns-conntrack-zone-split"}, func(c *api.TransparentProxyConfig) {
-			c.Redirect.DNS.Enabled, c.Redirect.DNS.Port, c.Redirect.DNS.ConntrackZoneSplit = true, 16053, false
+			c.Redirect.DNS.Enabled, c.Redirect.DNS.Port, c.Redirect.DNS.SkipConntrackZoneSplit = true, 16053, true
 		}},
 		{[]string{"--exclude-inbound-ports", "22,8000-8100", "--exclude-outbound-ports", "5432"}, func(c *api.TransparentProxyConfig) {
-			c.Redirect.Inbound.ExcludePorts = api.PortRanges{{First: 22, Last: 22}, {First: 8000, Last: 8100}}
-			c.Redirect.Outbound.ExcludePorts = api.PortRanges{{First: 5432, Last: 5432}}
+			c.Redirect.Inbound.ExcludePorts = api.Ports{22}
+			c.Meshinit.Redirect.Inbound.ExcludePortRanges = api.PortRanges{{First: 8000, Last: 8100}}
+			c.Redirect.Outbound.ExcludePorts = api.Ports{5432}
 		}},
-		{[]string{"--exclude-inbound-ips", "10.0.0.0/8", "--exclude-outbound-ips", "fd00::1"}, func(c *api.TransparentProxyConfig) {
-			c.Redirect.Inbound.ExcludeIPs = api.CIDRs{netip.MustParsePrefix("10.0.0.0/8")}
-			c.Redirect.Outbound.ExcludeIPs = api.CIDRs{netip.MustParsePrefix("fd00::1/128")}
+		{[]string{"--exclude-inbound-ips", "10.0.0.0/8", "--exclude-outbound-ips", "fd00::1", "--exclude-outbound-ips", "10.1.0.0/16,10.2.0.0/16"}, func(c *api.TransparentProxyConfig) {
+			c.Redirect.Inbound.ExcludePortsForIPs = api.CIDRs{netip.MustParsePrefix("10.0.0.0/8")}
+			c.Redirect.Outbound.ExcludePortsForIPs = api.CIDRs{netip.MustParsePrefix("fd00::1/128"),
+				netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("10.2.0.0/16")}
+		}},
+		{[]string{"--vnet", "docker0:172.17.0.0/16", "--vnet", "br+:172.18.0.0/16", "--disable-comments", "--wait-interval", "100",
+			"--sleep-between-retries", "500ms", "--redirect-inbound-insert-instead-of-append", "--redirect-outbound-insert-instead-of-append",
+			"--iptables-executables", "iptables:/a/iptables,iptables-save:/a/iptables-save,iptables-restore:/a/iptables-restore"}, func(c *api.TransparentProxyConfig) {
+			c.Redirect.VNet.Networks = api.VNetworks{{Interface: "docker0", CIDR: netip.MustParsePrefix("172.17.0.0/16")},
+				{Interface: "br+", CIDR: netip.MustParsePrefix("172.18.0.0/16")}}
+			c.Comments.Disabled, c.WaitInterval, c.Retry.SleepBetweenRetries = true, 100, api.Duration(500e6)
+			c.Redirect.Inbound.InsertRedirectInsteadOfAppend, c.Redirect.Outbound.InsertRedirectInsteadOfAppend = true, true
+			c.IPTablesExecutables = api.Executables{"iptables": "/a/iptables", "iptables-save": "/a/iptables-save", "iptables-restore": "/a/iptables-restore"}
 		}},
 		{[]string{"--exclude-outbound-ports-for-uids", "tcp:22:1000", "--exclude-outbound-ports-for-uids", "53:106;udp:54:107"}, func(c *api.TransparentProxyConfig) {
 			c.Redirect.Outbound.ExcludePortsForUIDs = api.PortsForUIDsList{
@@ -59,7 +72,7 @@ func TestFlagsSpellTheDocument(t *testing.T) {
 			}
 		}},
 		{[]string{"--drop-invalid-packets", "--iptables-logs", "--store-firewalld", "--verbose", "--wait", "0", "--max-retries", "9"}, func(c *api.TransparentProxyConfig) {
-			c.DropInvalidPackets, c.IPTablesLogs, c.StoreFirewalld, c.Verbose, c.Wait, c.MaxRetries = true, true, true, true, 0, 9
+			c.DropInvalidPackets, c.Log.Enabled, c.StoreFirewalld, c.Verbose, c.Wait, c.Retry.MaxRetries = true, true, true, true, 0, 9
 		}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -104,7 +117,7 @@ func TestFlagErrors(t *testing.T) {
 func TestConfigFileThenFlags(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tp.yaml")
-	doc := "apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\nkumaDPUser: kuma-dp\nredirect:\n  dns:\n    enabled: true\n  outbound:\n    excludePortsForUIDs: [\"tcp:22:1000\"]\n"
+	doc := "kumaDPUser: kuma-dp\nredirect:\n  dns:\n    enabled: true\n  outbound:\n    excludePortsForUIDs: [\"tcp:22:1000\"]\n"
 	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +135,7 @@ func TestConfigFileThenFlags(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(bad, []byte("apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\nredirect:\n  inbound:\n    port: http\n"), 0o644)
+	os.WriteFile(bad, []byte("redirect:\n  inbound:\n    port: http\n"), 0o644)
 	_, err = parse(t, "--config", bad)
 	wantErr := "--config " + bad + ":\n" + `redirect.inbound.port: "http" is not a port number; accepted: a port number 1-65535`
 	if err == nil || err.Error() != wantErr {

@@ -101,7 +101,7 @@ func TestPiecesAgree(t *testing.T) {
 	}
 	for _, name := range []string{"KUMA_READINESS_PORT", "KUMA_APPLICATION_PROBE_PROXY_PORT"} {
 		port, _ := strconv.Atoi(envOf(sidecar, name))
-		if !want.Redirect.Inbound.ExcludePorts.Contains(uint16(port)) {
+		if !want.InboundExcluded().Contains(uint16(port)) {
 			t.Errorf("%s=%d is redirected inbound, so kubelet could not reach it", name, port)
 		}
 	}

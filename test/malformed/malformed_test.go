@@ -49,29 +49,29 @@ var rows = []row{
 	{podAnnotations, `traffic.kuma.io/exclude-inbound-ports: "22,x"`, `traffic.kuma.io/exclude-inbound-ports: "x" in "22,x" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
 	{podAnnotations, `traffic.kuma.io/exclude-inbound-ports: "8100-8000"`, `traffic.kuma.io/exclude-inbound-ports: "8100-8000" starts above its end; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
 	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports: "70000"`, `traffic.kuma.io/exclude-outbound-ports: "70000" is out of range 1-65535; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
-	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports: "22,,53"`, `traffic.kuma.io/exclude-outbound-ports: "22,,53" has an empty entry; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports: "22,53-"`, `traffic.kuma.io/exclude-outbound-ports: "53-" in "22,53-" is not a port or a range; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100`},
 	{podAnnotations, `traffic.kuma.io/exclude-inbound-ips: "10.0.0.0/33"`, `traffic.kuma.io/exclude-inbound-ips: "10.0.0.0/33" is not a CIDR; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1`},
 	{podAnnotations, `traffic.kuma.io/exclude-outbound-ips: "300.1.1.1"`, `traffic.kuma.io/exclude-outbound-ips: "300.1.1.1" is not an IP address; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1`},
 	{podAnnotations, `traffic.kuma.io/exclude-outbound-ips: "fe80::1%eth0"`, `traffic.kuma.io/exclude-outbound-ips: "fe80::1%eth0" has an IPv6 zone, which rules cannot match; accepted: comma-separated IPv4/IPv6 addresses or CIDRs, e.g. 10.0.0.0/8,fd00::1`},
 	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "sctp:22:1000"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "sctp" in "sctp:22:1000" is not a protocol (tcp, udp or *); accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
 	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "tcp:22:x"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "x" in "tcp:22:x" is not a UID or a UID range; accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
-	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "22:1000;"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "22:1000;" has an empty entry; accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
-	{podAnnotations, `traffic.kuma.io/drop-invalid-packets: "yes"`, `traffic.kuma.io/drop-invalid-packets: "yes" is not a boolean; accepted: true or false`},
+	{podAnnotations, `traffic.kuma.io/exclude-outbound-ports-for-uids: "22:1000;tcp:22:1:2"`, `traffic.kuma.io/exclude-outbound-ports-for-uids: "tcp:22:1:2" in "22:1000;tcp:22:1:2" has more than three ':'-separated parts; accepted: [tcp|udp|*:][ports|*:]uids entries separated by ';', e.g. tcp:22:1000-2000;53:106`},
+	{podAnnotations, `traffic.kuma.io/drop-invalid-packets: "enabled"`, `traffic.kuma.io/drop-invalid-packets: "enabled" is not a boolean; accepted: true or false`},
 	{podAnnotations, `traffic.kuma.io/iptables-logs: "1"`, `traffic.kuma.io/iptables-logs: "1" is not a boolean; accepted: true or false`},
 	{podAnnotations, `kuma.io/transparent-proxying-ip-family-mode: "ipv5"`, `kuma.io/transparent-proxying-ip-family-mode: "ipv5" is not an IP family mode; accepted: dualstack, ipv4 or ipv6`},
 	{podAnnotations, `kuma.io/transparent-proxying-reachable-services: "redis_kuma-demo_svc_6379,web!"`, `kuma.io/transparent-proxying-reachable-services: "web!" in "redis_kuma-demo_svc_6379,web!" has '!', which a kuma.io/service value cannot hold (letters, digits, '.', '_', '-', ':', '/'); accepted: comma-separated kuma.io/service values, e.g. redis_kuma-demo_svc_6379`},
 	{podAnnotations, `kuma.io/builtin-dns: "on"`, `kuma.io/builtin-dns: "on" is not a switch value; accepted: enabled, disabled, true or false`},
 	{podAnnotations, `kuma.io/builtin-dns-port: "0"`, `kuma.io/builtin-dns-port: "0" is out of range 1-65535; accepted: a port number 1-65535`},
 	{podAnnotations, `kuma.io/builtin-dns-port: "15001"`, `kuma.io/builtin-dns-port (redirect.dns.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
-	{podAnnotations, `kuma.io/gateway: "yes"`, `kuma.io/gateway: "yes" is not a switch value; accepted: enabled, disabled, true or false`},
+	{podAnnotations, `kuma.io/gateway: "on"`, `kuma.io/gateway: "on" is not a switch value; accepted: enabled, disabled, true or false`},
 	{podAnnotations, `kuma.io/sidecar-env-vars: "A=1;B"`, `kuma.io/sidecar-env-vars: "B" in "A=1;B" has no '='; accepted: NAME=value pairs separated by ';', e.g. A=1;B=two`},
 	{podAnnotations, `kuma.io/sidecar-env-vars: "1A=x"`, `kuma.io/sidecar-env-vars: "1A" in "1A=x" is not an environment variable name (letters, digits, '_', '-', '.'; not starting with a digit); accepted: NAME=value pairs separated by ';', e.g. A=1;B=two`},
 	{podAnnotations, `kuma.io/sidecar-drain-time: "-1s"`, `kuma.io/sidecar-drain-time: "-1s" is negative; accepted: a non-negative duration such as 30s or 1m30s`},
 	{podAnnotations, `kuma.io/sidecar-drain-time: "30"`, `kuma.io/sidecar-drain-time: "30" is not a duration; accepted: a non-negative duration such as 30s or 1m30s`},
-	{podAnnotations, `kuma.io/init-first: "first"`, `kuma.io/init-first: "first" is not a boolean; accepted: true or false`},
+	{podAnnotations, `kuma.io/init-first: "first"`, `kuma.io/init-first: "first" is not a switch value; accepted: enabled, disabled, true or false`},
 	{podAnnotations, `kuma.io/application-probe-proxy-port: "70000"`, `kuma.io/application-probe-proxy-port: "70000" is out of range 0-65535; accepted: a port number 1-65535, or 0 for off`},
 	{podAnnotations, `kuma.io/application-probe-proxy-port: "15006"`, `kuma.io/application-probe-proxy-port: "15006" is also the sidecar's inbound redirect port; accepted: a port no other sidecar listener uses, or 0 for off`},
-	{podAnnotations, "traffic.kuma.io/exclude-inbound-ports: \"x\"\nkuma.io/builtin-dns: \"yes\"", "traffic.kuma.io/exclude-inbound-ports: \"x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nkuma.io/builtin-dns: \"yes\" is not a switch value; accepted: enabled, disabled, true or false"},
+	{podAnnotations, "traffic.kuma.io/exclude-inbound-ports: \"x\"\nkuma.io/builtin-dns: \"Yes\"", "traffic.kuma.io/exclude-inbound-ports: \"x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nkuma.io/builtin-dns: \"Yes\" is not a switch value; accepted: enabled, disabled, true or false"},
 	{podLabels, `kuma.io/sidecar-injection: "maybe"`, `pod label kuma.io/sidecar-injection: "maybe" is not a switch value; accepted: enabled, disabled, true or false`},
 	{podLabels, `kuma.io/mesh: "Orders_Mesh"`, `pod label kuma.io/mesh: "Orders_Mesh" is not a mesh name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit); accepted: a DNS-1123 label such as default`},
 	{namespaceLabels, `kuma.io/sidecar-injection: "on"`, `label kuma.io/sidecar-injection of namespace demo: "on" is not a switch value; accepted: enabled, disabled, true or false`},
@@ -91,11 +91,12 @@ var rows = []row{
 	{kumaInitFlags, "--wait -1", "Error: invalid argument \"-1\" for \"--wait\" flag: \"-1\" is not a whole number; accepted: a whole number 0 or more\nRun 'kuma-init --help' for usage."},
 	{kumaInitFlags, "--redirect-inbound-ports 15006", "Error: unknown flag: --redirect-inbound-ports\nRun 'kuma-init --help' for usage."},
 	{kumaInitFlags, "--redirect-dns true", "Error: unexpected argument \"true\": --redirect-dns takes its value after '=', as --redirect-dns=true\nRun 'kuma-init --help' for usage."},
-	{kumaInitConfig, "", "Error: --config config.yaml:\ndocument: is empty; accepted: a TransparentProxyConfig document starting with apiVersion: meshinit.io/v1alpha1"},
-	{kumaInitConfig, "redirect: [", "Error: --config config.yaml:\ndocument: is not YAML or JSON: yaml: line 1: did not find expected node content; accepted: a TransparentProxyConfig document"},
-	{kumaInitConfig, "apiVersion: meshinit.io/v1\nkind: TransparentProxyConfig", "Error: --config config.yaml:\napiVersion: \"meshinit.io/v1\" is not a supported version; accepted: meshinit.io/v1alpha1"},
-	{kumaInitConfig, "apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\nredirect:\n  inbound:\n    port: 70000\n    excludePorts: 22,x\n  outbund: {}", "Error: --config config.yaml:\nredirect.inbound.excludePorts: \"x\" in \"22,x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nredirect.inbound.port: \"70000\" is out of range 1-65535; accepted: a port number 1-65535\nredirect.outbund: is not a field of redirect; accepted: inbound, outbound, dns"},
-	{kumaInitConfig, "apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\nredirect:\n  dns:\n    enabled: true\n    port: 15006", "Error: --config config.yaml:\nredirect.dns.port: \"15006\" is also redirect.inbound.port; accepted: a port no other redirect uses"},
+	{kumaInitConfig, "", "Error: --config config.yaml:\ndocument: is empty; accepted: a transparent-proxy configuration document, such as redirect: {inbound: {excludePorts: [22]}}"},
+	{kumaInitConfig, "redirect: [", "Error: --config config.yaml:\ndocument: is not YAML or JSON: yaml: line 1: did not find expected node content; accepted: a transparent-proxy configuration document"},
+	{kumaInitConfig, "ipFamilyMode: ipv6", "Error: --config config.yaml:\nipFamilyMode: \"ipv6\" is not an IP family mode Kuma reads; accepted: dualstack or ipv4; ipv6 is meshinit.ipFamilyMode"},
+	{kumaInitConfig, "redirect:\n  inbound:\n    port: 70000\n    excludePorts: 22,x,8000-8100", "Error: --config config.yaml:\nredirect.inbound.excludePorts: \"x\" in \"22,x,8000-8100\" is not a port number; accepted: comma-separated ports 1-65535, e.g. 22,8080 (ranges go in meshinit's excludePortRanges)\nredirect.inbound.port: \"70000\" is out of range 1-65535; accepted: a port number 1-65535"},
+	{kumaInitConfig, "redirect:\n  dns:\n    enabled: true\n    port: 15006", "Error: --config config.yaml:\nredirect.dns.port: \"15006\" is also redirect.inbound.port; accepted: a port no other redirect uses"},
+	{kumaInitConfig, "ebpf:\n  enabled: true", "Error: --config config.yaml:\nebpf.enabled: \"true\" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules"},
 
 	// The injector's KUMA_RUNTIME_* settings.
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=0", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "0" is not a UID the sidecar can run as; accepted: a UID 1-2147483647 (not 0: the sidecar must not run as root)`},
@@ -122,8 +123,8 @@ var rows = []row{
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","prevResult":{"ips":"10.0.0.2"}}`, "kuma-cni: the network configuration's prevResult.ips is a JSON string; accepted: an array"},
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"exclude_namespaces":"kube-system"}}`, "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
 	{kumaCNIArgs, "K8S_POD_NAMESPACE", `kuma-cni: CNI_ARGS "K8S_POD_NAMESPACE": invalid pair "K8S_POD_NAMESPACE"; accepted: KEY=value pairs separated by ';', such as K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app`},
-	{kumaCNIPod, `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","kumaDPUser":"kuma-dp"}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nkumaDPUser: \"kuma-dp\" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678"},
-	{kumaCNIPod, `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","redirect":{"inbound":{"port":0}}}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nredirect.inbound.port: \"0\" is out of range 1-65535; accepted: a port number 1-65535"},
+	{kumaCNIPod, `{"kumaDPUser":"kuma-dp"}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nkumaDPUser: \"kuma-dp\" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678"},
+	{kumaCNIPod, `{"redirect":{"inbound":{"port":0}}}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nredirect.inbound.port: \"0\" is out of range 1-65535; accepted: a port number 1-65535"},
 
 	// The node's network configuration, which install-cni chains kuma-cni into.
 	{conflistFile, "", "/host/etc/cni/net.d/10-calico.conflist: is empty; accepted: a network configuration, one JSON object"},
@@ -249,7 +250,7 @@ var (
 const (
 	netconf = `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"kubeconfig":"/etc/cni/net.d/kuma-cni-kubeconfig"}}`
 	// validConfig is the configuration of an injected pod.
-	validConfig = `{"apiVersion":"meshinit.io/v1alpha1","kind":"TransparentProxyConfig","kumaDPUser":"5678"}`
+	validConfig = `{"kumaDPUser":"5678"}`
 )
 
 // podSource answers every lookup with an injected pod whose configuration is config.

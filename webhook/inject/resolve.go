@@ -84,14 +84,14 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 
 	tp := api.DefaultTransparentProxyConfig()
 	tp.KumaDPUser = strconv.FormatInt(sc.UID, 10)
-	tp.IPFamilyMode = read(r, settings.IPFamilyMode, sc.IPFamilyMode)
+	settings.IPFamilyMode.Set(tp, read(r, settings.IPFamilyMode, sc.IPFamilyMode))
 	tp.Redirect.Inbound.Enabled = !read(r, settings.Gateway, false)
 	tp.Redirect.Inbound.Port = sc.RedirectPortInbound
 	inboundPorts := read(r, settings.ExcludeInboundPorts, traffic.ExcludeInboundPorts)
-	tp.Redirect.Inbound.ExcludeIPs = read(r, settings.ExcludeInboundIPs, traffic.ExcludeInboundIPs)
+	tp.Redirect.Inbound.ExcludePortsForIPs = read(r, settings.ExcludeInboundIPs, traffic.ExcludeInboundIPs)
 	tp.Redirect.Outbound.Port = sc.RedirectPortOutbound
-	tp.Redirect.Outbound.ExcludePorts = read(r, settings.ExcludeOutboundPorts, traffic.ExcludeOutboundPorts)
-	tp.Redirect.Outbound.ExcludeIPs = read(r, settings.ExcludeOutboundIPs, traffic.ExcludeOutboundIPs)
+	tp.SetOutboundExcluded(read(r, settings.ExcludeOutboundPorts, traffic.ExcludeOutboundPorts))
+	tp.Redirect.Outbound.ExcludePortsForIPs = read(r, settings.ExcludeOutboundIPs, traffic.ExcludeOutboundIPs)
 	tp.Redirect.Outbound.ExcludePortsForUIDs = read(r, settings.ExcludeOutboundPortsForUIDs, api.PortsForUIDsList{})
 	// On Kubernetes all DNS is redirected, as Kuma does: the CNI plugin cannot read the pod's
 	// resolv.conf, and kuma-init and the plugin must install the same rules.
@@ -99,8 +99,8 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	tp.Redirect.DNS.CaptureAll = tp.Redirect.DNS.Enabled
 	tp.Redirect.DNS.Port = read(r, settings.BuiltinDNSPort, cfg.Injector.BuiltinDNS.Port)
 	tp.DropInvalidPackets = read(r, settings.DropInvalidPackets, false)
-	tp.IPTablesLogs = read(r, settings.IPTablesLogs, false)
-	tp.ReachableServices = read(r, settings.ReachableServices, api.Services{})
+	tp.Log.Enabled = read(r, settings.IPTablesLogs, false)
+	tp.Meshinit.ReachableServices = read(r, settings.ReachableServices, api.Services{})
 
 	res := &resolved{tp: tp}
 	res.drainTime = read(r, settings.SidecarDrainTime, sc.DrainTime)
@@ -119,7 +119,7 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	} else {
 		derived = append(derived, probePorts...)
 	}
-	tp.Redirect.Inbound.ExcludePorts = append(slices.Clone(inboundPorts), derived...)
+	tp.SetInboundExcluded(append(slices.Clone(inboundPorts), derived...))
 	r.settings = append(r.settings, Setting{"excluded inbound ports of the sidecar and probes", derived.String(), SourceDerived})
 
 	if err := r.errs.Err(); err != nil {
