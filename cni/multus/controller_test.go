@@ -25,6 +25,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/background"
+	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/logbuf"
@@ -42,7 +43,8 @@ const (
 var cniMode = config.Injector{CNIEnabled: true}
 
 // TestController runs the controller against a real API server: without Multus's CRD, with CNI
-// mode off, as the cluster's admin, and as a service account with no more rights than Rules.
+// mode off, as the cluster's admin, and as a service account with no more rights than the chart
+// grants the injector.
 func TestController(t *testing.T) {
 	env := kubeenv.Start(t)
 	// The cache's informers log through controller-runtime's global logger, which otherwise
@@ -84,7 +86,7 @@ func TestController(t *testing.T) {
 		t.Run("operator's definition", k.operatorsDefinition)
 	})
 
-	t.Run("with Rules only", func(t *testing.T) {
+	t.Run("with the chart's rights only", func(t *testing.T) {
 		injector := serviceAccount(t, env, "kuma-system", "kuma-injector")
 		startManager(t, injector, cniMode)
 		k.namespace(t, "least-rights", "enabled")
@@ -202,12 +204,13 @@ func startManager(t *testing.T, restConfig *rest.Config, cfg config.Injector) {
 	}
 }
 
-// serviceAccount is restConfig impersonating the service account namespace/name, bound to a
-// ClusterRole of Rules and the namespace rights the webhook has, as the injector runs.
+// serviceAccount is restConfig impersonating the service account namespace/name, bound to the
+// ClusterRole the chart grants the injector in CNI mode, as the injector runs.
 func serviceAccount(t *testing.T, env *kubeenv.Env, namespace, name string) *rest.Config {
 	t.Helper()
+	_, objs := chartcases.Render(t, "meshinit", namespace, map[string]any{"cni": map[string]any{"enabled": true}})
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Rules: append(Rules(), rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})}
+		Rules: chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}}}
