@@ -132,11 +132,7 @@ func TestUninstallRestoresExactly(t *testing.T) {
 			}
 			removed := 0
 			for _, f := range res.Families {
-				for _, chains := range f.Before.Rules {
-					for _, specs := range chains {
-						removed += len(specs)
-					}
-				}
+				removed += f.Before.Count().Rules
 			}
 			if removed == 0 {
 				t.Error("uninstall reports nothing removed")

@@ -106,15 +106,3 @@ func nftDump(f Family, msg int, fn func(map[uint16][]byte)) error {
 }
 
 func cString(b []byte) string { return string(bytes.TrimRight(b, "\x00")) }
-
-// ruleCounts is the number of rules per table and chain a state holds.
-func ruleCounts(st State) map[string]map[string]int {
-	counts := map[string]map[string]int{}
-	for table, chains := range st.Rules {
-		counts[table] = map[string]int{}
-		for chain, specs := range chains {
-			counts[table][chain] = len(specs)
-		}
-	}
-	return counts
-}
