@@ -38,15 +38,22 @@ func newCommand(name, short string) (*Command, *Flags) {
 // compare with the document the webhook wrote.
 func ConfigOf(c *Command) (*api.TransparentProxyConfig, error) { return c.config.Config() }
 
+// reportFlags adds the flags install and uninstall share: --output, for their report, and the
+// hidden path of firewalld's direct.xml, described by firewalldUsage.
+func reportFlags(fs *pflag.FlagSet, firewalldUsage string) (output, firewalldPath *string) {
+	output = fs.StringP("output", "o", outputText, "output format: text or json")
+	firewalldPath = fs.String("firewalld-direct-xml", initcontainer.DefaultFirewalldDirect, firewalldUsage)
+	fs.MarkHidden("firewalld-direct-xml")
+	return output, firewalldPath
+}
+
 // Install is `kumactl install transparent-proxy` under another name: kuma-init's default command
 // and `meshinit install transparent-proxy`.
 func Install(name, short string) *Command {
 	cmd, flags := newCommand(name, short)
 	dryRun := cmd.Flags.Bool("dry-run", false, "print the restore scripts (with --output json, the plan) and change nothing")
-	output := cmd.Flags.StringP("output", "o", outputText, "output format: text or json")
 	verify := cmd.Flags.Bool("verify", false, "after installing, prove capture with real connections (the proxy must not be running yet)")
-	firewalldPath := cmd.Flags.String("firewalld-direct-xml", initcontainer.DefaultFirewalldDirect, "firewalld's direct.xml, for --store-firewalld")
-	cmd.Flags.MarkHidden("firewalld-direct-xml")
+	output, firewalldPath := reportFlags(cmd.Flags, "firewalld's direct.xml, for --store-firewalld")
 
 	cmd.Run = func(ctx context.Context, out io.Writer) error {
 		if err := checkOutput(*output); err != nil {
@@ -105,9 +112,7 @@ func Install(name, short string) *Command {
 // Uninstall removes every rule and chain of ours, and our firewalld entries.
 func Uninstall(name, short string) *Command {
 	cmd, flags := newCommand(name, short)
-	output := cmd.Flags.StringP("output", "o", outputText, "output format: text or json")
-	firewalldPath := cmd.Flags.String("firewalld-direct-xml", initcontainer.DefaultFirewalldDirect, "firewalld's direct.xml")
-	cmd.Flags.MarkHidden("firewalld-direct-xml")
+	output, firewalldPath := reportFlags(cmd.Flags, "firewalld's direct.xml")
 	cmd.Run = func(ctx context.Context, out io.Writer) error {
 		if err := checkOutput(*output); err != nil {
 			return err
