@@ -16,7 +16,7 @@ import (
 // applies every object with server-side apply, as `kubectl apply --server-side` would.
 func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) []*unstructured.Unstructured {
 	t.Helper()
-	e := shared(t)
+	e := shared.Get(t)
 	values, err := c.Values()
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) 
 // TestEveryCaseApplies: the API server accepts every object of every installation: the defaults,
 // each way of getting certificates, and each CNI provider.
 func TestEveryCaseApplies(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	for _, c := range chartcases.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			for _, obj := range install(t.Context(), t, c, c.Name) {

@@ -33,7 +33,7 @@ type Env struct {
 }
 
 // Environment returns an envtest environment on the binaries in bin/, not yet started. Suites that
-// share one control plane start it from TestMain; single tests use Start.
+// share one control plane start it through Shared; single tests use Start.
 func Environment() (*envtest.Environment, error) {
 	wd, err := os.Getwd()
 	if err != nil {
