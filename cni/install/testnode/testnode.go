@@ -1,5 +1,6 @@
 // Package testnode lays out what install-cni finds on a node, in temporary directories: the
-// mounted CNI directories, a kubelet-style service-account directory and a kuma-cni binary.
+// mounted CNI directories, a kubelet-style service-account directory and a kuma-cni binary; and
+// reads and watches what is written there.
 package testnode
 
 import (
@@ -118,4 +119,14 @@ func (n *Node) Provide(t testing.TB, name string, data ...byte) []byte {
 func Fixture(t testing.TB, name string) string {
 	t.Helper()
 	return filepath.Join(prereq.RepoRoot(t), "cni", "conflist", "testdata", name)
+}
+
+// ReadFile is the file at path; it fails t when the file cannot be read.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
