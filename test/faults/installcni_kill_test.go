@@ -56,14 +56,14 @@ func TestInstallCNIKilledWhileWriting(t *testing.T) {
 		n := testnode.New(t, "token-1")
 		orig := n.Provide(t, calico)
 		addr := freeAddr(t)
-		w := watchDir(t, n.NetDir)
+		w := testnode.Watch(t, n.NetDir)
 		p := startInstallCNI(t, n, addr)
 		p.waitReady(t)
 
 		var last []byte
 		var readies []time.Duration
 		for round := range rounds {
-			drain(w)
+			testnode.Drain(w)
 			// The provider rewrites its file back to back until the kill, each time with another
 			// mtu.
 			stop, stopped := make(chan struct{}), make(chan []byte)
@@ -115,13 +115,13 @@ func TestInstallCNIKilledWhileWriting(t *testing.T) {
 		}
 		orig := n.Provide(t, calico)
 		addr := freeAddr(t)
-		w := watchDir(t, n.BinDir)
+		w := testnode.Watch(t, n.BinDir)
 		p := startInstallCNI(t, n, addr)
 		p.waitReady(t)
 		bin := filepath.Join(n.BinDir, "kuma-cni")
 
 		for round := range rounds {
-			drain(w)
+			testnode.Drain(w)
 			// A node clean-up deletes the binary; install-cni copies it back.
 			if err := os.Remove(bin); err != nil {
 				t.Fatal(err)
@@ -180,16 +180,6 @@ func killed(err error) bool {
 	}
 	status, ok := exit.Sys().(syscall.WaitStatus)
 	return ok && status.Signaled() && status.Signal() == syscall.SIGKILL
-}
-
-func drain(w *fsnotify.Watcher) {
-	for {
-		select {
-		case <-w.Events:
-		default:
-			return
-		}
-	}
 }
 
 // checkInstalled checks that kuma-cni is installed on n exactly once: one entry in the provider's

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/google/renameio/v2"
 
 	"github.com/meshinit/meshinit/test/prereq"
@@ -129,4 +130,30 @@ func ReadFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// Watch watches dir until the test ends: the atomic renames of install-cni and of the providers
+// replace a file's inode, so only a watch on the directory sees each of them.
+func Watch(t testing.TB, dir string) *fsnotify.Watcher {
+	t.Helper()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Drain discards the events w holds already.
+func Drain(w *fsnotify.Watcher) {
+	for {
+		select {
+		case <-w.Events:
+		default:
+			return
+		}
+	}
 }
