@@ -134,14 +134,7 @@ func (k *cluster) labelledNamespaces(t *testing.T) {
 func (k *cluster) labelledLater(t *testing.T) {
 	k.namespace(t, "later", "")
 	k.stayAbsent(t, "later")
-	var ns corev1.Namespace
-	if err := k.c.Get(t.Context(), client.ObjectKey{Name: "later"}, &ns); err != nil {
-		t.Fatal(err)
-	}
-	ns.Labels = map[string]string{api.LabelSidecarInjection: "enabled"}
-	if err := k.c.Update(t.Context(), &ns); err != nil {
-		t.Fatal(err)
-	}
+	k.label(t, "later")
 	k.waitDefinition(t, "later")
 }
 
@@ -166,14 +159,7 @@ func (k *cluster) operatorsDefinition(t *testing.T) {
 	if err := k.c.Create(t.Context(), theirs); err != nil {
 		t.Fatal(err)
 	}
-	var ns corev1.Namespace
-	if err := k.c.Get(t.Context(), client.ObjectKey{Name: "operators"}, &ns); err != nil {
-		t.Fatal(err)
-	}
-	ns.Labels = map[string]string{api.LabelSidecarInjection: "enabled"}
-	if err := k.c.Update(t.Context(), &ns); err != nil {
-		t.Fatal(err)
-	}
+	k.label(t, "operators")
 	// Once a namespace labelled after it has its definition, "operators" was reconciled too.
 	k.namespace(t, "operators-sentinel", "enabled")
 	k.waitDefinition(t, "operators-sentinel")
@@ -240,6 +226,19 @@ func (k *cluster) namespace(t *testing.T, name, injection string) {
 		ns.Labels = map[string]string{api.LabelSidecarInjection: injection}
 	}
 	if err := k.c.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// label labels an existing namespace kuma.io/sidecar-injection=enabled.
+func (k *cluster) label(t *testing.T, name string) {
+	t.Helper()
+	var ns corev1.Namespace
+	if err := k.c.Get(t.Context(), client.ObjectKey{Name: name}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels = map[string]string{api.LabelSidecarInjection: "enabled"}
+	if err := k.c.Update(t.Context(), &ns); err != nil {
 		t.Fatal(err)
 	}
 }
