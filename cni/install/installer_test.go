@@ -287,13 +287,14 @@ func TestStandalone(t *testing.T) {
   }
 }
 `
-	if got := string(testnode.ReadFile(t, path)); got != want {
+	data := testnode.ReadFile(t, path)
+	if got := string(data); got != want {
 		t.Errorf("%s is\n%s\nwant\n%s", path, got, want)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode() != 0o644 {
 		t.Errorf("its mode is %v (%v), want 0644", fi.Mode(), err)
 	}
-	conf, err := libcni.ConfFromFile(path)
+	conf, err := libcni.NetworkPluginConfFromBytes(data)
 	if err != nil || conf.Network.Name != "kuma-cni" || conf.Network.Type != cni.PluginType {
 		t.Errorf("libcni reads it as %+v, %v", conf, err)
 	}

@@ -26,7 +26,7 @@ func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) 
 		t.Fatal(err)
 	}
 	for _, obj := range objs {
-		if err := e.Client.Patch(ctx, obj, client.Apply, client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
+		if err := e.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
 			t.Errorf("%s: applying %s %s/%s: %v", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 		}
 	}

@@ -37,13 +37,14 @@ func TestStandaloneInstallsThePodsRules(t *testing.T) {
 	createPods(t, env)
 
 	// Multus finds the file by its name field, and converts it into a list to run it.
-	conf, err := libcni.ConfFromFile(n.Net(install.StandaloneConfName))
+	conf, err := libcni.NetworkPluginConfFromBytes(testnode.ReadFile(t, n.Net(install.StandaloneConfName)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if conf.Network.Name != "kuma-cni" || conf.Network.Type != "kuma-cni" {
 		t.Fatalf("name %q, type %q; want kuma-cni, kuma-cni", conf.Network.Name, conf.Network.Type)
 	}
+	//lint:ignore SA1019 Multus converts a single-plugin file with it, and libcni has no successor.
 	kumaCNI, err := libcni.ConfListFromConf(conf)
 	if err != nil {
 		t.Fatal(err)

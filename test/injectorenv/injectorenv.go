@@ -122,7 +122,7 @@ func (e *Env) register(ctx context.Context, overrides map[string]any) error {
 		if obj.GetKind() != "MutatingWebhookConfiguration" {
 			continue
 		}
-		if err := e.Client.Patch(ctx, obj, client.Apply, client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
+		if err := e.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}
