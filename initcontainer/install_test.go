@@ -10,6 +10,9 @@ import (
 	"github.com/meshinit/meshinit/api"
 )
 
+// Empty reports whether nothing of ours is present.
+func (s State) Empty() bool { return len(s.Chains) == 0 && len(s.Rules) == 0 }
+
 func fakeInstaller(k *fakeKernel) (*Installer, *[]time.Duration) {
 	var sleeps []time.Duration
 	return &Installer{Runner: k, Backend: &Backend{Name: "nft"}, sys: &fakeSystem{},

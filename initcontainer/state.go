@@ -36,9 +36,6 @@ func (s *State) addRule(table, chain, spec string) {
 	s.Rules[table][chain] = append(s.Rules[table][chain], spec)
 }
 
-// Empty reports whether nothing of ours is present.
-func (s State) Empty() bool { return len(s.Chains) == 0 && len(s.Rules) == 0 }
-
 // Counts are how many chains and rules of ours a State holds.
 type Counts struct {
 	Chains, Rules int

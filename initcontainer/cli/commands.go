@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/initcontainer"
 )
 
@@ -23,20 +22,12 @@ type Command struct {
 	Short string
 	Flags *pflag.FlagSet
 	Run   func(ctx context.Context, out io.Writer) error
-
-	config *Flags
 }
 
 func newCommand(name, short string) (*Command, *Flags) {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	c := &Command{Name: name, Short: short, Flags: fs}
-	c.config = AddFlags(fs)
-	return c, c.config
+	return &Command{Name: name, Short: short, Flags: fs}, AddFlags(fs)
 }
-
-// ConfigOf is the configuration a command's parsed flags spell, as it would apply it: what tests
-// compare with the document the webhook wrote.
-func ConfigOf(c *Command) (*api.TransparentProxyConfig, error) { return c.config.Config() }
 
 // reportFlags adds the flags install and uninstall share: --output, for their report, and the
 // hidden path of firewalld's direct.xml, described by firewalldUsage.

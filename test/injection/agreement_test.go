@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -79,11 +80,13 @@ func TestPiecesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	args[i+1] = local
-	cmd := cli.Install("kuma-init", "")
-	if err := cmd.Flags.Parse(args); err != nil {
+	// kuma-init's flags, as its commands define them.
+	fs := pflag.NewFlagSet("kuma-init", pflag.ContinueOnError)
+	flags := cli.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	got, err := cli.ConfigOf(cmd)
+	got, err := flags.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
