@@ -181,7 +181,7 @@ func TestUninstallRemovesOnlyOurs(t *testing.T) {
 }
 
 // TestFreshNamespaceRunsNoSave: where the kernel says none of our tables exist, the rules are not
-// read with iptables-save but counted afterwards, so the install costs the two restores.
+// read with iptables-save but counted afterwards, so the install runs the two restores only.
 func TestFreshNamespaceRunsNoSave(t *testing.T) {
 	k := newFakeKernel()
 	in, _ := fakeInstaller(k)

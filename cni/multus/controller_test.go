@@ -35,8 +35,7 @@ const (
 	// deadline is generous: the control plane may share two busy cores with other tests.
 	deadline = 20 * time.Second
 	poll     = 50 * time.Millisecond
-	// quiet is how long nothing must happen where nothing should: the controller, when it runs,
-	// acts within milliseconds.
+	// quiet is how long nothing must happen where nothing should.
 	quiet = 2 * time.Second
 )
 

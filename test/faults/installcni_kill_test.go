@@ -108,7 +108,7 @@ func TestInstallCNIKilledWhileWriting(t *testing.T) {
 	t.Run("copying the binary", func(t *testing.T) {
 		const rounds = 3
 		n := testnode.New(t, "token-1")
-		// Large enough that a copy takes far longer than the kill takes to land.
+		// Large enough that the kill can land while the copy runs.
 		n.BinaryContent = bytes.Repeat(n.BinaryContent, (16<<20)/len(n.BinaryContent))
 		if err := os.WriteFile(n.Binary, n.BinaryContent, 0o755); err != nil {
 			t.Fatal(err)

@@ -54,7 +54,7 @@ func Environment() (*envtest.Environment, error) {
 		ControlPlaneStartTimeout: startTimeout,
 		ControlPlaneStopTimeout:  startTimeout,
 	}
-	// Debian's etcd 3.4 has no --unsafe-no-fsync; on tmpfs its fsyncs cost nothing.
+	// Debian's etcd 3.4 has no --unsafe-no-fsync; on tmpfs its fsyncs reach no disk.
 	if info, err := os.Stat("/dev/shm"); err == nil && info.IsDir() {
 		dataDir, err := os.MkdirTemp("/dev/shm", "meshinit-etcd-")
 		if err != nil {
