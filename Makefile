@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 FUZZ_CI_TIME ?= 3s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build images provision demo test vet fmt-check fuzz clean
+.PHONY: all build images provision demo test vet fmt-check lint fuzz clean
 
 all: build
 
@@ -30,13 +30,18 @@ images:
 provision:
 	@hack/provision.sh
 
-## vet, fmt-check: static checks, part of `make test`
+## vet, fmt-check, lint: static checks, part of `make test`. lint runs staticcheck and deadcode, pinned
+## in the tools module hack/lint/go.mod, and fails on any finding hack/lint/pending does not list
+## (see hack/lint.sh)
 vet:
 	$(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint:
+	@GO=$(GO) hack/lint.sh
 
 ## demo: the whole product on this machine (needs root): a local control plane, the injector, an
 ## injected pod, its kuma-init run as injected in a network namespace, and real traffic through it
@@ -45,7 +50,7 @@ demo: provision build
 	@CI=true $(BIN)/meshinit-demo -test.run '^TestDemo$$' -test.timeout 5m
 
 ## test: every test, against a real kube-apiserver and real network namespaces (needs root)
-test: provision build vet fmt-check
+test: provision build vet fmt-check lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@# Each benchmark once, so that they keep working; docs/benchmarks.md says how to measure.
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...

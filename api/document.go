@@ -271,10 +271,3 @@ func joinPath(path, key string) string {
 	}
 	return path + "." + key
 }
-
-func orDocument(path string) string {
-	if path == "" {
-		return "the document"
-	}
-	return path
-}

@@ -426,8 +426,8 @@ func TestREADMEProviders(t *testing.T) {
 
 // TestSettingsTemplate keeps the chart's _settings.tpl generated from the settings' declarations.
 func TestSettingsTemplate(t *testing.T) {
-	path := filepath.Join(charts.SettingsTemplatePath)
-	want := charts.SettingsTemplate()
+	path := settingsTemplatePath
+	want := settingsTemplate()
 	if *update {
 		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 			t.Fatal(err)

@@ -51,11 +51,11 @@ func TestDefault(t *testing.T) {
 			"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}},
 		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system", Nodes: labels.Everything()},
 	}
-	if diff := cmp.Diff(want, Default(), configDiff...); diff != "" {
-		t.Errorf("Default() (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, defaults(t), configDiff...); diff != "" {
+		t.Errorf("defaults(t) (-want +got):\n%s", diff)
 	}
 	// The contract's defaults in api are the same numbers.
-	d := Default()
+	d := defaults(t)
 	if d.Injector.SidecarContainer.UID != api.DefaultSidecarUID || d.Injector.SidecarContainer.RedirectPortInbound != api.DefaultRedirectPortInbound ||
 		d.Injector.SidecarContainer.RedirectPortOutbound != api.DefaultRedirectPortOutbound || d.Injector.BuiltinDNS.Port != api.DefaultBuiltinDNSPort ||
 		d.Injector.ApplicationProbeProxyPort != api.DefaultApplicationProbeProxyPort || d.Injector.SidecarContainer.DrainTime != api.DefaultDrainTime {
@@ -111,7 +111,7 @@ func TestLoadValues(t *testing.T) {
 			if err != nil || len(warnings) > 0 {
 				t.Fatalf("Load: %v %q", err, warnings)
 			}
-			want := Default()
+			want := defaults(t)
 			tc.want(want)
 			if diff := cmp.Diff(want, got, configDiff...); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
@@ -265,4 +265,14 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// defaults is the configuration of an empty environment.
+func defaults(t *testing.T) *Config {
+	t.Helper()
+	c, _, err := Load(nil)
+	if err != nil {
+		t.Fatalf("the settings' declared defaults are invalid: %v", err)
+	}
+	return c
 }

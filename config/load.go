@@ -62,15 +62,6 @@ func Load(environ []string) (*Config, []string, error) {
 	return c, warnings, nil
 }
 
-// Default returns the configuration of an empty environment.
-func Default() *Config {
-	c, _, err := Load(nil)
-	if err != nil {
-		panic("config: the settings' declared defaults are invalid: " + err.Error())
-	}
-	return c
-}
-
 // validate checks what no single variable can: the sidecar's listeners, its readiness port
 // included, need distinct ports.
 func (c *Config) validate(errs *api.FieldErrors) {

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/renameio/v2"
+	"github.com/meshinit/meshinit/internal/atomicfile"
 )
 
 // DefaultFirewalldDirect is where firewalld keeps its direct rules, applied at every start.
@@ -137,5 +137,7 @@ func writeAtomically(path string, d direct) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return renameio.WriteFile(path, b.Bytes(), 0o644)
+	// The file is firewalld's, with entries of others too: it keeps its mode.
+	_, err := atomicfile.Write(path, &b, 0o644, atomicfile.KeepMode())
+	return err
 }

@@ -10,6 +10,9 @@ import (
 	"github.com/meshinit/meshinit/api"
 )
 
+// Empty reports whether nothing of ours is present.
+func (s State) Empty() bool { return len(s.Chains) == 0 && len(s.Rules) == 0 }
+
 func fakeInstaller(k *fakeKernel) (*Installer, *[]time.Duration) {
 	var sleeps []time.Duration
 	return &Installer{Runner: k, Backend: &Backend{Name: "nft"}, sys: &fakeSystem{},
@@ -178,7 +181,7 @@ func TestUninstallRemovesOnlyOurs(t *testing.T) {
 }
 
 // TestFreshNamespaceRunsNoSave: where the kernel says none of our tables exist, the rules are not
-// read with iptables-save but counted afterwards, so the install costs the two restores.
+// read with iptables-save but counted afterwards, so the install runs the two restores only.
 func TestFreshNamespaceRunsNoSave(t *testing.T) {
 	k := newFakeKernel()
 	in, _ := fakeInstaller(k)

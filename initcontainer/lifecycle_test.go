@@ -48,11 +48,14 @@ COMMIT
 COMMIT
 `
 
-func addForeignRules(t *testing.T, ns *netkit.Namespace, b Backend) {
+// foreignPod is a fresh pod's network namespace holding foreignRules, in both families, with b.
+func foreignPod(t *testing.T, b Backend) *netkit.Namespace {
 	t.Helper()
+	pod := netkit.New(t).Pod
 	for _, f := range []Family{IPv4, IPv6} {
-		ns.RunInput(t, foreignRules, b.Tool(f, "restore"), "--noflush")
+		pod.RunInput(t, foreignRules, b.Tool(f, "restore"), "--noflush")
 	}
+	return pod
 }
 
 func everything() *api.TransparentProxyConfig {
@@ -68,11 +71,10 @@ func TestRerunChangesNothing(t *testing.T) {
 	requireTools(t)
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
-			net := netkit.New(t)
-			addForeignRules(t, net.Pod, b)
-			install(t, net.Pod, b, everything(), testHost)
-			first := saveAll(t, net.Pod, b)
-			res := install(t, net.Pod, b, everything(), testHost)
+			pod := foreignPod(t, b)
+			install(t, pod, b, everything(), testHost)
+			first := saveAll(t, pod, b)
+			res := install(t, pod, b, everything(), testHost)
 			for _, f := range res.Families {
 				if f.Script != nil {
 					t.Errorf("%s: the re-run applied a script:\n%s", f.Family, f.Script)
@@ -81,7 +83,7 @@ func TestRerunChangesNothing(t *testing.T) {
 			if res.PassthroughAddress {
 				t.Error("the re-run added ::6 to lo again")
 			}
-			if second := saveAll(t, net.Pod, b); second != first {
+			if second := saveAll(t, pod, b); second != first {
 				t.Errorf("iptables-save changed on re-run:\n--- first\n%s\n--- second\n%s", first, second)
 			}
 		})
@@ -90,19 +92,18 @@ func TestRerunChangesNothing(t *testing.T) {
 
 func TestConfigChangeReplacesOurs(t *testing.T) {
 	requireTools(t)
-	net := netkit.New(t)
 	b := Backend{Name: "nft"}
-	addForeignRules(t, net.Pod, b)
-	install(t, net.Pod, b, everything(), testHost)
+	pod := foreignPod(t, b)
+	install(t, pod, b, everything(), testHost)
 	gateway := api.DefaultTransparentProxyConfig()
 	gateway.Redirect.Inbound.Enabled = false
-	res := install(t, net.Pod, b, gateway, testHost)
+	res := install(t, pod, b, gateway, testHost)
 	for _, f := range res.Families {
 		if !bytesContain(f.Script, "-X "+ChainInbound+"\n") || !bytesContain(f.Script, "-D PREROUTING ") {
 			t.Errorf("%s: the change did not remove the inbound chain and jump in its one script:\n%s", f.Family, f.Script)
 		}
 	}
-	save := saveAll(t, net.Pod, b)
+	save := saveAll(t, pod, b)
 	for _, gone := range []string{ChainInbound, "CT --zone", "LOG", "INVALID"} {
 		if strings.Contains(save, gone) {
 			t.Errorf("%q is still installed after the change to a gateway config:\n%s", gone, save)
@@ -119,24 +120,19 @@ func TestUninstallRestoresExactly(t *testing.T) {
 	requireTools(t)
 	for _, b := range backends {
 		t.Run(b.Name, func(t *testing.T) {
-			net := netkit.New(t)
-			addForeignRules(t, net.Pod, b)
-			before := saveAll(t, net.Pod, b)
-			install(t, net.Pod, b, everything(), testHost)
-			res, err := uninstall(t, net.Pod, b)
+			pod := foreignPod(t, b)
+			before := saveAll(t, pod, b)
+			install(t, pod, b, everything(), testHost)
+			res, err := uninstall(t, pod, b)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if after := saveAll(t, net.Pod, b); after != before {
+			if after := saveAll(t, pod, b); after != before {
 				t.Errorf("iptables-save after uninstall differs:\n--- before\n%s\n--- after\n%s", before, after)
 			}
 			removed := 0
 			for _, f := range res.Families {
-				for _, chains := range f.Before.Rules {
-					for _, specs := range chains {
-						removed += len(specs)
-					}
-				}
+				removed += f.Before.Count().Rules
 			}
 			if removed == 0 {
 				t.Error("uninstall reports nothing removed")
@@ -144,7 +140,7 @@ func TestUninstallRestoresExactly(t *testing.T) {
 			if !res.PassthroughAddress {
 				t.Error("uninstall did not remove the ::6 address install added")
 			}
-			if again, err := uninstall(t, net.Pod, b); err != nil || again.Families[0].Script != nil {
+			if again, err := uninstall(t, pod, b); err != nil || again.Families[0].Script != nil {
 				t.Errorf("a second uninstall did something: %v", err)
 			}
 		})
@@ -165,21 +161,20 @@ func (r failingIPv6) Start(ctx context.Context, name string, args []string, stdi
 
 func TestIPv6FailureLeavesNothing(t *testing.T) {
 	requireTools(t)
-	net := netkit.New(t)
 	b := Backend{Name: "nft"}
-	addForeignRules(t, net.Pod, b)
-	before := saveAll(t, net.Pod, b)
-	err := net.Pod.Do(func() error {
+	pod := foreignPod(t, b)
+	before := saveAll(t, pod, b)
+	err := pod.Do(func() error {
 		_, err := (&Installer{Backend: &b, Runner: failingIPv6{}}).Install(context.Background(), everything(), testHost)
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "ipv6: ip6tables-nft-restore exited with status 1: ip6tables-restore: line 3 failed") {
 		t.Fatalf("Install error = %v, want the ip6tables failure", err)
 	}
-	if after := saveAll(t, net.Pod, b); after != before {
+	if after := saveAll(t, pod, b); after != before {
 		t.Errorf("a failed install left rules behind:\n--- before\n%s\n--- after\n%s", before, after)
 	}
-	if out := net.Pod.Run(t, "ip", "-6", "addr", "show", "dev", "lo"); strings.Contains(out, "::6/128") {
+	if out := pod.Run(t, "ip", "-6", "addr", "show", "dev", "lo"); strings.Contains(out, "::6/128") {
 		t.Errorf("a failed install left ::6 on lo:\n%s", out)
 	}
 }

@@ -23,7 +23,7 @@ type command struct {
 //
 // Starting processes one after another from one thread would run them one after another: the
 // vfork that starts a process suspends the parent until the child execs, and the scheduler often
-// keeps the parent waiting on while the child runs. The runtime clones threads from wherever it
+// keeps the parent waiting on while the child runs (BenchmarkKumaInitInstall). The runtime clones threads from wherever it
 // likes, possibly in another namespace than the caller's (the CNI plugin calls from a thread locked
 // into the pod's), so each thread joins the caller's namespace first when it is not already in it.
 func runAll(ctx context.Context, r Runner, cmds []command, then func(i int) error) (succeeded []bool, errs []error) {

@@ -46,7 +46,8 @@ func (e *CommandError) Error() string {
 // ExecRunner runs commands. It forks from the calling thread, so a thread locked into a pod's
 // namespace starts its children there. It uses syscall.ForkExec with in-memory files for stdin
 // and the output rather than os/exec, whose first start forks an extra probe child and whose pipes
-// need copying goroutines: starting a process is most of what an install costs.
+// need copying goroutines: starting a process is most of what an install costs
+// (BenchmarkKumaInitInstall).
 type ExecRunner struct{}
 
 func (ExecRunner) Start(ctx context.Context, name string, args []string, stdin []byte) (func() ([]byte, error), error) {

@@ -36,8 +36,28 @@ func (s *State) addRule(table, chain, spec string) {
 	s.Rules[table][chain] = append(s.Rules[table][chain], spec)
 }
 
-// Empty reports whether nothing of ours is present.
-func (s State) Empty() bool { return len(s.Chains) == 0 && len(s.Rules) == 0 }
+// Counts are how many chains and rules of ours a State holds.
+type Counts struct {
+	Chains, Rules int
+	// PerChain is the number of rules per table and chain, as kernelRuleCounts counts them.
+	PerChain map[string]map[string]int
+}
+
+// Count counts the chains and rules of ours s holds.
+func (s State) Count() Counts {
+	c := Counts{PerChain: map[string]map[string]int{}}
+	for _, chains := range s.Chains {
+		c.Chains += len(chains)
+	}
+	for table, chains := range s.Rules {
+		c.PerChain[table] = map[string]int{}
+		for chain, specs := range chains {
+			c.PerChain[table][chain] = len(specs)
+			c.Rules += len(specs)
+		}
+	}
+	return c
+}
 
 // Equal reports whether two states hold the same chains of ours and the same rules of ours, in
 // the same order within each chain. Foreign rules do not count.

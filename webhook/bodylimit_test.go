@@ -14,8 +14,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
-	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/testconfig"
 )
 
 // TestBodyLimits sends the injector's webhook server bodies no API server sends, over HTTP/2 as
@@ -26,7 +26,7 @@ import (
 // go test ./webhook -run TestBodyLimits -v
 func TestBodyLimits(t *testing.T) {
 	env := kubeenv.Start(t)
-	inj := startInjector(t, env, *config.Default())
+	inj := startInjector(t, env, *testconfig.Default())
 	defer func(d time.Duration) { bodyTimeout = d }(bodyTimeout)
 	bodyTimeout = 2 * time.Second
 

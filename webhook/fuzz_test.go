@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -38,7 +38,7 @@ func fuzzWebhook(tb testing.TB) http.Handler {
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fuzzNamespace, Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
 	return limitBodies(&crwebhook.Admission{Handler: &Handler{
-		Injector:   &inject.Injector{Config: config.Default(), NativeSidecars: true},
+		Injector:   &inject.Injector{Config: testconfig.Default(), NativeSidecars: true},
 		Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        logr.Discard(),

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -55,7 +55,7 @@ func BenchmarkHandler(b *testing.B) {
 			scheme := runtime.NewScheme()
 			clientgoscheme.AddToScheme(scheme)
 			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
-			h := &Handler{Injector: &inject.Injector{Config: config.Default(), NativeSidecars: true},
+			h := &Handler{Injector: &inject.Injector{Config: testconfig.Default(), NativeSidecars: true},
 				Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
 				Decoder:    admission.NewDecoder(scheme), Log: log.Log}
 			raw, err := json.Marshal(benchPod(bc.containers, bc.envs))

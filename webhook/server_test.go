@@ -30,6 +30,7 @@ import (
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/logbuf"
+	"github.com/meshinit/meshinit/test/testconfig"
 )
 
 // TestNewManagerInCNIMode starts the injector in CNI mode, with the taint controller on too, so
@@ -40,7 +41,7 @@ func TestNewManagerInCNIMode(t *testing.T) {
 	// The cache's informers log through controller-runtime's global logger, which otherwise
 	// complains, with a stack trace, that it was never set.
 	log.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
-	cfg := config.Default()
+	cfg := testconfig.Default()
 	cfg.Injector.CNIEnabled = true
 	cfg.NodeTaintController.Enabled = true
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "meshed", Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}

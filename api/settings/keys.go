@@ -26,17 +26,6 @@ type Key struct {
 	// Default is what applies when the key is absent.
 	Default     string
 	Description string
-	check       func(string) error
-}
-
-// Check validates a value of the key, naming the key in the error.
-func (k Key) Check(value string) error {
-	if k.check == nil {
-		return nil
-	}
-	var errs api.FieldErrors
-	errs.Add(k.Name, k.check(value))
-	return errs.Err()
 }
 
 // Keys lists every label and annotation of the contract: the labels, the annotation of every
@@ -47,16 +36,14 @@ var Keys = sync.OnceValue(keys)
 func keys() []Key {
 	out := []Key{
 		{Name: api.LabelSidecarInjection, Kind: KindLabel, Form: api.FormSwitch, Default: "no injection",
-			Description: "On a Namespace or a Pod; the Pod's label wins. As an annotation it has no effect.",
-			check:       discard(api.ParseSwitch)},
+			Description: "On a Namespace or a Pod; the Pod's label wins. As an annotation it has no effect."},
 		{Name: api.LabelMesh, Kind: KindLabel, Form: api.FormMeshName, Default: api.DefaultMesh,
-			Description: "The pod's mesh: the Pod's label, else its Namespace's.",
-			check:       discard(api.ParseMeshName)},
+			Description: "The pod's mesh: the Pod's label, else its Namespace's."},
 	}
 	for _, s := range All {
 		if s.Annotation != "" {
 			out = append(out, Key{Name: s.Annotation, Kind: KindAnnotation, Form: s.AnnotationFormText(),
-				Default: s.annotationDefault(), Description: s.Description, check: s.checkAnnotation})
+				Default: s.annotationDefault(), Description: s.Description})
 		}
 	}
 	return append(out,

@@ -106,17 +106,6 @@ func (s *Setting) EnvFormText() string {
 	return s.Form
 }
 
-// CheckAnnotation validates a value of the setting's annotation, naming the annotation in the
-// error.
-func (s *Setting) CheckAnnotation(value string) error {
-	if s.checkAnnotation == nil {
-		return nil
-	}
-	var errs api.FieldErrors
-	errs.Add(s.Annotation, s.checkAnnotation(value))
-	return errs.Err()
-}
-
 // FlagSetter returns what a value of the setting's flag does to a document.
 func (s *Setting) FlagSetter() func(string) (func(*api.TransparentProxyConfig), error) {
 	return s.setField
@@ -148,6 +137,9 @@ func declareValue[T any](v *Value[T]) *Value[T] {
 		v.Field = api.FieldPath(v.In)
 		v.Get = func(c *api.TransparentProxyConfig) T { return *v.In(c) }
 		v.Set = func(c *api.TransparentProxyConfig, x T) { *v.In(c) = x }
+	}
+	if v.In == nil && v.Set != nil && !api.IsPath(v.Field) {
+		panic("settings: " + v.Name + " names a field " + v.Field + " the document does not have")
 	}
 	if v.Set != nil {
 		v.clearField = func(c *api.TransparentProxyConfig) {
@@ -182,16 +174,6 @@ func declareValue[T any](v *Value[T]) *Value[T] {
 func ByField(path string) (*Setting, bool) {
 	for _, s := range All {
 		if s.Field != "" && s.Field == path {
-			return s, true
-		}
-	}
-	return nil, false
-}
-
-// ByAnnotation returns the setting a pod annotation sets.
-func ByAnnotation(key string) (*Setting, bool) {
-	for _, s := range All {
-		if s.Annotation != "" && s.Annotation == key {
 			return s, true
 		}
 	}

@@ -1,24 +1,17 @@
 package main
 
 import (
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
+
+	"github.com/meshinit/meshinit/test/binaries"
 )
 
 // TestNoServingDependencies keeps the CLI to what it runs: `meshinit inject` shares injection with
 // the webhook through webhook/inject, not the injector's manager, its serving edge or the CNI-mode
 // controllers, which belong to cmd/injector.
 func TestNoServingDependencies(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := strings.Fields(string(out))
-	if len(deps) == 0 {
-		t.Fatal("go list -deps listed nothing")
-	}
+	deps := binaries.Deps(t, "meshinit")
 	forbidden := []string{
 		"sigs.k8s.io/controller-runtime/pkg/manager",
 		"sigs.k8s.io/controller-runtime/pkg/webhook",

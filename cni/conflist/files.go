@@ -9,9 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/meshinit/meshinit/cni"
+	"github.com/meshinit/meshinit/internal/atomicfile"
 )
 
 // Result says what InsertFile did.
@@ -140,28 +139,12 @@ func read(path string) ([]byte, fs.FileMode, error) {
 	return data, fi.Mode().Perm(), err
 }
 
-// write replaces path atomically, as providers do: a reader sees the old file or the new one.
+// write replaces path atomically, as providers do, keeping the mode of a file it replaces.
 func write(path string, data []byte, mode fs.FileMode) error {
-	tmp, done, err := MakeTempDir(path)
-	if err != nil {
-		return err
-	}
-	defer done()
-	return renameio.WriteFile(path, data, mode, renameio.WithTempDir(tmp), renameio.WithStaticPermissions(mode))
+	_, err := atomicfile.Write(path, bytes.NewReader(data), mode, atomicfile.KeepMode(), atomicfile.TempDir(TempDir))
+	return err
 }
 
-// TempDir is the hidden directory, beside each file kuma-cni's installer writes, where the file
-// is written before it is renamed into place: on the same file system, so that the rename is
-// atomic, and apart from everyone else's files, so that what a writer killed mid-write leaves
-// behind can be removed without telling it from a provider's own temporary file.
+// TempDir is the hidden directory (see atomicfile.TempDir), beside each file kuma-cni's installer
+// writes, where the file is written before it is renamed into place.
 const TempDir = ".kuma-cni-tmp"
-
-// MakeTempDir makes the TempDir beside path and returns it, with done, which removes it again
-// once empty (another writer may still be using it).
-func MakeTempDir(path string) (dir string, done func(), err error) {
-	dir = filepath.Join(filepath.Dir(path), TempDir)
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", nil, err
-	}
-	return dir, func() { _ = os.Remove(dir) }, nil
-}

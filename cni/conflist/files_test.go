@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/meshinit/meshinit/cni/install/testnode"
 )
 
 // setup copies testdata files into a fresh directory, with the given mode.
@@ -129,7 +131,7 @@ func TestInsertFileConfWrittenAgain(t *testing.T) {
 	}
 	// The provider writes its .conf again, with a new MTU: it is converted again, and the new one
 	// is what remove gives back.
-	newer := bytes.Replace(readFile(t, filepath.Join("testdata", "10-calico.conf")), []byte("1440"), []byte("1450"), 1)
+	newer := bytes.Replace(testnode.ReadFile(t, filepath.Join("testdata", "10-calico.conf")), []byte("1440"), []byte("1450"), 1)
 	if err := os.WriteFile(conf, newer, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestInsertFileConfWrittenAgain(t *testing.T) {
 	if err != nil || !res.Written {
 		t.Fatalf("InsertFile = %+v, %v", res, err)
 	}
-	if !bytes.Contains(readFile(t, res.File), []byte("1450")) {
+	if !bytes.Contains(testnode.ReadFile(t, res.File), []byte("1450")) {
 		t.Error("the list is not made of the new .conf")
 	}
 	if _, err := RemoveFiles(dir); err != nil {
@@ -193,7 +195,7 @@ func TestInsertFileLeavesBrokenFileAlone(t *testing.T) {
 	if _, err := InsertFile(dir, "10-x.conflist", testEntry); err == nil {
 		t.Fatal("InsertFile accepted a list that mixes versions")
 	}
-	if !bytes.Equal(readFile(t, path), broken) {
+	if !bytes.Equal(testnode.ReadFile(t, path), broken) {
 		t.Error("the refused file changed")
 	}
 	if changes, err := RemoveFiles(dir); err != nil || len(changes) != 0 {
@@ -216,15 +218,6 @@ func TestRemoveFilesEveryList(t *testing.T) {
 	if after := listing(t, dir); !reflect.DeepEqual(after, before) {
 		t.Error("the lists are not as they were")
 	}
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 func keys(m map[string]string) []string {

@@ -6,9 +6,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/google/renameio/v2"
-
 	"github.com/meshinit/meshinit/cni/conflist"
+	"github.com/meshinit/meshinit/internal/atomicfile"
 )
 
 // binary keeps the host's copy of kuma-cni identical to the image's.
@@ -66,34 +65,16 @@ func (b *binary) same() bool {
 	return err == nil && bytes.Equal(h.Sum(nil), b.sum)
 }
 
-// copy writes the binary through a temporary file in conflist.TempDir and renames it into place, so
-// that the runtime never executes a half-written plugin. It returns the file as written, taken
-// before the rename: a change made right after the rename (its event still to come) must not be
-// remembered as ours.
+// copy writes the binary atomically, so that the runtime never executes a half-written plugin. It
+// returns the file as written, before the rename: a change made right after the rename (its event
+// still to come) must not be remembered as ours.
 func (b *binary) copy() (os.FileInfo, error) {
 	src, err := os.Open(b.src)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	tmp, done, err := conflist.MakeTempDir(b.dst)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	dst, err := renameio.NewPendingFile(b.dst, renameio.WithTempDir(tmp), renameio.WithStaticPermissions(0o755))
-	if err != nil {
-		return nil, err
-	}
-	defer dst.Cleanup()
-	if _, err := io.Copy(dst, src); err != nil {
-		return nil, err
-	}
-	fi, err := dst.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return fi, dst.CloseAtomicallyReplace()
+	return atomicfile.Write(b.dst, src, 0o755, atomicfile.TempDir(conflist.TempDir))
 }
 
 // remove deletes the host's copy; reports whether there was one.

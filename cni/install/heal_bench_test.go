@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/meshinit/meshinit/cni/conflist"
 	"github.com/meshinit/meshinit/cni/install/testnode"
 )
@@ -21,14 +19,7 @@ func BenchmarkHeal(b *testing.B) {
 	orig := n.Provide(b, "10-calico.conflist")
 	r := start(b, n)
 	r.waitReady(b)
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Add(n.NetDir); err != nil {
-		b.Fatal(err)
-	}
+	w := testnode.Watch(b, n.NetDir)
 	path := n.Net("10-calico.conflist")
 	healed := func() bool {
 		data, err := os.ReadFile(path)
@@ -54,7 +45,7 @@ func BenchmarkHeal(b *testing.B) {
 		// from rest rather than riding on a pass already scheduled.
 		b.StopTimer()
 		time.Sleep(3 * settle)
-		drain(w)
+		testnode.Drain(w)
 		b.StartTimer()
 	}
 	b.StopTimer()
@@ -64,14 +55,4 @@ func BenchmarkHeal(b *testing.B) {
 	}
 	b.ReportMetric(ms(0.5), "heal-ms-p50")
 	b.ReportMetric(ms(0.99), "heal-ms-p99")
-}
-
-func drain(w *fsnotify.Watcher) {
-	for {
-		select {
-		case <-w.Events:
-		default:
-			return
-		}
-	}
 }

@@ -1,26 +1,25 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshinit/meshinit/cni/install/testnode"
+	"github.com/meshinit/meshinit/test/logbuf"
 )
 
 // running is an installer running in the background.
 type running struct {
 	*Installer
-	logs   *logBuffer
+	logs   *logbuf.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -32,7 +31,7 @@ func start(t testing.TB, n *testnode.Node, env ...string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	in, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -90,15 +89,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 func gone(t *testing.T, path string) {
 	t.Helper()
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
@@ -115,27 +105,9 @@ func token(path string) string {
 	return cfg.AuthInfos["kuma-cni"].Token
 }
 
-// logBuffer collects the installer's log, written from its goroutine.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// count is how many log lines carry msg.
-func (l *logBuffer) count(msg string) int {
-	return strings.Count(l.String(), `msg="`+msg)
+// logged is how many of the installer's log lines carry msg.
+func (r *running) logged(msg string) int {
+	return strings.Count(r.logs.String(), `msg="`+msg)
 }
 
 func httpRecorder(r *running, method, path string) int {

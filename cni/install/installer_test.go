@@ -45,7 +45,7 @@ func TestInstallThenUninstall(t *testing.T) {
 	}
 
 	bin := filepath.Join(n.BinDir, "kuma-cni")
-	if !bytes.Equal(readFile(t, bin), n.BinaryContent) {
+	if !bytes.Equal(testnode.ReadFile(t, bin), n.BinaryContent) {
 		t.Error("the binary on the host is not the image's")
 	}
 	if fi, err := os.Stat(bin); err != nil || fi.Mode() != 0o755 {
@@ -74,7 +74,7 @@ func TestInstallThenUninstall(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, n.Net("10-calico.conflist")); !bytes.Equal(got, orig) {
+	if got := testnode.ReadFile(t, n.Net("10-calico.conflist")); !bytes.Equal(got, orig) {
 		t.Errorf("after uninstall the conflist is\n%s\nwant the original\n%s", got, orig)
 	}
 	gone(t, bin)
@@ -119,7 +119,7 @@ func TestNamedConfigurationAppearsLate(t *testing.T) {
 	if !hasEntry(t, n.Net("10-calico.conflist")) {
 		t.Error("kuma-cni is not in the named conflist")
 	}
-	if !bytes.Equal(readFile(t, n.Net("05-cilium.conflist")), cilium) {
+	if !bytes.Equal(testnode.ReadFile(t, n.Net("05-cilium.conflist")), cilium) {
 		t.Error("a conflist other than the named one changed")
 	}
 }
@@ -139,14 +139,14 @@ func TestHealsRewrittenConflist(t *testing.T) {
 			orig := n.Provide(t, "10-calico.conflist")
 			r := start(t, n)
 			r.waitReady(t)
-			installed := readFile(t, n.Net("10-calico.conflist"))
+			installed := testnode.ReadFile(t, n.Net("10-calico.conflist"))
 			for range 3 {
 				if err := rewrite(n, orig); err != nil {
 					t.Fatal(err)
 				}
 				eventually(t, "kuma-cni is back in the conflist", func() bool { return hasEntry(t, n.Net("10-calico.conflist")) })
 			}
-			if got := readFile(t, n.Net("10-calico.conflist")); !bytes.Equal(got, installed) {
+			if got := testnode.ReadFile(t, n.Net("10-calico.conflist")); !bytes.Equal(got, installed) {
 				t.Errorf("healed conflist\n%s\nwant what the first install wrote\n%s", got, installed)
 			}
 		})
@@ -166,7 +166,7 @@ func TestMovesToEarlierConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string][]byte{"10-calico.conflist": calico, "05-cilium.conflist": cilium} {
-		if !bytes.Equal(readFile(t, n.Net(name)), want) {
+		if !bytes.Equal(testnode.ReadFile(t, n.Net(name)), want) {
 			t.Errorf("after uninstall %s is not the original", name)
 		}
 	}
@@ -191,7 +191,7 @@ func TestConvertsConfAndRestoresIt(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, n.Net("10-calico.conf")), orig) {
+	if !bytes.Equal(testnode.ReadFile(t, n.Net("10-calico.conf")), orig) {
 		t.Error("the .conf is not restored byte for byte")
 	}
 	entries, _ := os.ReadDir(n.NetDir)
@@ -252,7 +252,7 @@ func TestKubeconfigModeRestored(t *testing.T) {
 		return err == nil && fi.Mode().Perm() == 0o600
 	})
 	time.Sleep(10 * settle)
-	if got := r.logs.count("wrote kuma-cni's kubeconfig"); got != 2 {
+	if got := r.logged("wrote kuma-cni's kubeconfig"); got != 2 {
 		t.Errorf("the kubeconfig was written %d times, want twice: at start and once after the chmod", got)
 	}
 }
@@ -287,13 +287,14 @@ func TestStandalone(t *testing.T) {
   }
 }
 `
-	if got := string(readFile(t, path)); got != want {
+	data := testnode.ReadFile(t, path)
+	if got := string(data); got != want {
 		t.Errorf("%s is\n%s\nwant\n%s", path, got, want)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode() != 0o644 {
 		t.Errorf("its mode is %v (%v), want 0644", fi.Mode(), err)
 	}
-	conf, err := libcni.ConfFromFile(path)
+	conf, err := libcni.NetworkPluginConfFromBytes(data)
 	if err != nil || conf.Network.Name != "kuma-cni" || conf.Network.Type != cni.PluginType {
 		t.Errorf("libcni reads it as %+v, %v", conf, err)
 	}
@@ -304,7 +305,7 @@ func TestStandalone(t *testing.T) {
 	if now, _ := os.Stat(path); !os.SameFile(fi, now) {
 		t.Error("the configuration was written again though nothing changed")
 	}
-	if got := r.logs.count("wrote kuma-cni's network configuration for Multus"); got != 1 {
+	if got := r.logged("wrote kuma-cni's network configuration for Multus"); got != 1 {
 		t.Errorf("the write was logged %d times, want once", got)
 	}
 
@@ -312,17 +313,17 @@ func TestStandalone(t *testing.T) {
 	n.Provide(t, "10-calico.conflist", orig...)
 	n.Provide(t, "05-cilium.conflist")
 	time.Sleep(3 * settle)
-	cilium := readFile(t, n.Net("05-cilium.conflist"))
+	cilium := testnode.ReadFile(t, n.Net("05-cilium.conflist"))
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, n.Net("10-calico.conflist")), orig) || hasEntry(t, n.Net("05-cilium.conflist")) {
+	if !bytes.Equal(testnode.ReadFile(t, n.Net("10-calico.conflist")), orig) || hasEntry(t, n.Net("05-cilium.conflist")) {
 		t.Error("standalone mode touched a conflist")
 	}
 	gone(t, path)
 	gone(t, filepath.Join(n.BinDir, "kuma-cni"))
 	gone(t, n.Net(KubeconfigName))
-	if !bytes.Equal(readFile(t, n.Net("05-cilium.conflist")), cilium) {
+	if !bytes.Equal(testnode.ReadFile(t, n.Net("05-cilium.conflist")), cilium) {
 		t.Error("uninstall touched a conflist")
 	}
 	if entries, _ := os.ReadDir(n.NetDir); len(entries) != 2 {
@@ -335,7 +336,7 @@ func TestStandaloneHealsItsConfiguration(t *testing.T) {
 	r := start(t, n, "CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=00-kuma-cni.json")
 	r.waitReady(t)
 	path := n.Net("00-kuma-cni.json")
-	written := readFile(t, path)
+	written := testnode.ReadFile(t, path)
 	restored := func() bool {
 		data, err := os.ReadFile(path)
 		fi, _ := os.Stat(path)
@@ -373,7 +374,7 @@ func TestStandaloneLeavesOthersConfigurationAlone(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, n.Net("10-calico.conf")), calico) {
+	if !bytes.Equal(testnode.ReadFile(t, n.Net("10-calico.conf")), calico) {
 		t.Error("another plugin's configuration changed")
 	}
 }
@@ -388,12 +389,12 @@ func TestRefusedConflistLeftAlone(t *testing.T) {
 		return code == http.StatusServiceUnavailable &&
 			strings.Contains(body, n.Net("10-calico.conflist")+": is not valid JSON: invalid character ']' looking for beginning of value (line 6, column 3)")
 	})
-	if !bytes.Equal(readFile(t, n.Net("10-calico.conflist")), broken) {
+	if !bytes.Equal(testnode.ReadFile(t, n.Net("10-calico.conflist")), broken) {
 		t.Error("the refused conflist changed")
 	}
 	n.Provide(t, "10-calico.conflist")
 	r.waitReady(t)
-	if n := r.logs.count("not ready: " + n.Net("10-calico.conflist")); n != 1 {
+	if n := r.logged("not ready: " + n.Net("10-calico.conflist")); n != 1 {
 		t.Errorf("the problem was logged %d times, want once (retries repeat nothing)", n)
 	}
 }
@@ -410,7 +411,7 @@ func TestOwnWritesDoNotLoop(t *testing.T) {
 		t.Error("the conflist was written again though nothing changed")
 	}
 	for _, msg := range []string{"added kuma-cni", "wrote kuma-cni's kubeconfig", "copied the kuma-cni binary"} {
-		if got := r.logs.count(msg); got != 1 {
+		if got := r.logged(msg); got != 1 {
 			t.Errorf("%q logged %d times, want once", msg, got)
 		}
 	}

@@ -10,6 +10,9 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/meshinit/meshinit/cni/conflist"
+	"github.com/meshinit/meshinit/internal/atomicfile"
 )
 
 // KubeconfigName is the file, in the net dir, of the kubeconfig kuma-cni reads. Runtimes do not
@@ -56,5 +59,6 @@ func ensureKubeconfig(c *Config, path string) (bool, error) {
 		}
 	}
 	// 0600: it holds a token.
-	return true, writeFile(path, data, 0o600)
+	_, err = atomicfile.Write(path, bytes.NewReader(data), 0o600, atomicfile.TempDir(conflist.TempDir))
+	return true, err
 }

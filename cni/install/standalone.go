@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/meshinit/meshinit/cni"
+	"github.com/meshinit/meshinit/cni/conflist"
+	"github.com/meshinit/meshinit/internal/atomicfile"
 )
 
 // StandaloneConfName is the file standalone mode writes when CNI_CONF_NAME is empty.
@@ -54,7 +56,8 @@ func (s *standalone) ensure() (bool, error) {
 				"accepted: a CNI_CONF_NAME of kuma-cni's own, such as %s", s.path, other, StandaloneConfName)
 		}
 	}
-	return true, writeFile(s.path, s.data, 0o644)
+	_, err = atomicfile.Write(s.path, bytes.NewReader(s.data), 0o644, atomicfile.TempDir(conflist.TempDir))
+	return true, err
 }
 
 // remove deletes the file unless it configures another plugin; reports whether it did.

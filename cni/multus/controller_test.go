@@ -25,6 +25,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/background"
+	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/logbuf"
@@ -34,15 +35,15 @@ const (
 	// deadline is generous: the control plane may share two busy cores with other tests.
 	deadline = 20 * time.Second
 	poll     = 50 * time.Millisecond
-	// quiet is how long nothing must happen where nothing should: the controller, when it runs,
-	// acts within milliseconds.
+	// quiet is how long nothing must happen where nothing should.
 	quiet = 2 * time.Second
 )
 
 var cniMode = config.Injector{CNIEnabled: true}
 
 // TestController runs the controller against a real API server: without Multus's CRD, with CNI
-// mode off, as the cluster's admin, and as a service account with no more rights than Rules.
+// mode off, as the cluster's admin, and as a service account with no more rights than the chart
+// grants the injector.
 func TestController(t *testing.T) {
 	env := kubeenv.Start(t)
 	// The cache's informers log through controller-runtime's global logger, which otherwise
@@ -84,7 +85,7 @@ func TestController(t *testing.T) {
 		t.Run("operator's definition", k.operatorsDefinition)
 	})
 
-	t.Run("with Rules only", func(t *testing.T) {
+	t.Run("with the chart's rights only", func(t *testing.T) {
 		injector := serviceAccount(t, env, "kuma-system", "kuma-injector")
 		startManager(t, injector, cniMode)
 		k.namespace(t, "least-rights", "enabled")
@@ -132,14 +133,7 @@ func (k *cluster) labelledNamespaces(t *testing.T) {
 func (k *cluster) labelledLater(t *testing.T) {
 	k.namespace(t, "later", "")
 	k.stayAbsent(t, "later")
-	var ns corev1.Namespace
-	if err := k.c.Get(t.Context(), client.ObjectKey{Name: "later"}, &ns); err != nil {
-		t.Fatal(err)
-	}
-	ns.Labels = map[string]string{api.LabelSidecarInjection: "enabled"}
-	if err := k.c.Update(t.Context(), &ns); err != nil {
-		t.Fatal(err)
-	}
+	k.label(t, "later")
 	k.waitDefinition(t, "later")
 }
 
@@ -164,14 +158,7 @@ func (k *cluster) operatorsDefinition(t *testing.T) {
 	if err := k.c.Create(t.Context(), theirs); err != nil {
 		t.Fatal(err)
 	}
-	var ns corev1.Namespace
-	if err := k.c.Get(t.Context(), client.ObjectKey{Name: "operators"}, &ns); err != nil {
-		t.Fatal(err)
-	}
-	ns.Labels = map[string]string{api.LabelSidecarInjection: "enabled"}
-	if err := k.c.Update(t.Context(), &ns); err != nil {
-		t.Fatal(err)
-	}
+	k.label(t, "operators")
 	// Once a namespace labelled after it has its definition, "operators" was reconciled too.
 	k.namespace(t, "operators-sentinel", "enabled")
 	k.waitDefinition(t, "operators-sentinel")
@@ -202,12 +189,13 @@ func startManager(t *testing.T, restConfig *rest.Config, cfg config.Injector) {
 	}
 }
 
-// serviceAccount is restConfig impersonating the service account namespace/name, bound to a
-// ClusterRole of Rules and the namespace rights the webhook has, as the injector runs.
+// serviceAccount is restConfig impersonating the service account namespace/name, bound to the
+// ClusterRole the chart grants the injector in CNI mode, as the injector runs.
 func serviceAccount(t *testing.T, env *kubeenv.Env, namespace, name string) *rest.Config {
 	t.Helper()
+	_, objs := chartcases.Render(t, "meshinit", namespace, map[string]any{"cni": map[string]any{"enabled": true}})
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name},
-		Rules: append(Rules(), rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}})}
+		Rules: chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: namespace, Name: name}}}
@@ -237,6 +225,19 @@ func (k *cluster) namespace(t *testing.T, name, injection string) {
 		ns.Labels = map[string]string{api.LabelSidecarInjection: injection}
 	}
 	if err := k.c.Create(t.Context(), ns); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// label labels an existing namespace kuma.io/sidecar-injection=enabled.
+func (k *cluster) label(t *testing.T, name string) {
+	t.Helper()
+	var ns corev1.Namespace
+	if err := k.c.Get(t.Context(), client.ObjectKey{Name: name}, &ns); err != nil {
+		t.Fatal(err)
+	}
+	ns.Labels = map[string]string{api.LabelSidecarInjection: "enabled"}
+	if err := k.c.Update(t.Context(), &ns); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -28,7 +28,7 @@ type PodSource interface {
 
 // APIServer looks pods up through the API server named by a kubeconfig. It reads the pod as JSON
 // into the little the plugin needs rather than through a typed clientset, whose initialisation
-// would be a measurable part of every pod's network setup.
+// would be a measurable part of every pod's network setup (BenchmarkKumaCNIAdd).
 type APIServer struct {
 	client *http.Client
 	host   string

@@ -14,7 +14,8 @@ const appLabel = "app"
 
 // CacheOptions restricts the manager's pod cache to the CNI pods, for the manager's options
 // (ctrl.Options.Cache). Without it the cache lists and watches every pod of the cluster, which is
-// correct (Setup filters with predicates) but costs memory and needs cluster-wide pod rights.
+// correct (Setup filters with predicates) but holds every pod in memory and needs cluster-wide
+// pod rights.
 // Only use it when nothing else in the manager reads pods from the cache: they would not be there.
 // When the controller is disabled it restricts nothing.
 func CacheOptions(cfg config.NodeTaintController) cache.Options {

@@ -8,45 +8,44 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/initcontainer"
 )
 
-// validateTimeout bounds each capture probe; a captured one answers in microseconds.
+// validateTimeout bounds each capture probe: generously, since a captured probe is answered from
+// within the pod.
 const validateTimeout = 2 * time.Second
 
 // Command is one transparent-proxy command: its flags and what it does. It carries no framework,
 // so kuma-init dispatches it with Main while meshinit mounts it in its cobra tree: kuma-init's
-// start-up is part of every pod's, and cobra would add a third to it.
+// start-up is part of every pod's, and cobra would add a third to it (BenchmarkKumaInitInstall).
 type Command struct {
 	Name  string
 	Short string
 	Flags *pflag.FlagSet
 	Run   func(ctx context.Context, out io.Writer) error
-
-	config *Flags
 }
 
 func newCommand(name, short string) (*Command, *Flags) {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	c := &Command{Name: name, Short: short, Flags: fs}
-	c.config = AddFlags(fs)
-	return c, c.config
+	return &Command{Name: name, Short: short, Flags: fs}, AddFlags(fs)
 }
 
-// ConfigOf is the configuration a command's parsed flags spell, as it would apply it: what tests
-// compare with the document the webhook wrote.
-func ConfigOf(c *Command) (*api.TransparentProxyConfig, error) { return c.config.Config() }
+// reportFlags adds the flags install and uninstall share: --output, for their report, and the
+// hidden path of firewalld's direct.xml, described by firewalldUsage.
+func reportFlags(fs *pflag.FlagSet, firewalldUsage string) (output, firewalldPath *string) {
+	output = fs.StringP("output", "o", outputText, "output format: text or json")
+	firewalldPath = fs.String("firewalld-direct-xml", initcontainer.DefaultFirewalldDirect, firewalldUsage)
+	fs.MarkHidden("firewalld-direct-xml")
+	return output, firewalldPath
+}
 
 // Install is `kumactl install transparent-proxy` under another name: kuma-init's default command
 // and `meshinit install transparent-proxy`.
 func Install(name, short string) *Command {
 	cmd, flags := newCommand(name, short)
 	dryRun := cmd.Flags.Bool("dry-run", false, "print the restore scripts (with --output json, the plan) and change nothing")
-	output := cmd.Flags.StringP("output", "o", outputText, "output format: text or json")
 	verify := cmd.Flags.Bool("verify", false, "after installing, prove capture with real connections (the proxy must not be running yet)")
-	firewalldPath := cmd.Flags.String("firewalld-direct-xml", initcontainer.DefaultFirewalldDirect, "firewalld's direct.xml, for --store-firewalld")
-	cmd.Flags.MarkHidden("firewalld-direct-xml")
+	output, firewalldPath := reportFlags(cmd.Flags, "firewalld's direct.xml, for --store-firewalld")
 
 	cmd.Run = func(ctx context.Context, out io.Writer) error {
 		if err := checkOutput(*output); err != nil {
@@ -105,9 +104,7 @@ func Install(name, short string) *Command {
 // Uninstall removes every rule and chain of ours, and our firewalld entries.
 func Uninstall(name, short string) *Command {
 	cmd, flags := newCommand(name, short)
-	output := cmd.Flags.StringP("output", "o", outputText, "output format: text or json")
-	firewalldPath := cmd.Flags.String("firewalld-direct-xml", initcontainer.DefaultFirewalldDirect, "firewalld's direct.xml")
-	cmd.Flags.MarkHidden("firewalld-direct-xml")
+	output, firewalldPath := reportFlags(cmd.Flags, "firewalld's direct.xml")
 	cmd.Run = func(ctx context.Context, out io.Writer) error {
 		if err := checkOutput(*output); err != nil {
 			return err

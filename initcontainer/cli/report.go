@@ -47,25 +47,14 @@ type familyVerbose struct {
 	script []byte
 }
 
-func count(st initcontainer.State) (chains, rules int) {
-	for _, c := range st.Chains {
-		chains += len(c)
-	}
-	for _, table := range st.Rules {
-		for _, specs := range table {
-			rules += len(specs)
-		}
-	}
-	return chains, rules
-}
-
 func newReport(res *initcontainer.Result) *report {
 	r := &report{Backend: res.Backend.String()}
 	for _, f := range res.Families {
 		fr := familyReport{Family: f.Family.String(), Skipped: f.Skipped, Changed: f.Script != nil}
-		fr.Chains, fr.Rules = count(f.After)
+		after := f.After.Count()
+		fr.Chains, fr.Rules = after.Chains, after.Rules
 		if f.Script != nil {
-			_, fr.Removed = count(f.Before)
+			fr.Removed = f.Before.Count().Rules
 			r.verbose = append(r.verbose, familyVerbose{family: fr.Family, script: f.Script})
 		}
 		r.Families = append(r.Families, fr)

@@ -1,5 +1,5 @@
 // Package binaries builds the project's commands once per test process, so that tests run the
-// real binaries as users do.
+// real binaries as users do, and lists the packages they link.
 package binaries
 
 import (
@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -50,4 +51,20 @@ func Build(t testing.TB, name string) string {
 	}
 	built[name] = path
 	return path
+}
+
+// Deps are the packages cmd/<name> links, as `go list -deps` lists them.
+func Deps(t testing.TB, name string) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "./cmd/"+name)
+	cmd.Dir = prereq.RepoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) == 0 {
+		t.Fatal("go list -deps listed nothing")
+	}
+	return deps
 }

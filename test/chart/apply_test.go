@@ -16,7 +16,7 @@ import (
 // applies every object with server-side apply, as `kubectl apply --server-side` would.
 func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) []*unstructured.Unstructured {
 	t.Helper()
-	e := shared(t)
+	e := shared.Get(t)
 	values, err := c.Values()
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) 
 		t.Fatal(err)
 	}
 	for _, obj := range objs {
-		if err := e.Client.Patch(ctx, obj, client.Apply, client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
+		if err := e.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
 			t.Errorf("%s: applying %s %s/%s: %v", c.Name, obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
 		}
 	}
@@ -36,7 +36,7 @@ func install(ctx context.Context, t *testing.T, c chartcases.Case, name string) 
 // TestEveryCaseApplies: the API server accepts every object of every installation: the defaults,
 // each way of getting certificates, and each CNI provider.
 func TestEveryCaseApplies(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	for _, c := range chartcases.Cases {
 		t.Run(c.Name, func(t *testing.T) {
 			for _, obj := range install(t.Context(), t, c, c.Name) {

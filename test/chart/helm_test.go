@@ -22,7 +22,7 @@ import (
 // generated certificate (the chart looks it up), so the webhook never trusts a CA the injector
 // does not serve; `helm uninstall` removes it all.
 func TestHelmUpgradeKeepsCertificate(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	const ns, name = "helm-upgrade", "upgrade"
 	if err := e.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: objectMeta(ns)}); err != nil {
 		t.Fatal(err)

@@ -6,32 +6,17 @@ package chart
 
 import (
 	"fmt"
-	"os"
-	"sync"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
-	"github.com/meshinit/meshinit/test/prereq"
 )
 
-var (
-	env     *kubeenv.Env
-	envErr  error
-	envOnce sync.Once
-)
-
-// shared starts one control plane for the package, with the CRDs of cert-manager and Multus.
-func shared(t *testing.T) *kubeenv.Env {
-	t.Helper()
-	envOnce.Do(func() { env, envErr = start() })
-	if envErr != nil {
-		prereq.Missing(t, "the control plane: %v", envErr)
-	}
-	return env
-}
+// shared is one control plane for the package, with the CRDs of cert-manager and Multus.
+var shared = kubeenv.Shared[*kubeenv.Env]{What: "the control plane", Start: start,
+	Stop: func(e *kubeenv.Env) error { return kubeenv.Stop(e.Environment) }}
 
 func start() (*kubeenv.Env, error) {
 	e, err := kubeenv.Environment()
@@ -52,12 +37,4 @@ func start() (*kubeenv.Env, error) {
 	return &kubeenv.Env{Environment: e, Config: cfg, Client: c}, nil
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if env != nil {
-		if err := kubeenv.Stop(env.Environment); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shared.Main(m) }

@@ -57,7 +57,7 @@ func as(admin *rest.Config, namespace, name string) *rest.Config {
 // chart renders for it: it must start, serve the chart's certificate, keep Multus's definition in
 // a meshed namespace, and taint a node until a ready kuma-cni pod runs there.
 func TestInjectorRunsWithTheChartsRights(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	const release = "rights"
 	objs := install(t.Context(), t, chartcases.Case{Name: "rights", Set: []string{"cni.enabled=true", "cni.chained=true"}}, release)
 	environ, err := charts.InjectorEnvironment(objs)
@@ -165,7 +165,7 @@ func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 // TestCNIPluginRights: kuma-cni, with the chart's CNI account, reads the pod it sets up, and
 // nothing else.
 func TestCNIPluginRights(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	const release = "cni-rights"
 	install(t.Context(), t, chartcases.Case{Name: release, Set: []string{"cni.enabled=true"}}, release)
 	pod := &corev1.Pod{

@@ -96,7 +96,7 @@ func (c *Cluster) Register(ctx context.Context, t testing.TB, url string, values
 		t.Fatal(err)
 	}
 	for _, obj := range objs {
-		if err := c.Client.Patch(ctx, obj, client.Apply, client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
+		if err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
 			t.Fatalf("applying %s %s: %v", obj.GetKind(), obj.GetName(), err)
 		}
 	}

@@ -15,12 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -35,7 +35,7 @@ func createPod(t *testing.T, env *kubeenv.Env, name string, annotations map[stri
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Annotations: annotations},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
 	if injected {
-		res, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
+		res, err := (&inject.Injector{Config: testconfig.Default(), NativeSidecars: true}).Inject(pod, "default",
 			map[string]string{api.LabelSidecarInjection: "enabled"})
 		if err != nil || !res.Injected {
 			t.Fatalf("injecting: %v %+v", err, res)
@@ -55,9 +55,33 @@ func createPods(t *testing.T, env *kubeenv.Env) {
 	createPod(t, env, "plain", nil, false)
 }
 
+// pod is one of the pods of createPods, in a bare network namespace of its own.
+type pod struct {
+	*netkit.Namespace
+	name string
+}
+
+// newPods gives the pods of createPods their network namespaces.
+func newPods(t *testing.T) (meshed, plain pod) {
+	return pod{netkit.NewBare(t), "meshed"}, pod{netkit.NewBare(t), "plain"}
+}
+
+func (p pod) runtimeConf() *libcni.RuntimeConf {
+	return cniconf.Runtime(p.Namespace, "default", p.name, "eth0")
+}
+
+// requirePlugins: the tests need root and the reference plugins of the cluster's network.
+func requirePlugins(t *testing.T) {
+	t.Helper()
+	prereq.Root(t)
+	for _, p := range []string{"ptp", "host-local"} {
+		prereq.File(t, filepath.Join(cniconf.DebianPlugins, p))
+	}
+}
+
 // checkCapture checks what kuma-cni's ADD did for the pods of createPods: the injected pod has the
 // rules and its traffic goes as its annotations say; the other pod has no rules of ours.
-func checkCapture(t *testing.T, meshed, plain *netkit.Namespace) {
+func checkCapture(t *testing.T, meshed, plain pod) {
 	t.Helper()
 	if rules := meshed.Run(t, "iptables-save"); !strings.Contains(rules, "KUMA_MESH_OUTBOUND") {
 		t.Fatalf("the injected pod has no rules:\n%s", rules)
@@ -76,15 +100,8 @@ func checkCapture(t *testing.T, meshed, plain *netkit.Namespace) {
 	}
 }
 
-func runtimeConf(ns *netkit.Namespace, pod string) *libcni.RuntimeConf {
-	return cniconf.Runtime(ns, "default", pod, "eth0")
-}
-
 func TestChainInstallsThePodsRules(t *testing.T) {
-	prereq.Root(t)
-	for _, p := range []string{"ptp", "host-local"} {
-		prereq.File(t, filepath.Join(cniconf.DebianPlugins, p))
-	}
+	requirePlugins(t)
 	env := kubeenv.Start(t)
 	kubeconfig := env.WriteKubeconfig(t)
 	kumaCNI := binaries.Build(t, "kuma-cni")
@@ -95,27 +112,24 @@ func TestChainInstallsThePodsRules(t *testing.T) {
 	for i, version := range []string{"0.3.1", "0.4.0", "1.0.0"} {
 		t.Run(version, func(t *testing.T) {
 			list := chain(t, version, kubeconfig, i)
-			meshed, plain := netkit.NewBare(t), netkit.NewBare(t)
-			for _, ns := range []struct {
-				ns  *netkit.Namespace
-				pod string
-			}{{meshed, "meshed"}, {plain, "plain"}} {
-				rt := runtimeConf(ns.ns, ns.pod)
+			meshed, plain := newPods(t)
+			for _, p := range []pod{meshed, plain} {
+				rt := p.runtimeConf()
 				result, err := cniConfig.AddNetworkList(context.Background(), list, rt)
 				if err != nil {
-					t.Fatalf("ADD %s: %v", ns.pod, err)
+					t.Fatalf("ADD %s: %v", p.name, err)
 				}
 				t.Cleanup(func() {
 					if err := cniConfig.DelNetworkList(context.Background(), list, rt); err != nil {
-						t.Errorf("DEL %s: %v", ns.pod, err)
+						t.Errorf("DEL %s: %v", p.name, err)
 					}
 				})
 				if out, _ := json.Marshal(result); !strings.Contains(string(out), "10.222.") {
-					t.Errorf("ADD %s did not pass ptp's result on: %s", ns.pod, out)
+					t.Errorf("ADD %s did not pass ptp's result on: %s", p.name, out)
 				}
 				if version != "0.3.1" {
 					if err := cniConfig.CheckNetworkList(context.Background(), list, rt); err != nil {
-						t.Errorf("CHECK %s: %v", ns.pod, err)
+						t.Errorf("CHECK %s: %v", p.name, err)
 					}
 				}
 			}
@@ -124,7 +138,7 @@ func TestChainInstallsThePodsRules(t *testing.T) {
 			// CHECK notices a rule of ours gone missing.
 			if version != "0.3.1" {
 				meshed.Run(t, "iptables", "-t", "nat", "-D", "KUMA_MESH_OUTBOUND_REDIRECT", "1")
-				err := cniConfig.CheckNetworkList(context.Background(), list, runtimeConf(meshed, "meshed"))
+				err := cniConfig.CheckNetworkList(context.Background(), list, meshed.runtimeConf())
 				if err == nil || !strings.Contains(err.Error(), "kuma-cni: pod default/meshed: ipv4: the rules of ours are not those of the configuration") {
 					t.Errorf("CHECK with a rule removed: %v", err)
 				}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +24,6 @@ import (
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
-	"github.com/meshinit/meshinit/test/netkit"
-	"github.com/meshinit/meshinit/test/prereq"
 )
 
 // TestStandaloneInstallsThePodsRules runs kuma-cni as Multus runs an extra attachment: from the
@@ -34,22 +31,20 @@ import (
 // the cluster's network has set the pod up. install-cni runs for real, so kuma-cni also reaches
 // the API server with the kubeconfig it writes, a service account's token.
 func TestStandaloneInstallsThePodsRules(t *testing.T) {
-	prereq.Root(t)
-	for _, p := range []string{"ptp", "host-local"} {
-		prereq.File(t, filepath.Join(cniconf.DebianPlugins, p))
-	}
+	requirePlugins(t)
 	env := kubeenv.Start(t)
 	n := installCNI(t, env, binaries.Build(t, "kuma-cni"))
 	createPods(t, env)
 
 	// Multus finds the file by its name field, and converts it into a list to run it.
-	conf, err := libcni.ConfFromFile(n.Net(install.StandaloneConfName))
+	conf, err := libcni.NetworkPluginConfFromBytes(testnode.ReadFile(t, n.Net(install.StandaloneConfName)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if conf.Network.Name != "kuma-cni" || conf.Network.Type != "kuma-cni" {
 		t.Fatalf("name %q, type %q; want kuma-cni, kuma-cni", conf.Network.Name, conf.Network.Type)
 	}
+	//lint:ignore SA1019 Multus converts a single-plugin file with it, and libcni has no successor.
 	kumaCNI, err := libcni.ConfListFromConf(conf)
 	if err != nil {
 		t.Fatal(err)
@@ -58,20 +53,17 @@ func TestStandaloneInstallsThePodsRules(t *testing.T) {
 	// kuma-cni runs from where install-cni copied it.
 	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{n.BinDir, cniconf.DebianPlugins}, t.TempDir(), nil)
 
-	meshed, plain := netkit.NewBare(t), netkit.NewBare(t)
-	for _, ns := range []struct {
-		ns  *netkit.Namespace
-		pod string
-	}{{meshed, "meshed"}, {plain, "plain"}} {
-		rt := runtimeConf(ns.ns, ns.pod)
+	meshed, plain := newPods(t)
+	for _, p := range []pod{meshed, plain} {
+		rt := p.runtimeConf()
 		if _, err := cniConfig.AddNetworkList(context.Background(), cluster, rt); err != nil {
-			t.Fatalf("ADD %s to the cluster network: %v", ns.pod, err)
+			t.Fatalf("ADD %s to the cluster network: %v", p.name, err)
 		}
 		extra := *rt
 		extra.IfName = "net1"
 		result, err := cniConfig.AddNetworkList(context.Background(), kumaCNI, &extra)
 		if err != nil {
-			t.Fatalf("ADD %s to kuma-cni: %v", ns.pod, err)
+			t.Fatalf("ADD %s to kuma-cni: %v", p.name, err)
 		}
 		t.Cleanup(func() {
 			for _, del := range []struct {
@@ -79,7 +71,7 @@ func TestStandaloneInstallsThePodsRules(t *testing.T) {
 				rt   *libcni.RuntimeConf
 			}{{kumaCNI, &extra}, {cluster, rt}} {
 				if err := cniConfig.DelNetworkList(context.Background(), del.list, del.rt); err != nil {
-					t.Errorf("DEL %s from %s: %v", ns.pod, del.list.Name, err)
+					t.Errorf("DEL %s from %s: %v", p.name, del.list.Name, err)
 				}
 			}
 		})

@@ -26,6 +26,7 @@ import (
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
@@ -48,7 +49,7 @@ func TestAPIServerRestarted(t *testing.T) {
 // API server: the changes made right after the API server's return, a CNI pod that stops being
 // ready and a new node, must be reconciled by the same injector.
 func taintControllerRecovers(t *testing.T, cp *controlPlane) {
-	cfg := config.Default()
+	cfg := testconfig.Default()
 	cfg.NodeTaintController = config.NodeTaintController{Enabled: true, CNIApp: "kuma-cni", CNINamespace: "kube-system"}
 	done := startInjector(t, cp, cfg)
 
@@ -234,7 +235,7 @@ func createInjectedPod(t *testing.T, cp *controlPlane) {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "meshed", Namespace: "default"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
-	res, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(pod, "default",
+	res, err := (&inject.Injector{Config: testconfig.Default(), NativeSidecars: true}).Inject(pod, "default",
 		map[string]string{api.LabelSidecarInjection: "enabled"})
 	if err != nil || !res.Injected {
 		t.Fatalf("injecting: %v %+v", err, res)

@@ -34,7 +34,7 @@ func TestConflistRewrittenRepeatedly(t *testing.T) {
 	}
 	p := startInstallCNI(t, n, freeAddr(t))
 	p.waitReady(t)
-	w := watchDir(t, n.NetDir)
+	w := testnode.Watch(t, n.NetDir)
 
 	t.Run("healed before the next rewrite", func(t *testing.T) {
 		heals := make([]time.Duration, 0, rewrites)
@@ -65,21 +65,6 @@ func TestConflistRewrittenRepeatedly(t *testing.T) {
 	if got, err := os.ReadFile(n.Net(calico)); err != nil || !bytes.Equal(got, last) {
 		t.Errorf("after SIGTERM %s is not the provider's last file (%v):\n%s", calico, err, got)
 	}
-}
-
-// watchDir watches dir for the test: the atomic renames of both writers replace the file's inode,
-// so only a watch on the directory sees each of them.
-func watchDir(t *testing.T, dir string) *fsnotify.Watcher {
-	t.Helper()
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if err := w.Add(dir); err != nil {
-		t.Fatal(err)
-	}
-	return w
 }
 
 // waitHealed waits until the provider's conflist holds want with kuma-cni put back exactly once.

@@ -56,14 +56,14 @@ func TestInstallCNIKilledWhileWriting(t *testing.T) {
 		n := testnode.New(t, "token-1")
 		orig := n.Provide(t, calico)
 		addr := freeAddr(t)
-		w := watchDir(t, n.NetDir)
+		w := testnode.Watch(t, n.NetDir)
 		p := startInstallCNI(t, n, addr)
 		p.waitReady(t)
 
 		var last []byte
 		var readies []time.Duration
 		for round := range rounds {
-			drain(w)
+			testnode.Drain(w)
 			// The provider rewrites its file back to back until the kill, each time with another
 			// mtu.
 			stop, stopped := make(chan struct{}), make(chan []byte)
@@ -108,20 +108,20 @@ func TestInstallCNIKilledWhileWriting(t *testing.T) {
 	t.Run("copying the binary", func(t *testing.T) {
 		const rounds = 3
 		n := testnode.New(t, "token-1")
-		// Large enough that a copy takes far longer than the kill takes to land.
+		// Large enough that the kill can land while the copy runs.
 		n.BinaryContent = bytes.Repeat(n.BinaryContent, (16<<20)/len(n.BinaryContent))
 		if err := os.WriteFile(n.Binary, n.BinaryContent, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		orig := n.Provide(t, calico)
 		addr := freeAddr(t)
-		w := watchDir(t, n.BinDir)
+		w := testnode.Watch(t, n.BinDir)
 		p := startInstallCNI(t, n, addr)
 		p.waitReady(t)
 		bin := filepath.Join(n.BinDir, "kuma-cni")
 
 		for round := range rounds {
-			drain(w)
+			testnode.Drain(w)
 			// A node clean-up deletes the binary; install-cni copies it back.
 			if err := os.Remove(bin); err != nil {
 				t.Fatal(err)
@@ -180,16 +180,6 @@ func killed(err error) bool {
 	}
 	status, ok := exit.Sys().(syscall.WaitStatus)
 	return ok && status.Signaled() && status.Signal() == syscall.SIGKILL
-}
-
-func drain(w *fsnotify.Watcher) {
-	for {
-		select {
-		case <-w.Events:
-		default:
-			return
-		}
-	}
 }
 
 // checkInstalled checks that kuma-cni is installed on n exactly once: one entry in the provider's

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -42,7 +44,7 @@ func envOf(c corev1.Container, name string) string {
 // configuration of the annotation, and that the sidecar's user, DNS and probe settings are the
 // ones that configuration expects.
 func TestPiecesAgree(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	p := pod(namespace(t, enabled), nil, map[string]string{
 		api.AnnotationExcludeInboundPorts:         "22",
 		api.AnnotationExcludeOutboundIPs:          "169.254.169.254",
@@ -78,11 +80,13 @@ func TestPiecesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	args[i+1] = local
-	cmd := cli.Install("kuma-init", "")
-	if err := cmd.Flags.Parse(args); err != nil {
+	// kuma-init's flags, as its commands define them.
+	fs := pflag.NewFlagSet("kuma-init", pflag.ContinueOnError)
+	flags := cli.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	got, err := cli.ConfigOf(cmd)
+	got, err := flags.Config()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,15 +115,16 @@ func TestPiecesAgree(t *testing.T) {
 	}
 }
 
-// admissions counts the injector's answers with a result and reason.
-func admissions(t *testing.T, result, reason string) float64 {
+// metric is the injector's metric name whose labels include want; nil when there is none (its
+// getters then give zeros).
+func metric(t *testing.T, name string, want map[string]string) *dto.Metric {
 	t.Helper()
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "sidecar_injection_total" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -127,19 +132,29 @@ func admissions(t *testing.T, result, reason string) float64 {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["result"] == result && labels["reason"] == reason {
-				return m.GetCounter().GetValue()
+			matches := true
+			for k, v := range want {
+				matches = matches && labels[k] == v
+			}
+			if matches {
+				return m
 			}
 		}
 	}
-	return 0
+	return nil
+}
+
+// admissions counts the injector's answers with a result and reason.
+func admissions(t *testing.T, result, reason string) float64 {
+	t.Helper()
+	return metric(t, "sidecar_injection_total", map[string]string{"result": result, "reason": reason}).GetCounter().GetValue()
 }
 
 // TestUnmeshedPodsNeverReachTheInjector: the registration's selectors keep the API server from
 // calling the injector for pods that cannot be injected, so they never wait for it, and an
 // injector that is down cannot block them.
 func TestUnmeshedPodsNeverReachTheInjector(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	before := admissions(t, webhook.ResultSkipped, inject.ReasonNotEnabled)
 	for range 3 {
 		if err := e.Client.Create(t.Context(), pod(namespace(t, nil), nil, nil)); err != nil {
@@ -158,7 +173,7 @@ func TestUnmeshedPodsNeverReachTheInjector(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	if err := e.Client.Create(t.Context(), pod(namespace(t, enabled), nil, nil)); err != nil {
 		t.Fatal(err)
 	}

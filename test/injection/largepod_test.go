@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/meshinit/meshinit/webhook"
 )
@@ -22,7 +21,7 @@ import (
 // room for the injection is injected and stored. The pods' sizes and the injector's handling time
 // of each are logged: go test ./test/injection -run TestLargestPod -v
 func TestLargestPod(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	plain, meshed := namespace(t, nil), namespace(t, enabled)
 	// The largest size in KiB of environment that the API server stores, between one it stores
 	// and one it refuses.
@@ -112,23 +111,7 @@ func handlingTime(t *testing.T, do func()) time.Duration {
 
 func webhookSeconds(t *testing.T) float64 {
 	t.Helper()
-	families, err := metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_webhook_latency_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "webhook" && l.GetValue() == webhook.Path {
-					return m.GetHistogram().GetSampleSum()
-				}
-			}
-		}
-	}
-	return 0
+	return metric(t, "controller_runtime_webhook_latency_seconds", map[string]string{"webhook": webhook.Path}).GetHistogram().GetSampleSum()
 }
 
 // warningRecorder keeps the warnings the API server passes on.

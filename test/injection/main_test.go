@@ -4,39 +4,16 @@ package injection
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"sync"
 	"testing"
 
 	"github.com/meshinit/meshinit/test/injectorenv"
-	"github.com/meshinit/meshinit/test/prereq"
+	"github.com/meshinit/meshinit/test/kubeenv"
 )
 
-// env is shared by the package's tests: a control plane takes seconds to start.
-var (
-	env     *injectorenv.Env
-	envErr  error
-	envOnce sync.Once
-)
+// shared is the injector's test environment, for the package's tests.
+var shared = kubeenv.Shared[*injectorenv.Env]{What: "the injector's test environment", Stop: (*injectorenv.Env).Stop,
+	Start: func() (*injectorenv.Env, error) {
+		return injectorenv.Start(context.Background(), injectorenv.Options{Before: registerExtraWebhook})
+	}}
 
-func shared(t *testing.T) *injectorenv.Env {
-	t.Helper()
-	envOnce.Do(func() {
-		env, envErr = injectorenv.Start(context.Background(), injectorenv.Options{Before: registerExtraWebhook})
-	})
-	if envErr != nil {
-		prereq.Missing(t, "the injector's test environment: %v", envErr)
-	}
-	return env
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if env != nil {
-		if err := env.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shared.Main(m) }

@@ -27,7 +27,7 @@ import (
 
 func namespace(t *testing.T, labels map[string]string) string {
 	t.Helper()
-	e := shared(t)
+	e := shared.Get(t)
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-", Labels: labels}}
 	if err := e.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ var enabled = map[string]string{api.LabelSidecarInjection: "enabled"}
 var disabled = map[string]string{api.LabelSidecarInjection: "disabled"}
 
 func TestSelection(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	meshed, plain, off := namespace(t, enabled), namespace(t, nil), namespace(t, disabled)
 	for _, tc := range []struct {
 		name   string
@@ -92,7 +92,7 @@ func TestSelection(t *testing.T) {
 // TestMalformedNamespaceLabel: a namespace's malformed label refuses its unlabelled pods; a pod's
 // own label wins over it, and such a pod, which both webhooks see, is injected once.
 func TestMalformedNamespaceLabel(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	ns := namespace(t, map[string]string{api.LabelSidecarInjection: "maybe"})
 	err := e.Client.Create(t.Context(), pod(ns, nil, nil))
 	if err == nil || !strings.Contains(err.Error(), `"maybe"`) || !strings.Contains(err.Error(), api.LabelSidecarInjection) {
@@ -117,7 +117,7 @@ func names(cs []corev1.Container) []string {
 }
 
 func TestInjectedPodAsStored(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	p := pod(namespace(t, enabled), nil, map[string]string{api.AnnotationExcludeOutboundPorts: "5432"})
 	if err := e.Client.Create(t.Context(), p); err != nil {
 		t.Fatal(err)
@@ -141,7 +141,7 @@ func TestInjectedPodAsStored(t *testing.T) {
 }
 
 func TestMalformedAnnotationIsDenied(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	p := pod(namespace(t, enabled), nil, map[string]string{
 		api.AnnotationExcludeInboundPorts: "22,x",
 		api.AnnotationBuiltinDNSPort:      "dns",
@@ -159,7 +159,7 @@ func TestMalformedAnnotationIsDenied(t *testing.T) {
 }
 
 func TestSidecarUIDIsDenied(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	p := pod(namespace(t, enabled), nil, nil)
 	p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](5678)}
 	err := e.Client.Create(t.Context(), p)
@@ -169,7 +169,7 @@ func TestSidecarUIDIsDenied(t *testing.T) {
 }
 
 func TestDryRunCreateIsInjectedAndLeavesNothing(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	ns := namespace(t, enabled)
 	p := pod(ns, nil, nil)
 	p.GenerateName, p.Name = "", "dry"
@@ -186,7 +186,7 @@ func TestDryRunCreateIsInjectedAndLeavesNothing(t *testing.T) {
 }
 
 func TestWarningsReachTheClient(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	var mu sync.Mutex
 	var warnings []string
 	cfg := rest.CopyConfig(e.Rest)
@@ -248,7 +248,7 @@ func registerExtraWebhook(mgr manager.Manager) error {
 }
 
 func TestReinvocationStaysIdempotent(t *testing.T) {
-	e := shared(t)
+	e := shared.Get(t)
 	var ours admissionregistrationv1.MutatingWebhookConfiguration
 	if err := e.Client.Get(t.Context(), client.ObjectKey{Name: "meshinit-injector"}, &ours); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook"
 )
 
@@ -67,7 +68,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		}
 	}()
 	if e.Config == nil {
-		e.Config = config.Default()
+		e.Config = testconfig.Default()
 	}
 	if e.Client, err = client.New(restConfig, client.Options{}); err != nil {
 		return nil, err
@@ -122,7 +123,7 @@ func (e *Env) register(ctx context.Context, overrides map[string]any) error {
 		if obj.GetKind() != "MutatingWebhookConfiguration" {
 			continue
 		}
-		if err := e.Client.Patch(ctx, obj, client.Apply, client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
+		if err := e.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("meshinit-test"), client.ForceOwnership); err != nil {
 			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}

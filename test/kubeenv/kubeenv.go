@@ -33,7 +33,7 @@ type Env struct {
 }
 
 // Environment returns an envtest environment on the binaries in bin/, not yet started. Suites that
-// share one control plane start it from TestMain; single tests use Start.
+// share one control plane start it through Shared; single tests use Start.
 func Environment() (*envtest.Environment, error) {
 	wd, err := os.Getwd()
 	if err != nil {
@@ -54,7 +54,7 @@ func Environment() (*envtest.Environment, error) {
 		ControlPlaneStartTimeout: startTimeout,
 		ControlPlaneStopTimeout:  startTimeout,
 	}
-	// Debian's etcd 3.4 has no --unsafe-no-fsync; on tmpfs its fsyncs cost nothing.
+	// Debian's etcd 3.4 has no --unsafe-no-fsync; on tmpfs its fsyncs reach no disk.
 	if info, err := os.Stat("/dev/shm"); err == nil && info.IsDir() {
 		dataDir, err := os.MkdirTemp("/dev/shm", "meshinit-etcd-")
 		if err != nil {

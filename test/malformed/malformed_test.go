@@ -26,6 +26,7 @@ import (
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/readme"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -192,7 +193,7 @@ func injectPod(t *testing.T, podYAML string, nsLabels map[string]string) string 
 	if nsLabels == nil {
 		nsLabels = map[string]string{api.LabelSidecarInjection: "enabled"}
 	}
-	_, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(&pod, "demo", nsLabels)
+	_, err := (&inject.Injector{Config: testconfig.Default(), NativeSidecars: true}).Inject(&pod, "demo", nsLabels)
 	return message(err)
 }
 

@@ -38,8 +38,8 @@ func (c *conntrack) Close() { c.sock.Close() }
 // originalDstUDP finds the destination a datagram from peer to local had before NAT. UDP sockets
 // have no SO_ORIGINAL_DST, so it looks up the flow whose reply tuple runs from local to peer and
 // takes the destination of its original tuple. It asks for that one flow, a hash lookup, rather
-// than dump the table: a dump walks the whole host-wide hash table, about 10ms even when this
-// namespace's share is empty. No flow in any zone means conntrack is not active in the namespace
+// than dump the table: a dump walks the whole host-wide hash table, even when this namespace's
+// share is empty. No flow in any zone means conntrack is not active in the namespace
 // at all, so nothing can have been NATed.
 func (c *conntrack) originalDstUDP(local, peer netip.AddrPort) (netip.AddrPort, error) {
 	for _, zone := range c.zones {

@@ -15,11 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/prereq"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -34,7 +34,7 @@ func BenchmarkKumaCNIAdd(b *testing.B) {
 	prereq.Root(b)
 	env := kubeenv.Start(b)
 	kumaCNI, kumaInit := binaries.Build(b, "kuma-cni"), binaries.Build(b, "kuma-init")
-	res, err := (&inject.Injector{Config: config.Default(), NativeSidecars: true}).Inject(
+	res, err := (&inject.Injector{Config: testconfig.Default(), NativeSidecars: true}).Inject(
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: "default"},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}},
 		"default", map[string]string{api.LabelSidecarInjection: "enabled"})

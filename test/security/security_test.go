@@ -15,8 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/chartcases"
+	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -118,7 +118,7 @@ func equalRules(got, want []rbacv1.PolicyRule) bool {
 
 func injectPod(t *testing.T, pod *corev1.Pod, cni bool) (*inject.Result, error) {
 	t.Helper()
-	cfg := config.Default()
+	cfg := testconfig.Default()
 	cfg.Injector.CNIEnabled = cni
 	return (&inject.Injector{Config: cfg, NativeSidecars: true}).Inject(pod, "app", map[string]string{api.LabelSidecarInjection: "enabled"})
 }

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/testconfig"
 )
 
 const manifestPodSpec = `{containers: [{name: app, image: nginx, ports: [{containerPort: 80}]}]}`
@@ -63,7 +63,7 @@ var manifestNSLabels = map[string]string{api.LabelSidecarInjection: "enabled"}
 func injectManifests(t *testing.T, input string, native bool) (string, []string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	warnings, err := InjectManifests(strings.NewReader(input), &out, &Injector{Config: config.Default(), NativeSidecars: native},
+	warnings, err := InjectManifests(strings.NewReader(input), &out, &Injector{Config: testconfig.Default(), NativeSidecars: native},
 		ManifestOptions{Namespace: "default", NamespaceLabels: manifestNSLabels})
 	return out.String(), warnings, err
 }
@@ -263,13 +263,13 @@ func TestInjectManifestsWarnings(t *testing.T) {
 func TestInjectManifestsNamespace(t *testing.T) {
 	deployment := strings.Replace(manifestsOf["Deployment"], ", namespace: demo", "", 1)
 	var out bytes.Buffer
-	_, err := InjectManifests(strings.NewReader(deployment), &out, &Injector{Config: config.Default()},
+	_, err := InjectManifests(strings.NewReader(deployment), &out, &Injector{Config: testconfig.Default()},
 		ManifestOptions{Namespace: "kube-system", NamespaceLabels: manifestNSLabels})
 	if err != nil || out.String() != deployment {
 		t.Errorf("a Deployment of kube-system, by default: got %v, output\n%s", err, out.String())
 	}
 	out.Reset()
-	if _, err := InjectManifests(strings.NewReader(deployment), &out, &Injector{Config: config.Default()},
+	if _, err := InjectManifests(strings.NewReader(deployment), &out, &Injector{Config: testconfig.Default()},
 		ManifestOptions{Namespace: "shop", NamespaceLabels: manifestNSLabels}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestInjectManifestsDenial(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"},
 		Annotations: map[string]string{api.AnnotationExcludeInboundPorts: "x"}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}}
-	_, webhookErr := (&Injector{Config: config.Default()}).Inject(pod, "demo", manifestNSLabels)
+	_, webhookErr := (&Injector{Config: testconfig.Default()}).Inject(pod, "demo", manifestNSLabels)
 	var want *Denial
 	if !errors.As(webhookErr, &want) {
 		t.Fatalf("the webhook does not deny the pod: %v", webhookErr)

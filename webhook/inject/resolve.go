@@ -52,6 +52,7 @@ type resolver struct {
 	annotations map[string]string
 	errs        api.FieldErrors
 	settings    []Setting
+	warnings    []string
 }
 
 // read returns the setting's annotation parsed, or the cluster's value when the pod has none,
@@ -63,6 +64,9 @@ func read[T any](r *resolver, s *settings.Value[T], cluster T) T {
 			return cluster
 		}
 		r.settings = append(r.settings, Setting{s.Annotation, text, SourceAnnotation})
+		if w, ok := api.Deprecated(s.AnnotationFormText(), text); ok {
+			r.warnings = append(r.warnings, s.Annotation+": "+w)
+		}
 		return v
 	}
 	source := SourceBuiltIn
@@ -129,7 +133,7 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 		return nil, &Denial{Reason: ReasonInvalidAnnotation, Message: inAnnotations(err).Error()}
 	}
 	res.settings = r.settings
-	res.warnings = warnings(pod, tp, inboundPorts, r.annotations)
+	res.warnings = append(r.warnings, warnings(pod, tp, inboundPorts, r.annotations)...)
 	return res, nil
 }
 

@@ -9,20 +9,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/test/testconfig"
 )
 
 // TestSizeWarning: a pod that injection takes near etcd's default limit is injected with a warning
 // that explains the API server's "request is too large"; a smaller one gets none.
 func TestSizeWarning(t *testing.T) {
-	in := &Injector{Config: config.Default(), NativeSidecars: true}
+	in := &Injector{Config: testconfig.Default(), NativeSidecars: true}
 	for _, tc := range []struct {
 		kib  int
 		warn bool
 	}{{1400, false}, {1530, true}, {2000, true}} {
 		t.Run(fmt.Sprintf("%d KiB", tc.kib), func(t *testing.T) {
 			// managedFields, which the API server may not store, do not count.
-			managed := []metav1.ManagedFieldsEntry{{Manager: "kubectl", FieldsV1: &metav1.FieldsV1{Raw: make([]byte, 200<<10)}}}
+			managed := []metav1.ManagedFieldsEntry{{Manager: "kubectl", FieldsV1: metav1.NewFieldsV1(string(make([]byte, 200<<10)))}}
 			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "big", Namespace: "demo", ManagedFields: managed},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
 			value := strings.Repeat("x", 1000)

@@ -1,5 +1,6 @@
 // Package testnode lays out what install-cni finds on a node, in temporary directories: the
-// mounted CNI directories, a kubelet-style service-account directory and a kuma-cni binary.
+// mounted CNI directories, a kubelet-style service-account directory and a kuma-cni binary; and
+// reads and watches what is written there.
 package testnode
 
 import (
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/google/renameio/v2"
 
 	"github.com/meshinit/meshinit/test/prereq"
@@ -118,4 +120,40 @@ func (n *Node) Provide(t testing.TB, name string, data ...byte) []byte {
 func Fixture(t testing.TB, name string) string {
 	t.Helper()
 	return filepath.Join(prereq.RepoRoot(t), "cni", "conflist", "testdata", name)
+}
+
+// ReadFile is the file at path; it fails t when the file cannot be read.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// Watch watches dir until the test ends: the atomic renames of install-cni and of the providers
+// replace a file's inode, so only a watch on the directory sees each of them.
+func Watch(t testing.TB, dir string) *fsnotify.Watcher {
+	t.Helper()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Drain discards the events w holds already.
+func Drain(w *fsnotify.Watcher) {
+	for {
+		select {
+		case <-w.Events:
+		default:
+			return
+		}
+	}
 }

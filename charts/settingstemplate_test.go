@@ -1,4 +1,4 @@
-package charts
+package charts_test
 
 import (
 	"encoding/json"
@@ -7,13 +7,13 @@ import (
 	"github.com/meshinit/meshinit/api/settings"
 )
 
-// SettingsTemplatePath is the chart's template generated from the settings' declarations.
-const SettingsTemplatePath = "meshinit/templates/_settings.tpl"
+// settingsTemplatePath is the chart's template generated from the settings' declarations.
+const settingsTemplatePath = "meshinit/templates/_settings.tpl"
 
-// SettingsTemplate is the text of the chart's _settings.tpl: every setting's variable by the
+// settingsTemplate is the text of the chart's _settings.tpl: every setting's variable by the
 // setting's name, and the settings whose variable a chart value fills. The chart's templates spell
 // no variable or value path of their own; a test keeps the file equal to this.
-func SettingsTemplate() string {
+func settingsTemplate() string {
 	env := map[string]string{}
 	var values [][2]string
 	for _, s := range settings.All {
