@@ -214,17 +214,18 @@ func TestKumaInitIPTables(t *testing.T) {
 	}
 }
 
+// digest is the image's index's digest: what a registry serves for its tag.
 func digest(t *testing.T, dir string) v1.Hash {
 	t.Helper()
-	idx, err := layout.ImageIndexFromPath(dir)
+	top, err := layout.ImageIndexFromPath(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := idx.Digest()
+	m, err := top.IndexManifest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return m.Manifests[0].Digest
 }
 
 // platformImage is the image of arch in the layout's index.
