@@ -42,7 +42,10 @@ var (
 func setup(t *testing.T) (*builder, string) {
 	t.Helper()
 	root := prereq.RepoRoot(t)
-	d := defaults(root)
+	d, err := defaults(root)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lock, err := readLock(root)
 	if err != nil {
 		t.Fatal(err)

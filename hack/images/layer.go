@@ -65,7 +65,7 @@ func (t tree) addTar(r io.Reader, prune []string) error {
 		if p == "" || pruned(p, prune) {
 			continue
 		}
-		e := &entry{hdr: tar.Header{Typeflag: h.Typeflag, Mode: h.Mode, Linkname: h.Linkname}}
+		e := &entry{hdr: tar.Header{Typeflag: h.Typeflag, Mode: h.Mode & 0o7777, Linkname: h.Linkname}}
 		switch h.Typeflag {
 		case tar.TypeDir:
 			if _, ok := t[p]; ok {
@@ -82,7 +82,7 @@ func (t tree) addTar(r io.Reader, prune []string) error {
 				return fmt.Errorf("%s: hard link to %s, which is not a file before it", p, h.Linkname)
 			}
 			e.hdr, e.data = target.hdr, target.data
-			e.hdr.Mode = h.Mode
+			e.hdr.Mode = h.Mode & 0o7777
 		case tar.TypeSymlink:
 		default:
 			return fmt.Errorf("%s: unsupported tar entry type %q", p, h.Typeflag)

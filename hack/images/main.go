@@ -44,7 +44,10 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := defaults(root)
+	d, err := defaults(root)
+	if err != nil {
+		return err
+	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	registry := fs.String("registry", d.Registry, "the registry and path images are named under")
 	tag := fs.String("tag", d.Tag, "the images' tag")
@@ -102,17 +105,21 @@ type settings struct {
 
 // defaults reads the images' registry and tag from the chart, so that the images are named as
 // the chart deploys them.
-func defaults(root string) settings {
+func defaults(root string) (settings, error) {
 	s := settings{root: root, Out: filepath.Join(root, "bin", "images"), binDir: filepath.Join(root, "bin", "imagebin"),
 		debDir: filepath.Join(root, "bin", "debs"), aptDir: filepath.Join(root, "bin", "debs", "apt")}
 	ch, err := charts.Load()
 	if err != nil {
-		panic(err) // the embedded chart is checked by its own tests
+		return s, err
 	}
 	s.Tag = ch.Metadata.AppVersion
 	s.Version = "v" + s.Tag
-	s.Registry = ch.Values["global"].(map[string]any)["image"].(map[string]any)["registry"].(string)
-	return s
+	registry, ok := ch.Values["global"].(map[string]any)["image"].(map[string]any)["registry"].(string)
+	if !ok {
+		return s, fmt.Errorf("the chart's values have no global.image.registry")
+	}
+	s.Registry = registry
+	return s, nil
 }
 
 // builder fetches what is missing, builds the binaries and returns a builder of images.

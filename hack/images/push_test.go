@@ -81,7 +81,10 @@ func TestChartImages(t *testing.T) {
 			named = append(named, e.Value)
 		}
 	}
-	d := defaults(prereq.RepoRoot(t))
+	d, err := defaults(prereq.RepoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	b := &builder{Registry: d.Registry, Tag: d.Tag}
 	var built []string
 	for _, img := range images {
