@@ -27,7 +27,8 @@ var epoch = time.Unix(0, 0).UTC()
 type builder struct {
 	binDir, debDir string
 	lock           *Lock
-	// Registry and Tag name the images (registry/name:tag); Version is stamped in the binaries.
+	// Registry and Tag name the images (registry/name:tag); Version is the one buildBinaries
+	// stamped in the binaries.
 	Registry, Tag, Version string
 }
 
@@ -106,7 +107,7 @@ func (b *builder) image(ctx context.Context, img Image, arch string) (v1.Image, 
 	for p, target := range img.Symlinks {
 		t.symlink(p, target)
 	}
-	doc, err := sbom(b.Registry+"/"+img.Name, b.Tag, bins, debs, b.lock.Distro)
+	doc, err := sbom(b.Registry+"/"+img.Name, b.Tag, b.Version, bins, debs, b.lock.Distro)
 	if err != nil {
 		return nil, err
 	}

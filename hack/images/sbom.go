@@ -29,9 +29,10 @@ type goBinary struct {
 // sbom lists what an image's platform is made of: each Go binary (with its hash) and the Go
 // modules and toolchain it was built from, and each Debian package (with the hash of its .deb).
 // Nothing in it depends on when or where it was made.
-func sbom(ref, version string, bins []goBinary, debs []Deb, distro string) ([]byte, error) {
+// The image is ref at tag; its binaries report version.
+func sbom(ref, tag, version string, bins []goBinary, debs []Deb, distro string) ([]byte, error) {
 	bom := cdx.NewBOM()
-	bom.Metadata = &cdx.Metadata{Component: &cdx.Component{Type: cdx.ComponentTypeContainer, Name: ref, Version: version}}
+	bom.Metadata = &cdx.Metadata{Component: &cdx.Component{Type: cdx.ComponentTypeContainer, Name: ref, Version: tag}}
 	components := map[string]cdx.Component{}
 	var deps []cdx.Dependency
 	for _, b := range bins {
