@@ -9,7 +9,7 @@ FUZZTIME ?= 10s
 FUZZ_CI_TIME ?= 3s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build images provision demo test vet fmt-check lint fuzz clean
+.PHONY: all build images push provision demo test vet fmt-check lint fuzz clean
 
 all: build
 
@@ -18,15 +18,23 @@ build:
 	@mkdir -p $(BIN)
 	@if compgen -G "cmd/*/main.go" >/dev/null; then CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/ ./cmd/...; fi
 
-## images: build the container images the chart names (needs a Docker daemon; not part of `make test`)
-IMAGE_REGISTRY ?= ghcr.io/meshinit
-IMAGE_TAG ?= $(shell sed -n 's/^appVersion: "\(.*\)"/\1/p' charts/meshinit/Chart.yaml)
+## images: build every image of hack/images/table.go (the chart's and the test images) into
+## bin/images/<name> as OCI image layouts, in Go, without a container engine; the same sources give
+## the same digests. IMAGE_REGISTRY and IMAGE_TAG name them (default: the chart's).
+IMAGE_REGISTRY ?=
+IMAGE_TAG ?=
+image_flags = $(if $(IMAGE_REGISTRY),-registry $(IMAGE_REGISTRY)) $(if $(IMAGE_TAG),-tag $(IMAGE_TAG))
 images:
-	@for target in injector kuma-cni kuma-init; do \
-	  docker build --target $$target --build-arg VERSION=v$(IMAGE_TAG) -t $(IMAGE_REGISTRY)/$$target:$(IMAGE_TAG) . || exit 1; \
-	done
+	$(GO) run ./hack/images build $(image_flags)
 
-## provision: install missing Debian packages and build the test control plane into bin/
+## push: build the images and push the chart's ones to REGISTRY (credentials: ~/.docker/config.json)
+push:
+	@[ -n "$(REGISTRY)" ] || { echo "usage: make push REGISTRY=registry.example/meshinit [IMAGE_TAG=0.1.0]" >&2; exit 2; }
+	@$(MAKE) --no-print-directory images
+	$(GO) run ./hack/images push -registry $(REGISTRY) $(if $(IMAGE_TAG),-tag $(IMAGE_TAG))
+
+## provision: install missing Debian packages, fetch the images' pinned Debian packages and
+## build the test control plane into bin/
 provision:
 	@hack/provision.sh
 

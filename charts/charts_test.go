@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -379,34 +378,6 @@ func TestLint(t *testing.T) {
 			for _, m := range result.Messages {
 				t.Logf("lint: %s", m.Error())
 			}
-		}
-	}
-}
-
-// TestImagesHaveDockerfileTargets: every meshinit image the chart deploys or injects is a target
-// of the Dockerfile, and the binaries the Dockerfile copies are commands of this repository.
-func TestImagesHaveDockerfileTargets(t *testing.T) {
-	dockerfile, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets := map[string]bool{}
-	for _, m := range regexp.MustCompile(`(?m)^FROM \S+ AS (\S+)$`).FindAllStringSubmatch(string(dockerfile), -1) {
-		targets[m[1]] = true
-	}
-	for _, m := range regexp.MustCompile(`(?m)^COPY --from=build /out/(\S+) `).FindAllStringSubmatch(string(dockerfile), -1) {
-		if _, err := os.Stat(filepath.Join("..", "cmd", m[1], "main.go")); err != nil {
-			t.Errorf("the Dockerfile copies %s, which is not a command: %v", m[1], err)
-		}
-	}
-	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"cni": map[string]any{"enabled": true}})
-	images := []string{chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0].Image,
-		chartcases.Find[appsv1.DaemonSet](t, objs, "DaemonSet", "").Spec.Template.Spec.Containers[0].Image,
-		env(chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0])["KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE"]}
-	for _, image := range images {
-		name := strings.TrimPrefix(strings.Split(image, ":")[0], "ghcr.io/meshinit/")
-		if !targets[name] {
-			t.Errorf("image %s has no Dockerfile target %s (targets: %v)", image, name, targets)
 		}
 	}
 }

@@ -2,8 +2,10 @@
 # Provisions what the tests run for real into bin/ (git-ignored):
 #   - Debian packages: iptables, etcd-server, containernetworking-plugins, iproute2
 #   - bin/etcd: Debian's etcd, linked
+#   - bin/debs: the Debian packages the images install, as pinned in hack/images/debian.lock.json
 #   - bin/kube-apiserver: built from k8s.io/kubernetes through the tools module in hack/tools
-# Idempotent: a stamp (the tools module's hash and the Go version) skips the build when nothing changed.
+# Idempotent: the .debs are fetched only when missing or not as pinned, and a stamp (the tools
+# module's hash and the Go version) skips the build when nothing changed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
@@ -29,6 +31,8 @@ if ((${#need_pkgs[@]})); then
 fi
 
 ln -sf "$(command -v etcd)" "$bin/etcd"
+
+(cd "$root" && go run ./hack/images fetch)
 
 tools="$root/hack/tools"
 kube_version=$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p;s/^\tk8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$tools/go.mod" | head -n1)

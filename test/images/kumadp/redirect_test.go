@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/logbuf"
+	"github.com/meshinit/meshinit/test/netkit"
+)
+
+// TestRedirected runs the stand-in as the sidecar of a pod namespace whose rules kuma-init
+// installed: the app's outbound connections reach the remote host from the pod's address, the
+// remote's inbound ones reach the app from the passthrough source, and the readiness endpoint and
+// the probe proxy answer from outside, through the inbound redirection, as kubelet's probes do.
+func TestRedirected(t *testing.T) {
+	n := netkit.New(t)
+	n.Pod.Run(t, binaries.Build(t, "kuma-init"))
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "kuma-dp")
+	// The proxy's UID must reach the binary through the test's private directories.
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "run", "--log-level=debug")
+	cmd.Env = append(os.Environ(), "INSTANCE_IP="+n.Pod.IPv4.String())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: api.DefaultSidecarUID, Gid: api.DefaultSidecarGID}}
+	var log logbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	// Started from a thread in the pod's namespace, the process lives in it.
+	if err := n.Pod.Do(cmd.Start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("kuma-dp: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("kuma-dp's log:\n%s", log.String())
+		}
+	})
+	for _, ip := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		n.Pod.ListenTCP(t, "app", netip.AddrPortFrom(ip, 8080))
+	}
+	n.Remote.ListenTCP(t, "remote-web", netip.AddrPortFrom(n.Remote.IPv4, 80))
+	n.Remote.ListenTCP(t, "remote-web", netip.AddrPortFrom(n.Remote.IPv6, 80))
+
+	if status := get(t, n.Remote, netip.AddrPortFrom(n.Pod.IPv4, api.SidecarReadinessPort), "/ready"); status != "200 READY" {
+		t.Errorf("/ready: %s", status)
+	}
+	for _, f := range []struct{ pod, remote, passthrough netip.Addr }{
+		{n.Pod.IPv4, n.Remote.IPv4, passthroughV4},
+		{n.Pod.IPv6, n.Remote.IPv6, passthroughV6},
+	} {
+		remote := netip.AddrPortFrom(f.remote, 80)
+		out, err := n.Pod.DialTCP(t, remote, netkit.AsUID(1000))
+		if err != nil || out.Listener != "remote-web" || out.Peer.Addr() != f.pod {
+			t.Errorf("app to %s: %+v, %v; want remote-web seeing %s", f.remote, out, err, f.pod)
+		}
+		// Direct or through the proxy, the remote sees the pod's address: kuma-dp's log tells which.
+		if !waitLogged(&log, "listener=outbound", "to="+remote.String()) {
+			t.Errorf("kuma-dp logged no outbound connection to %s", remote)
+		}
+		in, err := n.Remote.DialTCP(t, netip.AddrPortFrom(f.pod, 8080))
+		if err != nil || in.Listener != "app" || in.Peer.Addr() != f.passthrough {
+			t.Errorf("remote to %s: %+v, %v; want app seeing %s", f.pod, in, err, f.passthrough)
+		}
+	}
+	if status := get(t, n.Remote, netip.AddrPortFrom(n.Pod.IPv4, api.DefaultApplicationProbeProxyPort), "/tcp/8080"); status != "200 HEALTHY" {
+		t.Errorf("probe /tcp/8080: %s", status)
+	}
+	if status := get(t, n.Remote, netip.AddrPortFrom(n.Pod.IPv4, api.DefaultApplicationProbeProxyPort), "/tcp/8081"); status != "503 UNHEALTHY" {
+		t.Errorf("probe /tcp/8081, where nothing listens: %s", status)
+	}
+}
+
+// waitLogged waits a little for a line of the log with all the words.
+func waitLogged(log *logbuf.Buffer, words ...string) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for line := range strings.Lines(log.String()) {
+			if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(line, w) }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// get sends GET path to addr from the namespace, as kubelet probes, retrying while the stand-in
+// starts, and returns the status code and the body's first line.
+func get(t *testing.T, ns *netkit.Namespace, addr netip.AddrPort, path string) string {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var c net.Conn
+		// The dial happens on the namespace's thread, so the socket belongs to the namespace.
+		if last = ns.Do(func() (err error) { c, err = net.DialTimeout("tcp", addr.String(), time.Second); return }); last != nil {
+			continue
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, addr)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			c.Close()
+			last = err
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		c.Close()
+		return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	t.Fatalf("GET %s%s: %v", addr, path, last)
+	return ""
+}
