@@ -21,15 +21,44 @@ import (
 // criSocket is containerd's socket, which the kubelet and ctr use too.
 func (n *Node) criSocket() string { return filepath.Join(n.Root, "containerd.sock") }
 
-// CRI returns a client of containerd's CRI runtime service, the API the kubelet uses; the
-// connection is closed when ctx ends.
-func (n *Node) CRI(ctx context.Context) (cri.RuntimeServiceClient, error) {
+// criConn connects to containerd's CRI; the connection is closed when ctx ends.
+func (n *Node) criConn(ctx context.Context) (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient("unix://"+n.criSocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
 	}
 	context.AfterFunc(ctx, func() { conn.Close() })
+	return conn, nil
+}
+
+// CRI returns a client of containerd's CRI runtime service, the API the kubelet uses; the
+// connection is closed when ctx ends.
+func (n *Node) CRI(ctx context.Context) (cri.RuntimeServiceClient, error) {
+	conn, err := n.criConn(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return cri.NewRuntimeServiceClient(conn), nil
+}
+
+// Images lists the names of the images the kubelet sees (CRI's image service), such as
+// "meshinit.test/pause:node".
+func (n *Node) Images(ctx context.Context) ([]string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conn, err := n.criConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := cri.NewImageServiceClient(conn).ListImages(ctx, &cri.ListImagesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, img := range resp.Images {
+		names = append(names, img.RepoTags...)
+	}
+	return names, nil
 }
 
 // waitRuntimeReady waits until containerd answers over CRI that its runtime and network are ready,

@@ -40,8 +40,8 @@ func (n *Node) run(name string, args ...string) (*daemon, error) {
 	d.cmd.Env = n.env()
 	d.cmd.Dir = n.Root
 	d.cmd.Stdout, d.cmd.Stderr = f, f
-	// Its own process group: stopping it reaches its children, and a Ctrl-C of the test reaches
-	// the test alone, whose cleanup then stops the node in order.
+	// Its own process group: stopping it reaches its children and no one else. A test killed
+	// (Ctrl-C, go test's timeout) leaves the node running; the next node, or TestRecover, stops it.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := d.cmd.Start(); err != nil {
 		f.Close()

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -177,17 +178,18 @@ func (n *Node) prepareHost() error {
 	if err := checkSubnetFree(); err != nil {
 		return err
 	}
-	root, err := os.MkdirTemp("/dev/shm", Name+"-")
-	if err != nil {
-		return err
-	}
-	n.Root = root
+	// The root is named, and recorded, before it exists: a run killed in between leaves nothing
+	// unrecorded.
+	root := rootPrefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
 	n.state = &state{BootID: bootID(), PID: os.Getpid(), Root: root, Sysctls: map[string]string{}}
 	if err := n.state.save(); err != nil {
-		os.RemoveAll(root)
 		n.state = nil
 		return err
 	}
+	if err := os.Mkdir(root, 0o700); err != nil {
+		return err
+	}
+	n.Root = root
 	for _, dir := range []string{"logs", "tmp"} {
 		if err := os.Mkdir(filepath.Join(root, dir), 0o755); err != nil {
 			return err
@@ -368,12 +370,12 @@ func cleanup(s *state, logf func(string, ...any)) error {
 	return nil
 }
 
-// killProcesses kills every process whose command line names root (the parts, containerd's shims)
-// and every process in the node's cgroups (the pods'), until none is left.
+// killProcesses kills every process whose command line names a file under root (the parts,
+// containerd's shims) and every process in the node's cgroups (the pods'), until none is left.
 func killProcesses(root string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		pids := append(processesNaming(root), cgroupProcesses()...)
+		pids := append(processesNaming(root+"/"), cgroupProcesses()...)
 		if len(pids) == 0 {
 			return nil
 		}

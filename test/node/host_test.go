@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/meshinit/meshinit/test/node"
 )
 
 // host is what the node may change on the host, as "what: value" lines, for a diff before and after.
@@ -24,8 +26,9 @@ type host map[string]string
 var sysctlTrees = []string{"vm", "kernel", "fs/inotify", "net/core", "net/ipv4/conf/all", "net/ipv4/conf/default",
 	"net/ipv6/conf/all", "net/ipv6/conf/default", "net/bridge", "net/ipv4/ip_forward", "net/ipv4/ip_local_port_range"}
 
-// volatileSysctls change by themselves.
-var volatileSysctls = regexp.MustCompile(`^kernel/(random/|ns_last_pid|pty/nr|sched_domain|tainted)|^fs/inotify/.*_instances$`)
+// volatileSysctls change by themselves: counters, and the perf sample rate, which the kernel
+// lowers when the machine is busy.
+var volatileSysctls = regexp.MustCompile(`^kernel/(random/|ns_last_pid|pty/nr|sched_domain|tainted|perf_event_max_sample_rate|.*_count$)|^fs/inotify/.*_instances$`)
 
 // fixedPaths are the places outside its root where a node's parts write by default.
 var fixedPaths = []string{"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/containerd",
@@ -112,7 +115,11 @@ func takeHost(t *testing.T) host {
 		t.Fatal(err)
 	}
 	for _, l := range links {
-		h["link "+l.Attrs().Name] = l.Type()
+		// Other tests' CNI plugins (ptp) add and delete veths in this namespace all the time: the
+		// node's own are those on its bridge, which portsGone checks.
+		if l.Type() != "veth" {
+			h["link "+l.Attrs().Name] = l.Type()
+		}
 	}
 	for _, save := range []string{"iptables-save", "ip6tables-save"} {
 		out, err := exec.Command(save).Output()
@@ -229,4 +236,37 @@ func (h host) String() string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+// bridgePorts lists the links on the node's bridge: its pods' veths.
+func bridgePorts(t *testing.T) []string {
+	t.Helper()
+	br, err := netlink.LinkByName(node.Name)
+	if err != nil {
+		t.Fatalf("the node's bridge: %v", err)
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	return names
+}
+
+// portsGone checks that the node's veths went with it.
+func portsGone(t *testing.T, ports []string) {
+	t.Helper()
+	if len(ports) == 0 {
+		t.Errorf("the node had no veth on its bridge; the test proves less")
+	}
+	for _, name := range ports {
+		if _, err := netlink.LinkByName(name); err == nil {
+			t.Errorf("the node's veth %s is still there", name)
+		}
+	}
 }

@@ -11,17 +11,19 @@
 // Before it changes anything it writes what it is about to change to /run/meshinit-node/state.json;
 // Stop undoes it all, and the next Start (or Recover) undoes what a crashed run left, from that file:
 //
-//   - Processes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the kubelet and
-//     containerd, each in a process group of its own; containerd's shims; the pods' processes.
-//     Undone: every process whose command line names the node's root, and every process in its
-//     cgroups, is killed (SIGTERM first on a clean stop, SIGKILL after a crash).
+//   - Processes: etcd and kube-apiserver (as envtest starts them), kube-controller-manager,
+//     kube-scheduler, the kubelet and containerd (each in a process group of its own), containerd's
+//     shims, the pods' processes. Undone: on a clean stop the parts get SIGTERM; then, and after a
+//     crash, every process whose command line names a file under the node's root, and every
+//     process in its cgroups, is killed with SIGKILL.
 //   - Files: everything lives under one root, /dev/shm/meshinit-node-<random> (tmpfs: etcd's
 //     fsyncs cost nothing, and it must be short, since containerd's shim socket directory is at most
 //     38 characters). Fixed paths the parts insist on, created only if missing and then removed:
-//     /var/lib/kubelet/device-plugins (the kubelet's device-plugin socket and checkpoint),
-//     /var/log/containers (the kubelet's links to container logs; /var/log/pods is moved into the
-//     root by podLogsDir), /var/lib/cni (libcni's cache of results, which containerd does not let
-//     one move). Where one of them already existed, only the entries of this node are removed.
+//     /var/lib/kubelet/device-plugins (the kubelet's device-plugin socket; its pki and
+//     /var/log/pods are moved into the root by --cert-dir and podLogsDir), /var/log/containers (the
+//     kubelet's links to container logs), /var/lib/cni (libcni's cache of results, which containerd
+//     does not let one move). Where one of them already existed, only this node's entries in it are
+//     removed.
 //   - Mounts: containers' root filesystems, the pods' network namespaces (containerd's
 //     netns_mounts_under_state_dir keeps them in the root, not /run/netns), volumes, and the
 //     kubelet's rshared bind mount of its root dir. Undone: every mount at or under the root is
@@ -47,9 +49,10 @@
 //
 // containerd is v2 (built from the module proxy by hack/provision.sh), not Debian's 1.6: the kubelet
 // of 1.37 only keeps 1.6 working through a fallback (no CRI RuntimeConfig) due to end in 1.38, while
-// 2.x is what it is written against; 2.x also lets the kit move the shim sockets
-// (shim socket_dir) and the netns mounts into its root, where 1.6 puts them under /run for good,
-// and needs no service that Debian's package would start on the host.
+// 2.x is what it is written against. 2.x also lets the kit move the shim sockets into its root
+// (the shim manager's socket_dir), where 1.6 always puts them in /run/containerd/s, and it installs
+// no service, where Debian's package would start a containerd on the host. It costs a build of
+// about a minute, once.
 package node
 
 import (
@@ -70,9 +73,6 @@ import (
 
 	"github.com/meshinit/meshinit/test/prereq"
 )
-
-// KubeVersion is the version of the node's binaries, as hack/tools pins it.
-const KubeVersion = "v1.37.0"
 
 // Name is the node's name, and that of its bridge, cgroup and CNI network.
 const Name = "meshinit-node"

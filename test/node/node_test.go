@@ -9,11 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -95,6 +99,24 @@ func TestNode(t *testing.T) {
 			t.Errorf("from the pod to the API server at %s: %v", host, err)
 		}
 	})
+	t.Run("docker-archive import", func(t *testing.T) {
+		archive := filepath.Join(t.TempDir(), "tool.tar")
+		if err := dockerArchive(image, "meshinit.test/tool:archive", archive); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.ImportImage(ctx, archive, ""); err != nil {
+			t.Fatal(err)
+		}
+		names, err := n.Images(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{node.PauseImage, toolImage, "meshinit.test/tool:archive"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("the kubelet's images %v lack %s", names, want)
+			}
+		}
+	})
 	t.Run("exec", func(t *testing.T) {
 		out, _, code, err := n.ExecSync(ctx, pod, "tool", "/tool", "echo", "hello")
 		if err != nil || code != 0 || string(out) != "hello\n" {
@@ -139,7 +161,9 @@ func TestNode(t *testing.T) {
 		samePod(ctx, t, n, id)
 	})
 
+	var ports []string
 	t.Run("the running node shows in the record of the host", func(t *testing.T) {
+		ports = bridgePorts(t)
 		// Else the comparison after it stops would prove nothing.
 		during := takeHost(t)
 		t.Logf("the running node's changes to the host:\n%s", changes(before, during))
@@ -158,6 +182,7 @@ func TestNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	diffHost(t, before, takeHost(t))
+	portsGone(t, ports)
 }
 
 // samePod checks that the sleeper pod still runs its first container, Ready, and answers an exec.
@@ -199,6 +224,27 @@ func buildTool(t *testing.T, repo string) string {
 		t.Fatal(err)
 	}
 	return layout
+}
+
+// dockerArchive writes the one image of an OCI layout as a docker-archive (`docker save`) named ref.
+func dockerArchive(layoutDir, ref, path string) error {
+	index, err := layout.ImageIndexFromPath(layoutDir)
+	if err != nil {
+		return err
+	}
+	manifest, err := index.IndexManifest()
+	if err != nil {
+		return err
+	}
+	img, err := index.Image(manifest.Manifests[0].Digest)
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return err
+	}
+	return tarball.WriteToFile(path, tag, img)
 }
 
 // crashChild is set in the environment of the child process that starts a node and is killed.
@@ -266,6 +312,7 @@ func TestCrashedRunIsCleanedUp(t *testing.T) {
 			t.Errorf("the crashed run left no %s: %v", p, err)
 		}
 	}
+	ports := bridgePorts(t)
 	if v, _ := os.ReadFile("/proc/sys/kernel/panic"); strings.TrimSpace(string(v)) != "10" {
 		t.Errorf("the crashed run's kubelet did not set kernel.panic (%q); the test proves less", v)
 	}
@@ -289,6 +336,7 @@ func TestCrashedRunIsCleanedUp(t *testing.T) {
 	}
 	defer lock.Release()
 	diffHost(t, before, takeHost(t))
+	portsGone(t, ports)
 }
 
 // runCrashChild starts a node with a running pod, says so, and waits to be killed.
