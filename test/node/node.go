@@ -31,8 +31,10 @@
 //   - cgroups: /meshinit-node in every hierarchy (/sys/fs/cgroup/<controller>/meshinit-node and
 //     unified/meshinit-node): the kubelet's cgroupRoot, under which kubepods and every pod go.
 //     Undone: their processes killed, removed deepest first.
-//   - Network: the bridge meshinit-node with 10.244.250.1/24 (kube-apiserver and the kubelet listen
-//     there: the API server will not advertise 127.0.0.1), and the pods' veths on it. The bridge CNI
+//   - Network: the bridge meshinit-node with 10.244.250.1/24 (kube-apiserver listens there on 443,
+//     which is also the kubernetes Service's ClusterIP, so that pods reach it without kube-proxy,
+//     and the kubelet on a free port: the API server will not advertise 127.0.0.1), and the pods'
+//     veths on it. The bridge CNI
 //     plugin runs with isGateway and ipMasq off, and the kubelet with makeIPTablesUtilChains off, so
 //     no iptables rule of the host changes. Undone: the veths and the bridge deleted.
 //   - sysctls: the kubelet sets vm.overcommit_memory=1, vm.panic_on_oom=0, kernel.panic=10,
@@ -61,6 +63,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -77,10 +80,15 @@ import (
 // Name is the node's name, and that of its bridge, cgroup and CNI network.
 const Name = "meshinit-node"
 
-// The node's network: a bridge of its own, whose subnet no route of the host may overlap.
+// The node's network: a bridge of its own, whose subnet no route of the host may overlap. The API
+// server listens on BridgeIP:443, which is also the kubernetes Service's ClusterIP, the first of
+// ServiceRange; pods get addresses from podsFrom on. Other ClusterIPs lead nowhere: there is no
+// kube-proxy.
 var (
-	Subnet   = net.IPNet{IP: net.IPv4(10, 244, 250, 0).To4(), Mask: net.CIDRMask(24, 32)}
-	BridgeIP = net.IPv4(10, 244, 250, 1).To4()
+	Subnet       = net.IPNet{IP: net.IPv4(10, 244, 250, 0).To4(), Mask: net.CIDRMask(24, 32)}
+	BridgeIP     = net.IPv4(10, 244, 250, 1).To4()
+	ServiceRange = net.IPNet{IP: net.IPv4(10, 244, 250, 0).To4(), Mask: net.CIDRMask(28, 32)}
+	podsFrom     = net.IPv4(10, 244, 250, 16).To4()
 )
 
 // startTimeout bounds each part's start: generous, on two cores shared with other tests.
@@ -201,6 +209,10 @@ func New(ctx context.Context, opts Options) (_ *Node, err error) {
 	}
 	defer func() {
 		if err != nil {
+			// The logs go with the root: what they end with goes into the error first.
+			var logs strings.Builder
+			n.DumpLogs(func(format string, args ...any) { fmt.Fprintf(&logs, "\n"+format, args...) })
+			err = fmt.Errorf("%w%s", err, logs.String())
 			if stopErr := n.Stop(); stopErr != nil {
 				err = fmt.Errorf("%w (and stopping what had started: %v)", err, stopErr)
 			}

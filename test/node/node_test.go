@@ -3,6 +3,8 @@ package node_test
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,8 +24,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/test/node"
 	"github.com/meshinit/meshinit/test/prereq"
@@ -87,16 +93,29 @@ func TestNode(t *testing.T) {
 		if !strings.Contains(string(out), " "+pod.Status.PodIP+"/") {
 			t.Errorf("eth0 of the pod's namespace: %s; want %s", out, pod.Status.PodIP)
 		}
-		// The pod reaches the API server on the bridge, as an in-cluster client would.
-		host := strings.TrimPrefix(strings.TrimSuffix(n.Config.Host, "/"), "https://")
+		// The pod reaches the API server as an in-cluster client does: at the kubernetes Service,
+		// trusting the namespace's kube-root-ca.crt.
+		var svc corev1.Service
+		if err := n.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "kubernetes"}, &svc); err != nil {
+			t.Fatal(err)
+		}
+		var ca corev1.ConfigMap
+		if err := n.Client.Get(ctx, client.ObjectKey{Namespace: "work", Name: "kube-root-ca.crt"}, &ca); err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM([]byte(ca.Data["ca.crt"])) {
+			t.Fatalf("kube-root-ca.crt holds no certificate: %q", ca.Data)
+		}
+		addr := net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(svc.Spec.Ports[0].Port)))
 		if err := n.InPodNetNS(ctx, pod, func() error {
-			c, err := net.DialTimeout("tcp", host, 10*time.Second)
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, &tls.Config{RootCAs: roots})
 			if err == nil {
 				c.Close()
 			}
 			return err
 		}); err != nil {
-			t.Errorf("from the pod to the API server at %s: %v", host, err)
+			t.Errorf("from the pod to the API server at the kubernetes Service %s: %v", addr, err)
 		}
 	})
 	t.Run("docker-archive import", func(t *testing.T) {
@@ -145,6 +164,29 @@ func TestNode(t *testing.T) {
 		if _, err := n.WaitDeploymentAvailable(ctx, "work", "web"); err != nil {
 			t.Fatal(err)
 		}
+		// The controller manager gives its Service endpoints: the API server calls a webhook
+		// Service there (--enable-aggregator-routing), with no kube-proxy.
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "work"},
+			Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 443, TargetPort: intstr.FromInt32(8443)}}}}
+		if err := n.Client.Create(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		w, err := n.Clientset.DiscoveryV1().EndpointSlices("work").Watch(wctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		for e := range w.ResultChan() {
+			if es, ok := e.Object.(*discoveryv1.EndpointSlice); ok && len(es.Endpoints) == 1 && ptr.Deref(es.Endpoints[0].Conditions.Ready, false) {
+				if ip := net.ParseIP(es.Endpoints[0].Addresses[0]); !node.Subnet.Contains(ip) {
+					t.Errorf("endpoint %s, want a pod address in %s", ip, node.Subnet.String())
+				}
+				return
+			}
+		}
+		t.Errorf("the Service has no ready endpoint: %v", wctx.Err())
 	})
 	t.Run("containerd restarted under a running pod", func(t *testing.T) {
 		id := pod.Status.ContainerStatuses[0].ContainerID

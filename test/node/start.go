@@ -20,7 +20,6 @@ import (
 // start starts the parts: containerd and the control plane at once (neither needs the other), then
 // kube-controller-manager, kube-scheduler and the kubelet, and waits for the node to be Ready.
 func (n *Node) start(ctx context.Context, pause string) error {
-	begin := time.Now()
 	runtimeDone := make(chan error, 1)
 	go func() { runtimeDone <- n.startContainerd(ctx, pause) }()
 	planeErr := n.startControlPlane()
@@ -57,7 +56,7 @@ func (n *Node) start(ctx context.Context, pause string) error {
 		return err
 	}
 
-	begin = time.Now()
+	begin := time.Now()
 	if _, err := n.run("kube-controller-manager",
 		"--kubeconfig="+kubeconfigs["kube-controller-manager"],
 		"--leader-elect=false",
@@ -87,14 +86,12 @@ func (n *Node) start(ctx context.Context, pause string) error {
 	return nil
 }
 
-// startControlPlane starts etcd and kube-apiserver through envtest, kube-apiserver on the bridge's
-// address, which pods reach too.
+// startControlPlane starts etcd and kube-apiserver through envtest. kube-apiserver listens on the
+// bridge's address, port 443, and its Service range puts the kubernetes Service's ClusterIP on that
+// same address: with no kube-proxy, in-cluster clients in pods (KUBERNETES_SERVICE_HOST and _PORT,
+// the kube-root-ca.crt the controller manager publishes) reach it as they would in a cluster.
 func (n *Node) startControlPlane() error {
 	begin := time.Now()
-	port, err := freePort(BridgeIP)
-	if err != nil {
-		return err
-	}
 	apiLog, err := os.Create(filepath.Join(n.Root, "logs", "kube-apiserver.log"))
 	if err != nil {
 		return err
@@ -119,7 +116,7 @@ func (n *Node) startControlPlane() error {
 	api := cp.ControlPlane.GetAPIServer()
 	api.CertDir = filepath.Join(n.Root, "apiserver")
 	api.SecureServing.Address = BridgeIP.String()
-	api.SecureServing.Port = strconv.Itoa(port)
+	api.SecureServing.Port = "443"
 	api.Out, api.Err = apiLog, apiLog
 	api.Configure().
 		// envtest turns the ServiceAccount admission off because it runs no controller manager;
@@ -127,7 +124,8 @@ func (n *Node) startControlPlane() error {
 		Disable("disable-admission-plugins").
 		// Webhooks and aggregated APIs behind Services are called at their endpoints: the node
 		// has no kube-proxy.
-		Set("enable-aggregator-routing", "true")
+		Set("enable-aggregator-routing", "true").
+		Set("service-cluster-ip-range", ServiceRange.String())
 	n.cp = cp
 	cfg, err := cp.Start()
 	if err != nil {
@@ -222,7 +220,7 @@ disabled_plugins = [
 
 // cniConfig is the pods' network: Debian's bridge plugin on the node's bridge, with no gateway and
 // no masquerade, so that it writes no iptables rule; pods reach the node, and each other, on the
-// bridge's subnet.
+// bridge's subnet, above the Service range.
 const cniConfig = `{
   "cniVersion": "1.0.0",
   "name": "{{name}}",
@@ -233,7 +231,7 @@ const cniConfig = `{
     "ipMasq": false,
     "ipam": {
       "type": "host-local",
-      "ranges": [[{"subnet": "{{subnet}}", "gateway": "{{bridgeIP}}"}]],
+      "ranges": [[{"subnet": "{{subnet}}", "rangeStart": "{{podsFrom}}", "gateway": "{{bridgeIP}}"}]],
       "dataDir": "{{root}}/cni/ipam"
     }
   }]
@@ -243,7 +241,7 @@ const cniConfig = `{
 func (n *Node) expand(s string) string {
 	runc, _ := exec.LookPath("runc")
 	return strings.NewReplacer("{{root}}", n.Root, "{{name}}", Name, "{{subnet}}", Subnet.String(),
-		"{{bridgeIP}}", BridgeIP.String(), "{{pause}}", PauseImage, "{{runc}}", runc).Replace(s)
+		"{{bridgeIP}}", BridgeIP.String(), "{{podsFrom}}", podsFrom.String(), "{{pause}}", PauseImage, "{{runc}}", runc).Replace(s)
 }
 
 // startContainerd starts containerd, waits for its CRI, and imports the sandbox image.
