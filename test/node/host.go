@@ -195,7 +195,7 @@ func (n *Node) prepareHost() error {
 			return err
 		}
 	}
-	// Sysctls first: the kubelet may be killed the moment after it wrote them.
+	// The kubelet's sysctls as they are, recorded before anything can change them.
 	for _, key := range kubeletSysctls {
 		v, err := os.ReadFile("/proc/sys/" + key)
 		if err != nil {
