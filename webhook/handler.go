@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"github.com/meshinit/meshinit/webhook/inject"
-
 	"context"
 	"errors"
 	"net/http"
@@ -12,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // Handler admits pod creations, injecting the pods Inject selects.

@@ -1,8 +1,6 @@
 package webhook
 
 import (
-	"github.com/meshinit/meshinit/webhook/inject"
-
 	"context"
 	"fmt"
 	"net/http"
@@ -28,6 +26,7 @@ import (
 	"github.com/meshinit/meshinit/cni/multus"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // Path is where the injector serves pod admissions.
