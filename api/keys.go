@@ -28,6 +28,10 @@ const (
 	AnnotationSidecarDrainTime            = "kuma.io/sidecar-drain-time"
 	AnnotationInitFirst                   = "kuma.io/init-first"
 	AnnotationApplicationProbeProxyPort   = "kuma.io/application-probe-proxy-port"
+	// AnnotationTransparentProxyConfigMap names a ConfigMap of the pod's namespace whose
+	// config.yaml is read over the cluster's.
+	AnnotationTransparentProxyConfigMap = "traffic.kuma.io/transparent-proxy-configmap-name"
+	AnnotationContainerPatches          = "kuma.io/container-patches"
 )
 
 // Pod annotations meshinit writes.
@@ -43,6 +47,10 @@ const (
 
 // Built-in defaults that the contract names.
 const (
+	// DefaultTransparentProxyConfigMap is Kuma's cluster-wide configuration, in the control
+	// plane's namespace, key ConfigMapKey.
+	DefaultTransparentProxyConfigMap = "kuma-transparent-proxy-config"
+	ConfigMapKey                     = "config.yaml"
 	DefaultMesh                      = "default"
 	DefaultSidecarUID                = 5678
 	DefaultSidecarGID                = 5678

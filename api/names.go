@@ -1,5 +1,7 @@
 package api
 
+import "strings"
+
 // The checks below are those of Kubernetes' validation (k8s.io/apimachinery/pkg/util/validation)
 // and useradd, written out because api is linked into kuma-init, which must stay small and start
 // fast (BenchmarkKumaInitInstall, in test/perf, times its whole run): the validation package
@@ -29,6 +31,25 @@ func isDNS1123Label(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
 			return false
+		}
+	}
+	return true
+}
+
+// isDNS1123Subdomain is Kubernetes' IsDNS1123Subdomain, the form of most objects' names: at most
+// 253 characters of DNS-1123 labels joined by '.'.
+func isDNS1123Subdomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
+				return false
+			}
 		}
 	}
 	return true

@@ -16,6 +16,9 @@ func FuzzNamesAgreeWithKubernetes(f *testing.F) {
 		if got, want := isDNS1123Label(s), len(validation.IsDNS1123Label(s)) == 0; got != want {
 			t.Errorf("isDNS1123Label(%q) = %v, Kubernetes says %v", s, got, want)
 		}
+		if got, want := isDNS1123Subdomain(s), len(validation.IsDNS1123Subdomain(s)) == 0; got != want {
+			t.Errorf("isDNS1123Subdomain(%q) = %v, Kubernetes says %v", s, got, want)
+		}
 	})
 }
 

@@ -31,7 +31,16 @@ const (
 	FormURL            = "an http or https URL with a host, such as https://kuma-control-plane.kuma-system:5678"
 	FormQuantity       = "a Kubernetes quantity such as 50m, 1 or 64Mi"
 	FormSelector       = "a label selector such as kubernetes.io/os=linux, or empty for every node"
+	FormObjectName     = "an object name such as kuma-transparent-proxy-config (lowercase letters, digits, '-' and '.')"
 )
+
+// ParseObjectName parses the name of a Kubernetes object, such as a ConfigMap's.
+func ParseObjectName(s string) (string, error) {
+	if !isDNS1123Subdomain(s) {
+		return "", invalid(s, "", "is not an object name", FormObjectName)
+	}
+	return s, nil
+}
 
 // ParseSwitch parses the on/off values Kuma accepts for switches such as
 // kuma.io/sidecar-injection: enabled|true is on, disabled|false is off. Kuma's deprecated yes and

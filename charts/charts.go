@@ -52,6 +52,8 @@ type Release struct {
 	// KubeVersion is the cluster's version, such as v1.37.0; empty means the version of the
 	// Kubernetes libraries this binary was built with.
 	KubeVersion string
+	// IncludeCRDs renders the chart's CRDs too, as helm template --include-crds does.
+	IncludeCRDs bool
 }
 
 // Render renders the chart for a release as `helm template` does: values are validated against
@@ -86,6 +88,7 @@ func helmRender(ctx context.Context, ch *chart.Chart, r Release) (string, error)
 	install := action.NewInstall(cfg)
 	install.DryRunStrategy = action.DryRunClient
 	install.ReleaseName, install.Namespace, install.Replace = r.Name, r.Namespace, true
+	install.IncludeCRDs = r.IncludeCRDs
 	if r.KubeVersion != "" {
 		var err error
 		if install.KubeVersion, err = common.ParseKubeVersion(r.KubeVersion); err != nil {

@@ -14,18 +14,20 @@ const settingsTemplatePath = "meshinit/templates/_settings.tpl"
 // setting's name, and the settings whose variable a chart value fills. The chart's templates spell
 // no variable or value path of their own; a test keeps the file equal to this.
 func settingsTemplate() string {
-	env := map[string]string{}
+	env, defaults := map[string]string{}, map[string]string{}
 	var values [][2]string
 	for _, s := range settings.All {
 		if s.Env == "" {
 			continue
 		}
 		env[s.Name] = s.Env
+		defaults[s.Name] = s.Default
 		if s.Chart != "" {
 			values = append(values, [2]string{s.Env, s.Chart})
 		}
 	}
 	envJSON, _ := json.MarshalIndent(env, "", "  ")
+	defaultsJSON, _ := json.MarshalIndent(defaults, "", "  ")
 	lines := make([]string, len(values))
 	for i, v := range values {
 		line, _ := json.Marshal(v)
@@ -38,6 +40,10 @@ func settingsTemplate() string {
 	b.WriteString("{{/* The injector's variable of every setting that has one, by the setting's name. */}}\n")
 	b.WriteString("{{- define \"meshinit.settingEnv\" -}}\n")
 	b.Write(envJSON)
+	b.WriteString("\n{{- end -}}\n\n")
+	b.WriteString("{{/* The built-in value of every setting that has a variable, by the setting's name. */}}\n")
+	b.WriteString("{{- define \"meshinit.settingDefaults\" -}}\n")
+	b.Write(defaultsJSON)
 	b.WriteString("\n{{- end -}}\n\n")
 	b.WriteString("{{/* [variable, value path] of every setting whose variable a chart value fills. */}}\n")
 	b.WriteString("{{- define \"meshinit.settingValues\" -}}\n")

@@ -50,6 +50,10 @@ type Injector struct {
 	BuiltinDNS       BuiltinDNS
 	// ApplicationProbeProxyPort serves the app's rewritten probes on the sidecar; 0 is off.
 	ApplicationProbeProxyPort uint16
+	// TransparentProxyConfigMap is the cluster's ConfigMap in Kuma's format, in SystemNamespace.
+	TransparentProxyConfigMap string
+	// ContainerPatches are applied to every pod's containers, before the pod's own.
+	ContainerPatches []string
 }
 
 // SidecarContainer is the kuma-sidecar container.

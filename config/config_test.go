@@ -42,6 +42,8 @@ func TestDefault(t *testing.T) {
 			InitContainer:             InitContainer{Image: "ghcr.io/meshinit/kuma-init:0.1.0"},
 			BuiltinDNS:                BuiltinDNS{Enabled: true, Port: 15053},
 			ApplicationProbeProxyPort: 9001,
+			TransparentProxyConfigMap: "kuma-transparent-proxy-config",
+			ContainerPatches:          []string{},
 		},
 		SidecarTraffic: SidecarTraffic{
 			ExcludeInboundPorts: api.PortRanges{}, ExcludeOutboundPorts: api.PortRanges{},

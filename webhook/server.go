@@ -81,7 +81,8 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		Controller:             opts.Controller,
 		// The taint controller watches only the CNI DaemonSet's pods, the NetworkAttachmentDefinition
 		// controller only kuma-cni's definitions.
-		Cache: cacheOptions(taint.CacheOptions(cfg.NodeTaintController), multus.CacheOptions(nads)),
+		// The cluster's transparent-proxy ConfigMap is the only ConfigMap it watches.
+		Cache: cacheOptions(taint.CacheOptions(cfg.NodeTaintController), multus.CacheOptions(nads), configMapCacheOptions(cfg)),
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    opts.Host,
 			Port:    int(cfg.AdmissionServer.Port),
@@ -91,13 +92,18 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	if err != nil {
 		return nil, err
 	}
-	// The informer is asked for now, so the cache syncs it at start rather than on the first pod.
-	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {
-		return nil, err
+	// The informers are asked for now, so the cache syncs them at start rather than on the first pod.
+	for _, obj := range []client.Object{&corev1.Namespace{}, &corev1.ConfigMap{}} {
+		if _, err := mgr.GetCache().GetInformer(context.Background(), obj); err != nil {
+			return nil, err
+		}
 	}
 	draining := newDrainingManager(mgr, opts.ShutdownDrain, opts.Log)
 	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(limitBodies(&crwebhook.Admission{Handler: &Handler{
-		Injector:   &inject.Injector{Config: cfg, NativeSidecars: native},
+		Injector: &inject.Injector{Config: cfg, NativeSidecars: native, Cluster: &apiCluster{
+			cached: mgr.GetCache(), live: mgr.GetAPIReader(),
+			clusterConfigMap: client.ObjectKey{Namespace: cfg.SystemNamespace, Name: cfg.Injector.TransparentProxyConfigMap},
+		}},
 		Namespaces: mgr.GetCache(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        opts.Log.WithName("inject"),
@@ -118,7 +124,7 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
 		defer cancel()
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
-			return fmt.Errorf("the namespace cache has not synced yet")
+			return fmt.Errorf("the cache of namespaces and of the transparent-proxy ConfigMap has not synced yet")
 		}
 		return nil
 	}); err != nil {

@@ -16,7 +16,7 @@ import (
 func controlPlaneCommand() *cobra.Command {
 	var opts values.Options
 	release := charts.Release{}
-	var createNamespace bool
+	var createNamespace, skipCRDs bool
 	cmd := &cobra.Command{
 		Use:   "control-plane",
 		Short: "Print the manifests of meshinit's injector (and kuma-cni) for kubectl apply",
@@ -24,6 +24,7 @@ func controlPlaneCommand() *cobra.Command {
 			"(-f, --set, --set-string, --set-json, --set-file, --set-literal, in Helm's order of precedence) and\n" +
 			"prints its manifests, preceded by the release namespace. The values are checked against the chart's\n" +
 			"schema, and the injector's resulting KUMA_RUNTIME_* settings as the injector checks them at start.\n" +
+			"It includes Kuma's ContainerPatch CRD unless --skip-crds: where Kuma's control plane runs, skip it.\n" +
 			"With tls.mode=generate (the default) each run makes a new certificate; use tls.mode=secret or\n" +
 			"certManager, or Helm, to apply again without a new one.",
 		Example: "  meshinit install control-plane \\\n" +
@@ -41,6 +42,7 @@ func controlPlaneCommand() *cobra.Command {
 				return err
 			}
 			release.Values = vals
+			release.IncludeCRDs = !skipCRDs
 			manifest, err := charts.Render(cmd.Context(), release)
 			if err != nil {
 				return err
@@ -73,5 +75,7 @@ func controlPlaneCommand() *cobra.Command {
 	f.StringVar(&release.Name, "release-name", "meshinit", "the Helm release name, which prefixes the objects' names")
 	f.StringVar(&release.KubeVersion, "kube-version", "", "the cluster's Kubernetes version, such as v1.31.0 (default: this binary's libraries')")
 	f.BoolVar(&createNamespace, "create-namespace", true, "print the namespace too")
+	f.BoolVar(&skipCRDs, "skip-crds", false,
+		"leave out the ContainerPatch CRD, which Kuma's control plane installs (helm install adds it only where it is missing)")
 	return cmd
 }

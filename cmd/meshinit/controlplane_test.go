@@ -44,6 +44,7 @@ func helmTemplate(t *testing.T, set []string) string {
 	})
 	install.DryRunStrategy = action.DryRunClient
 	install.ReleaseName, install.Namespace, install.Replace = "meshinit", "kuma-system", true
+	install.IncludeCRDs = true // as helm template --include-crds
 	if install.KubeVersion, err = common.ParseKubeVersion(kubeenv.KubeVersion); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,8 @@ func helmTemplate(t *testing.T, set []string) string {
 }
 
 // TestInstallControlPlaneIsHelm: for every case, `meshinit install control-plane` prints the
-// namespace, then exactly what Helm renders from the chart's directory with the same --set flags.
+// namespace, then exactly what Helm renders from the chart's directory with the same --set flags,
+// its CRDs included.
 func TestInstallControlPlaneIsHelm(t *testing.T) {
 	for _, c := range chartcases.Cases {
 		t.Run(c.Name, func(t *testing.T) {

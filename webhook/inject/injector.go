@@ -30,6 +30,8 @@ const (
 type Injector struct {
 	Config         *config.Config
 	NativeSidecars bool
+	// Cluster reads Kuma's ConfigMaps and ContainerPatch objects; nil is a cluster without any.
+	Cluster Cluster
 }
 
 // Result is the outcome of Inject for a pod that is not denied.
@@ -82,7 +84,11 @@ func (in *Injector) Inject(pod *corev1.Pod, namespace string, nsLabels map[strin
 	if err != nil {
 		return nil, fmt.Errorf("marshalling the effective configuration: %w", err)
 	}
-	in.place(out, in.build(out, res), res.initFirst)
+	a := in.build(out, res)
+	if err := patchContainers(&a, res); err != nil {
+		return nil, err
+	}
+	in.place(out, a, res.initFirst)
 	in.annotate(out, res, string(doc))
 	warnings := slices.Concat(d.warnings, probes.warnings, res.warnings)
 	if w := sizeWarning(pod, out); w != "" {

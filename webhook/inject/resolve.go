@@ -42,23 +42,36 @@ type resolved struct {
 	envVars        api.EnvVars
 	initFirst      bool
 	probeProxyPort uint16
-	settings       []Setting
-	warnings       []string
+	// sidecarPatch and initPatch are the pod's ContainerPatch operations, the cluster's first.
+	sidecarPatch, initPatch []api.JSONPatchOperation
+	settings                []Setting
+	warnings                []string
 }
 
-// resolver reads one pod's annotations, recording where each value came from and every error.
+// resolver reads one pod's annotations and ConfigMaps, recording where each value came from and
+// every error.
 type resolver struct {
 	cfg         *config.Config
+	cluster     Cluster
 	annotations map[string]string
-	errs        api.FieldErrors
-	settings    []Setting
-	warnings    []string
+	// givenBy says which ConfigMap gave a document field, by its path.
+	givenBy  map[string]Source
+	errs     api.FieldErrors
+	settings []Setting
+	warnings []string
+}
+
+// annotation returns the setting's annotation, unless the pod has none or an empty one: an empty
+// annotation falls back to the cluster's value, as in Kuma.
+func (r *resolver) annotation(s *settings.Setting) (string, bool) {
+	text, ok := r.annotations[s.Annotation]
+	return text, ok && strings.TrimSpace(text) != ""
 }
 
 // read returns the setting's annotation parsed, or the cluster's value when the pod has none,
 // recording where the value came from.
 func read[T any](r *resolver, s *settings.Value[T], cluster T) T {
-	if text, ok := r.annotations[s.Annotation]; ok {
+	if text, ok := r.annotation(s.Setting); ok {
 		v, err := s.AnnotationParser()(text)
 		if r.errs.Add(s.Annotation, err) {
 			return cluster
@@ -69,42 +82,88 @@ func read[T any](r *resolver, s *settings.Value[T], cluster T) T {
 		}
 		return v
 	}
-	source := SourceBuiltIn
-	// A merging annotation adds to the cluster's value, which the pod's value here does not hold.
-	if !s.Merges && r.cfg.FromEnvironment(s.Setting) {
-		source = SourceCluster
-	}
-	r.settings = append(r.settings, Setting{s.Annotation, fmt.Sprint(cluster), source})
+	r.settings = append(r.settings, Setting{s.Annotation, fmt.Sprint(cluster), r.source(s.Setting)})
 	return cluster
 }
 
-// resolve turns the pod's annotations and labels, and its namespace's labels, into the effective
-// configuration. Every malformed value is reported at once, each naming its annotation.
+// readField reads a setting of the document: its annotation over what the configuration holds,
+// and sets it there.
+func readField[T any](r *resolver, s *settings.Value[T], tp *api.TransparentProxyConfig) T {
+	v := read(r, s, s.Get(tp))
+	s.Set(tp, v)
+	return v
+}
+
+// source says where a setting's value comes from when the pod's annotation does not set it.
+func (r *resolver) source(s *settings.Setting) Source {
+	if by, ok := r.givenBy[s.Field]; ok && s.Field != "" {
+		return by
+	}
+	// A merging annotation adds to the cluster's value, which the pod's value here does not hold.
+	if !s.Merges && r.cfg.FromEnvironment(s) {
+		return SourceCluster
+	}
+	return SourceBuiltIn
+}
+
+// clusterDocument is the configuration of a pod that neither ConfigMaps nor annotations change:
+// the built-in defaults under the injector's KUMA_RUNTIME_* settings.
+func clusterDocument(cfg *config.Config) *api.TransparentProxyConfig {
+	sc := cfg.Injector.SidecarContainer
+	traffic := cfg.SidecarTraffic
+	tp := api.DefaultTransparentProxyConfig()
+	tp.SetFamily(sc.IPFamilyMode)
+	tp.Redirect.Inbound.Port = sc.RedirectPortInbound
+	tp.SetInboundExcluded(traffic.ExcludeInboundPorts)
+	tp.Redirect.Inbound.ExcludePortsForIPs = traffic.ExcludeInboundIPs
+	tp.Redirect.Outbound.Port = sc.RedirectPortOutbound
+	tp.SetOutboundExcluded(traffic.ExcludeOutboundPorts)
+	tp.Redirect.Outbound.ExcludePortsForIPs = traffic.ExcludeOutboundIPs
+	tp.Redirect.DNS.Enabled = cfg.Injector.BuiltinDNS.Enabled
+	tp.Redirect.DNS.Port = cfg.Injector.BuiltinDNS.Port
+	return tp
+}
+
+// resolve turns the pod's annotations and labels, its namespace's labels, and Kuma's ConfigMaps
+// into the effective configuration: annotations over the pod's ConfigMap over the cluster's over
+// the KUMA_RUNTIME_* settings over the built-in defaults. Every malformed value is reported at
+// once, each naming its annotation or ConfigMap.
 func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePorts api.PortRanges) (*resolved, error) {
 	cfg := in.Config
 	sc := cfg.Injector.SidecarContainer
-	traffic := cfg.SidecarTraffic
-	r := &resolver{cfg: cfg, annotations: pod.Annotations}
+	r := &resolver{cfg: cfg, cluster: in.cluster(), annotations: pod.Annotations, givenBy: map[string]Source{}}
 
-	tp := api.DefaultTransparentProxyConfig()
-	tp.KumaDPUser = strconv.FormatInt(sc.UID, 10)
-	settings.IPFamilyMode.Set(tp, read(r, settings.IPFamilyMode, sc.IPFamilyMode))
-	tp.Redirect.Inbound.Enabled = !read(r, settings.Gateway, false)
-	tp.Redirect.Inbound.Port = sc.RedirectPortInbound
-	inboundPorts := read(r, settings.ExcludeInboundPorts, traffic.ExcludeInboundPorts)
-	tp.Redirect.Inbound.ExcludePortsForIPs = read(r, settings.ExcludeInboundIPs, traffic.ExcludeInboundIPs)
-	tp.Redirect.Outbound.Port = sc.RedirectPortOutbound
-	tp.SetOutboundExcluded(read(r, settings.ExcludeOutboundPorts, traffic.ExcludeOutboundPorts))
-	tp.Redirect.Outbound.ExcludePortsForIPs = read(r, settings.ExcludeOutboundIPs, traffic.ExcludeOutboundIPs)
-	tp.Redirect.Outbound.ExcludePortsForUIDs = read(r, settings.ExcludeOutboundPortsForUIDs, api.PortsForUIDsList{})
+	layers := []layer{{namespace: cfg.SystemNamespace, name: cfg.Injector.TransparentProxyConfigMap}}
+	if own, ok := r.annotation(settings.TransparentProxyConfigMap.Setting); ok {
+		name, err := settings.TransparentProxyConfigMap.Parse(strings.TrimSpace(own))
+		if !r.errs.Add(api.AnnotationTransparentProxyConfigMap, err) {
+			layers = append(layers, layer{namespace: pod.Namespace, name: name, required: true})
+			r.settings = append(r.settings, Setting{api.AnnotationTransparentProxyConfigMap, name, SourceAnnotation})
+		}
+	}
+	tp, err := r.readLayers(clusterDocument(cfg), layers)
+	if err != nil {
+		return nil, err
+	}
+	r.pin(tp, sc.UID)
+
+	readField(r, settings.IPFamilyMode, tp)
+	if read(r, settings.Gateway, false) {
+		tp.Redirect.Inbound.Enabled = false
+	}
+	inboundPorts := readField(r, settings.ExcludeInboundPorts, tp)
+	readField(r, settings.ExcludeInboundIPs, tp)
+	readField(r, settings.ExcludeOutboundPorts, tp)
+	readField(r, settings.ExcludeOutboundIPs, tp)
+	readField(r, settings.ExcludeOutboundPortsForUIDs, tp)
+	readField(r, settings.BuiltinDNS, tp)
 	// On Kubernetes all DNS is redirected, as Kuma does: the CNI plugin cannot read the pod's
 	// resolv.conf, and kuma-init and the plugin must install the same rules.
-	tp.Redirect.DNS.Enabled = read(r, settings.BuiltinDNS, cfg.Injector.BuiltinDNS.Enabled)
 	tp.Redirect.DNS.CaptureAll = tp.Redirect.DNS.Enabled
-	tp.Redirect.DNS.Port = read(r, settings.BuiltinDNSPort, cfg.Injector.BuiltinDNS.Port)
-	tp.DropInvalidPackets = read(r, settings.DropInvalidPackets, false)
-	tp.Log.Enabled = read(r, settings.IPTablesLogs, false)
-	tp.Meshinit.ReachableServices = read(r, settings.ReachableServices, api.Services{})
+	readField(r, settings.BuiltinDNSPort, tp)
+	readField(r, settings.DropInvalidPackets, tp)
+	readField(r, settings.IPTablesLogs, tp)
+	readField(r, settings.ReachableServices, tp)
 
 	res := &resolved{tp: tp}
 	res.drainTime = read(r, settings.SidecarDrainTime, sc.DrainTime)
@@ -112,6 +171,11 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	res.initFirst = read(r, settings.InitFirst, false)
 	res.probeProxyPort = read(r, settings.ApplicationProbeProxyPort, cfg.Injector.ApplicationProbeProxyPort)
 	res.mesh = r.mesh(pod.Labels, nsLabels)
+	if own := read(r, settings.ContainerPatches, nil); len(own) > 0 || len(cfg.Injector.ContainerPatches) > 0 {
+		if res.sidecarPatch, res.initPatch, err = in.patches(r, own); err != nil {
+			return nil, err
+		}
+	}
 	r.checkListeners(tp, res.probeProxyPort)
 
 	// Kubelet reaches the sidecar's readiness endpoint, and the probes the sidecar serves or the
@@ -135,6 +199,28 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	res.settings = r.settings
 	res.warnings = append(r.warnings, warnings(pod, tp, inboundPorts, r.annotations)...)
 	return res, nil
+}
+
+// pin sets what a pod's configuration must say whatever a ConfigMap says, and warns where one said
+// otherwise: the proxy's user is the sidecar's UID, whose traffic the rules exempt; a pod's rules
+// are installed for real, inside the pod; and CNI mode is the injector's.
+func (r *resolver) pin(tp *api.TransparentProxyConfig, uid int64) {
+	pins := []struct {
+		field string
+		given bool
+		set   func()
+	}{
+		{tp.Path(&tp.KumaDPUser), tp.KumaDPUser != strconv.FormatInt(uid, 10), func() { tp.KumaDPUser = strconv.FormatInt(uid, 10) }},
+		{tp.Path(&tp.DryRun), tp.DryRun, func() { tp.DryRun = false }},
+		{tp.Path(&tp.StoreFirewalld), tp.StoreFirewalld, func() { tp.StoreFirewalld = false }},
+		{tp.Path(&tp.CNIMode), tp.CNIMode != r.cfg.Injector.CNIEnabled, func() { tp.CNIMode = r.cfg.Injector.CNIEnabled }},
+	}
+	for _, p := range pins {
+		if by, ok := r.givenBy[p.field]; ok && p.given {
+			r.warnings = append(r.warnings, fmt.Sprintf("%s %s: %s is ignored: on Kubernetes the injector decides it", by, api.ConfigMapKey, p.field))
+		}
+		p.set()
+	}
 }
 
 // checkListeners refuses an annotation that puts the application probe proxy, or the DNS server,

@@ -10,6 +10,7 @@
   "builtin-dns": "KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_ENABLED",
   "builtin-dns-port": "KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT",
   "cni-enabled": "KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED",
+  "container-patches": "KUMA_RUNTIME_KUBERNETES_INJECTOR_CONTAINER_PATCHES",
   "control-plane-url": "KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL",
   "exceptions-labels": "KUMA_RUNTIME_KUBERNETES_EXCEPTIONS_LABELS",
   "exclude-inbound-ips": "KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS",
@@ -34,7 +35,47 @@
   "sidecar-requests-cpu": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_CPU",
   "sidecar-requests-memory": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_MEMORY",
   "sidecar-uid": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID",
-  "system-namespace": "KUMA_RUNTIME_KUBERNETES_SYSTEM_NAMESPACE"
+  "system-namespace": "KUMA_RUNTIME_KUBERNETES_SYSTEM_NAMESPACE",
+  "transparent-proxy-configmap": "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME"
+}
+{{- end -}}
+
+{{/* The built-in value of every setting that has a variable, by the setting's name. */}}
+{{- define "meshinit.settingDefaults" -}}
+{
+  "admission-server-cert-dir": "/var/run/secrets/kuma.io/tls-cert",
+  "admission-server-port": "5443",
+  "application-probe-proxy-port": "9001",
+  "builtin-dns": "true",
+  "builtin-dns-port": "15053",
+  "cni-enabled": "false",
+  "container-patches": "",
+  "control-plane-url": "https://kuma-control-plane.kuma-system:5678",
+  "exceptions-labels": "openshift.io/build.name:*,openshift.io/deployer-pod-for.name:*",
+  "exclude-inbound-ips": "",
+  "exclude-inbound-ports": "",
+  "exclude-outbound-ips": "",
+  "exclude-outbound-ports": "",
+  "init-image": "ghcr.io/meshinit/kuma-init:0.1.0",
+  "init-privileged": "false",
+  "ip-family-mode": "dualstack",
+  "node-taint-controller-cni-app": "kuma-cni",
+  "node-taint-controller-cni-namespace": "kube-system",
+  "node-taint-controller-enabled": "false",
+  "node-taint-controller-node-selector": "",
+  "redirect-inbound-port": "15006",
+  "redirect-outbound-port": "15001",
+  "sidecar-drain-time": "30s",
+  "sidecar-env-vars": "",
+  "sidecar-gid": "5678",
+  "sidecar-image": "docker.io/kumahq/kuma-dp:2.9.3",
+  "sidecar-limits-cpu": "1000m",
+  "sidecar-limits-memory": "512Mi",
+  "sidecar-requests-cpu": "50m",
+  "sidecar-requests-memory": "64Mi",
+  "sidecar-uid": "5678",
+  "system-namespace": "kuma-system",
+  "transparent-proxy-configmap": "kuma-transparent-proxy-config"
 }
 {{- end -}}
 
@@ -52,6 +93,8 @@
   ["KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS","dataPlane.traffic.excludeOutboundIPs"],
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS","dataPlane.envVars"],
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME","dataPlane.drainTime"],
+  ["KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME","dataPlane.transparentProxyConfigMap"],
+  ["KUMA_RUNTIME_KUBERNETES_INJECTOR_CONTAINER_PATCHES","dataPlane.containerPatches"],
   ["KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT","dataPlane.applicationProbeProxyPort"],
   ["KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL","dataPlane.controlPlaneURL"],
   ["KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT","controlPlane.admissionServerPort"],
