@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -26,6 +25,7 @@ import (
 	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
@@ -113,16 +113,16 @@ func installCNI(t *testing.T, env *kubeenv.Env, kumaCNI string) *testnode.Node {
 		t.Fatal(err)
 	}
 	background.Run(t, "install-cni", in.Run)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		rec := httptest.NewRecorder()
+	var rec *httptest.ResponseRecorder
+	err = poll.Wait(t.Context(), func() (bool, error) {
+		rec = httptest.NewRecorder()
 		in.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))
-		if rec.Code == http.StatusOK {
-			return n
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("install-cni is not ready: %s", rec.Body)
-		}
+		return rec.Code == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("install-cni is not ready (%v): %s", err, rec.Body)
 	}
+	return n
 }
 
 // serviceAccountToken is a token of a service account that may read pods, as the kuma-cni
