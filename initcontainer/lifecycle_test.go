@@ -231,8 +231,8 @@ func TestWaitsForTheXtablesLock(t *testing.T) {
 				_, err := (&Installer{Backend: &b}).Install(context.Background(), cfg, testHost)
 				return err
 			})
-			if err == nil && !released.Load() {
-				err = errors.New("it finished while the lock was held")
+			if !released.Load() {
+				err = fmt.Errorf("the install ended with the lock held, without waiting for it (%v)", err)
 			}
 			done <- err
 		}()
@@ -240,7 +240,7 @@ func TestWaitsForTheXtablesLock(t *testing.T) {
 		poll.Until(t, "the install waits for the xtables lock", func() (bool, error) {
 			select {
 			case err := <-done:
-				return false, fmt.Errorf("the install ended with the lock held, without waiting for it: %v", err)
+				return false, err
 			default:
 				return lock.WaitedForBy(os.Getpid())
 			}
