@@ -3,16 +3,19 @@ package initcontainer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
+	"github.com/meshinit/meshinit/test/xtableslock"
 )
 
 var counters = regexp.MustCompile(`\[\d+:\d+\]`)
@@ -210,29 +213,42 @@ func TestWaitsForTheXtablesLock(t *testing.T) {
 	requireTools(t)
 	net := netkit.New(t)
 	b := Backend{Name: "legacy"}
-	lock, err := os.OpenFile("/run/xtables.lock", os.O_CREATE|os.O_RDONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
+	lock := xtableslock.Open(t)
 
 	t.Run("waits, then succeeds", func(t *testing.T) {
-		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-			t.Fatal(err)
-		}
+		lock.Hold(t)
+		var released atomic.Bool
+		done := make(chan error, 1)
 		go func() {
-			time.Sleep(1500 * time.Millisecond)
-			syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+			cfg := api.DefaultTransparentProxyConfig()
+			cfg.Wait = 10
+			err := net.Pod.Do(func() error {
+				_, err := (&Installer{Backend: &b}).Install(context.Background(), cfg, testHost)
+				return err
+			})
+			if !released.Load() {
+				err = fmt.Errorf("the install ended with the lock held, without waiting for it (%v)", err)
+			}
+			done <- err
 		}()
-		cfg := api.DefaultTransparentProxyConfig()
-		cfg.Wait = 10
-		install(t, net.Pod, b, cfg, testHost)
+		// Its iptables, a child of this process, blocked on the lock: the install waits for it.
+		poll.Until(t, "the install waits for the xtables lock", func() (bool, error) {
+			select {
+			case err := <-done:
+				return false, err
+			default:
+				return lock.WaitedForBy(os.Getpid())
+			}
+		})
+		released.Store(true)
+		lock.Release(t)
+		if err := <-done; err != nil {
+			t.Fatalf("install once the lock was released: %v", err)
+		}
 	})
 	t.Run("fails clearly at the bound", func(t *testing.T) {
-		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-			t.Fatal(err)
-		}
-		defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		lock.Hold(t)
+		defer lock.Release(t)
 		cfg := everything()
 		cfg.Wait, cfg.Retry.MaxRetries = 1, 1
 		err := net.Pod.Do(func() error {

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -9,13 +8,11 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
@@ -30,6 +27,7 @@ import (
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/logbuf"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/testconfig"
 )
 
@@ -62,8 +60,8 @@ func TestNewManagerInCNIMode(t *testing.T) {
 		startInjector(t, env, *cfg)
 		nad := &metav1.PartialObjectMetadata{}
 		nad.SetGroupVersionKind(schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"})
-		err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
-			err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: multus.NetworkName}, nad)
+		err := poll.Wait(t.Context(), func() (bool, error) {
+			err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns.Name, Name: multus.NetworkName}, nad)
 			return err == nil, client.IgnoreNotFound(err)
 		})
 		if err != nil {
@@ -114,7 +112,7 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjec
 		t.Fatal(err)
 	}
 	background.Run(t, "injector", mgr.Start)
-	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+	err = poll.Wait(t.Context(), func() (bool, error) {
 		return mgr.GetWebhookServer().StartedChecker()(nil) == nil, nil
 	})
 	if err != nil || !mgr.GetCache().WaitForCacheSync(t.Context()) {

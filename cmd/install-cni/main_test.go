@@ -19,6 +19,7 @@ import (
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // TestSIGTERMUninstalls runs install-cni as the DaemonSet does and stops it as kubelet does.
@@ -35,12 +36,14 @@ func TestSIGTERMUninstalls(t *testing.T) {
 			p := start(t, bin, n.Env("READY_ADDR="+addr))
 			stderr := p.stderr
 
-			deadline := time.Now().Add(30 * time.Second)
-			for !ready(addr) {
-				if time.Now().After(deadline) || p.exited() {
-					t.Fatalf("/ready never said 200; install-cni's log:\n%s", stderr)
+			err := poll.Wait(t.Context(), func() (bool, error) {
+				if p.exited() {
+					return false, fmt.Errorf("install-cni ended: %v", p.err)
 				}
-				time.Sleep(20 * time.Millisecond)
+				return ready(addr), nil
+			})
+			if err != nil {
+				t.Fatalf("/ready never said 200: %v; install-cni's log:\n%s", err, stderr)
 			}
 			if data, err := os.ReadFile(n.Net(tc.installed)); err != nil || !conflist.HasEntry(data) {
 				t.Fatalf("kuma-cni is not in %s (%v); log:\n%s", tc.installed, err, stderr)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshinit/meshinit/cni/install/testnode"
 	"github.com/meshinit/meshinit/test/logbuf"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // running is an installer running in the background.
@@ -73,19 +74,23 @@ func (r *running) ready() (int, string) {
 // waitReady waits for /ready to say 200.
 func (r *running) waitReady(t testing.TB) {
 	t.Helper()
-	eventually(t, "/ready says 200", func() bool { code, _ := r.ready(); return code == http.StatusOK })
+	poll.Until(t, "/ready says 200", func() (bool, error) { code, _ := r.ready(); return code == http.StatusOK, nil })
 }
 
-// eventually waits for cond, with a deadline generous enough for a loaded machine: these tests
-// check that things happen, not how fast (BenchmarkHeal measures that).
-func eventually(t testing.TB, what string, cond func() bool) {
+// settle waits until the installer has finished a whole pass begun after the call: whatever it
+// would change on the node as it is now, it has changed. A test checks that nothing changed only
+// after it. Passes follow file events, so it provokes them by touching the net dir, which changes
+// nothing the installer reads; twice, since the first pass to finish may have been under way
+// already at the call.
+func (r *running) settle(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
+	for range 2 {
+		before := r.Passes()
+		now := time.Now()
+		if err := os.Chtimes(r.cfg.MountedNetDir, now, now); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		poll.Until(t, "the installer finishes a pass", func() (bool, error) { return r.Passes() > before, nil })
 	}
 }
 

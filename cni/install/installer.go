@@ -31,6 +31,8 @@ type Installer struct {
 	standalone *standalone
 	// notReady is why kuma-cni is not installed, nil when it is; read by ServeHTTP.
 	notReady atomic.Pointer[string]
+	// passes counts Run's passes; see Passes.
+	passes atomic.Uint64
 }
 
 // New checks what the configuration names exists, and prepares an installer.
@@ -79,6 +81,14 @@ func New(cfg *Config, log *slog.Logger) (*Installer, error) {
 	starting := "starting"
 	in.notReady.Store(&starting)
 	return in, nil
+}
+
+// Passes is how many passes Run has finished, failed ones included. Each pass compares everything
+// with what it should be, so a pass begun after some moment shows what the installer makes of
+// the node as it was then: how tests see that the installer looked again and changed nothing,
+// which no amount of waiting shows.
+func (in *Installer) Passes() uint64 {
+	return in.passes.Load()
 }
 
 func because(err error) string {

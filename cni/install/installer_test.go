@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/google/go-cmp/cmp"
@@ -17,6 +16,7 @@ import (
 	"github.com/meshinit/meshinit/cni"
 	"github.com/meshinit/meshinit/cni/conflist"
 	"github.com/meshinit/meshinit/cni/install/testnode"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 func hasEntry(t *testing.T, path string) bool {
@@ -87,9 +87,9 @@ func TestInstallThenUninstall(t *testing.T) {
 func TestConfigurationAppearsLate(t *testing.T) {
 	n := testnode.New(t, "token-1")
 	r := start(t, n)
-	eventually(t, "install-cni waits for a configuration", func() bool {
+	poll.Until(t, "install-cni waits for a configuration", func() (bool, error) {
 		_, body := r.ready()
-		return strings.Contains(body, "waiting for a network configuration in "+n.NetDir)
+		return strings.Contains(body, "waiting for a network configuration in "+n.NetDir), nil
 	})
 	if code, _ := r.ready(); code != http.StatusServiceUnavailable {
 		t.Errorf("/ready says %d while nothing is installed", code)
@@ -110,9 +110,9 @@ func TestNamedConfigurationAppearsLate(t *testing.T) {
 	n := testnode.New(t, "token-1")
 	r := start(t, n, "CNI_CONF_NAME=10-calico.conflist")
 	cilium := n.Provide(t, "05-cilium.conflist")
-	eventually(t, "install-cni waits for 10-calico.conflist", func() bool {
+	poll.Until(t, "install-cni waits for 10-calico.conflist", func() (bool, error) {
 		_, body := r.ready()
-		return strings.Contains(body, "waiting for 10-calico.conflist (CNI_CONF_NAME) in "+n.NetDir+", which holds 05-cilium.conflist")
+		return strings.Contains(body, "waiting for 10-calico.conflist (CNI_CONF_NAME) in "+n.NetDir+", which holds 05-cilium.conflist"), nil
 	})
 	n.Provide(t, "10-calico.conflist")
 	r.waitReady(t)
@@ -144,7 +144,7 @@ func TestHealsRewrittenConflist(t *testing.T) {
 				if err := rewrite(n, orig); err != nil {
 					t.Fatal(err)
 				}
-				eventually(t, "kuma-cni is back in the conflist", func() bool { return hasEntry(t, n.Net("10-calico.conflist")) })
+				poll.Until(t, "kuma-cni is back in the conflist", func() (bool, error) { return hasEntry(t, n.Net("10-calico.conflist")), nil })
 			}
 			if got := testnode.ReadFile(t, n.Net("10-calico.conflist")); !bytes.Equal(got, installed) {
 				t.Errorf("healed conflist\n%s\nwant what the first install wrote\n%s", got, installed)
@@ -159,8 +159,8 @@ func TestMovesToEarlierConfiguration(t *testing.T) {
 	r := start(t, n)
 	r.waitReady(t)
 	cilium := n.Provide(t, "05-cilium.conflist")
-	eventually(t, "kuma-cni is in 05-cilium.conflist, which the runtime uses now", func() bool {
-		return hasEntry(t, n.Net("05-cilium.conflist"))
+	poll.Until(t, "kuma-cni is in 05-cilium.conflist, which the runtime uses now", func() (bool, error) {
+		return hasEntry(t, n.Net("05-cilium.conflist")), nil
 	})
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestConvertsConfAndRestoresIt(t *testing.T) {
 	if err := os.Remove(n.Net("10-calico.conflist")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "install-cni waits for the list again", func() bool { _, body := r.ready(); return strings.Contains(body, "waiting") })
+	poll.Until(t, "install-cni waits for the list again", func() (bool, error) { _, body := r.ready(); return strings.Contains(body, "waiting"), nil })
 	n.Provide(t, "10-calico.conf", orig...)
 	r.waitReady(t)
 	if err := r.stop(t); err != nil {
@@ -206,23 +206,23 @@ func TestRestoresBinary(t *testing.T) {
 	r := start(t, n)
 	r.waitReady(t)
 	bin := filepath.Join(n.BinDir, "kuma-cni")
-	restored := func() bool {
+	restored := func() (bool, error) {
 		data, err := os.ReadFile(bin)
 		fi, _ := os.Stat(bin)
-		return err == nil && bytes.Equal(data, n.BinaryContent) && fi.Mode() == 0o755
+		return err == nil && bytes.Equal(data, n.BinaryContent) && fi.Mode() == 0o755, nil
 	}
 	if err := os.Remove(bin); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deleted binary is back", restored)
+	poll.Until(t, "the deleted binary is back", restored)
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the overwritten binary is the image's again", restored)
+	poll.Until(t, "the overwritten binary is the image's again", restored)
 	if err := os.Chmod(bin, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the binary is executable again", restored)
+	poll.Until(t, "the binary is executable again", restored)
 }
 
 func TestRotatedTokenRewritesKubeconfig(t *testing.T) {
@@ -235,7 +235,7 @@ func TestRotatedTokenRewritesKubeconfig(t *testing.T) {
 		t.Fatalf("token %q, want token-1", got)
 	}
 	n.RotateToken(t, "token-2\n")
-	eventually(t, "the kubeconfig carries the rotated token", func() bool { return token(kc) == "token-2" })
+	poll.Until(t, "the kubeconfig carries the rotated token", func() (bool, error) { return token(kc) == "token-2", nil })
 }
 
 func TestKubeconfigModeRestored(t *testing.T) {
@@ -247,11 +247,11 @@ func TestKubeconfigModeRestored(t *testing.T) {
 	if err := os.Chmod(kc, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the kubeconfig is 0600 again", func() bool {
+	poll.Until(t, "the kubeconfig is 0600 again", func() (bool, error) {
 		fi, err := os.Stat(kc)
-		return err == nil && fi.Mode().Perm() == 0o600
+		return err == nil && fi.Mode().Perm() == 0o600, nil
 	})
-	time.Sleep(10 * settle)
+	r.settle(t)
 	if got := r.logged("wrote kuma-cni's kubeconfig"); got != 2 {
 		t.Errorf("the kubeconfig was written %d times, want twice: at start and once after the chmod", got)
 	}
@@ -301,7 +301,7 @@ func TestStandalone(t *testing.T) {
 
 	// Its own write, seen by the watch, changes nothing.
 	fi, _ := os.Stat(path)
-	time.Sleep(10 * settle)
+	r.settle(t)
 	if now, _ := os.Stat(path); !os.SameFile(fi, now) {
 		t.Error("the configuration was written again though nothing changed")
 	}
@@ -312,7 +312,7 @@ func TestStandalone(t *testing.T) {
 	// Rewritten, the conflist stays without kuma-cni.
 	n.Provide(t, "10-calico.conflist", orig...)
 	n.Provide(t, "05-cilium.conflist")
-	time.Sleep(3 * settle)
+	r.settle(t)
 	cilium := testnode.ReadFile(t, n.Net("05-cilium.conflist"))
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
@@ -337,26 +337,26 @@ func TestStandaloneHealsItsConfiguration(t *testing.T) {
 	r.waitReady(t)
 	path := n.Net("00-kuma-cni.json")
 	written := testnode.ReadFile(t, path)
-	restored := func() bool {
+	restored := func() (bool, error) {
 		data, err := os.ReadFile(path)
 		fi, _ := os.Stat(path)
-		return err == nil && bytes.Equal(data, written) && fi.Mode() == 0o644
+		return err == nil && bytes.Equal(data, written) && fi.Mode() == 0o644, nil
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deleted configuration is back", restored)
+	poll.Until(t, "the deleted configuration is back", restored)
 	edited := bytes.Replace(written, []byte(`"type": "kuma-cni",`), []byte(`"type": "kuma-cni", "log_level": "error",`), 1)
 	if err := os.WriteFile(path, edited, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the rewritten configuration is install-cni's again", restored)
+	poll.Until(t, "the rewritten configuration is install-cni's again", restored)
 	n.Provide(t, "00-kuma-cni.json", []byte("{")...)
-	eventually(t, "the configuration replaced by a broken file is back", restored)
+	poll.Until(t, "the configuration replaced by a broken file is back", restored)
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the configuration is readable again", restored)
+	poll.Until(t, "the configuration is readable again", restored)
 }
 
 // TestStandaloneLeavesOthersConfigurationAlone: a CNI_CONF_NAME that names another plugin's file
@@ -367,9 +367,9 @@ func TestStandaloneLeavesOthersConfigurationAlone(t *testing.T) {
 	r := start(t, n, "CHAINED_CNI_PLUGIN=false", "CNI_CONF_NAME=10-calico.conf")
 	want := n.Net("10-calico.conf") + ` configures another plugin (type "calico"), which kuma-cni does not write over; ` +
 		`accepted: a CNI_CONF_NAME of kuma-cni's own, such as kuma-cni.conf`
-	eventually(t, "/ready says why", func() bool {
+	poll.Until(t, "/ready says why", func() (bool, error) {
 		code, body := r.ready()
-		return code == http.StatusServiceUnavailable && strings.Contains(body, want)
+		return code == http.StatusServiceUnavailable && strings.Contains(body, want), nil
 	})
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
@@ -384,19 +384,21 @@ func TestRefusedConflistLeftAlone(t *testing.T) {
 	broken := []byte("{\n  \"name\": \"k8s-pod-network\",\n  \"cniVersion\": \"0.3.1\",\n  \"plugins\": [\n    {\"type\": \"calico\"},\n  ]\n}\n")
 	n.Provide(t, "10-calico.conflist", broken...)
 	r := start(t, n)
-	eventually(t, "/ready names the file and its problem", func() bool {
+	poll.Until(t, "/ready names the file and its problem", func() (bool, error) {
 		code, body := r.ready()
 		return code == http.StatusServiceUnavailable &&
-			strings.Contains(body, n.Net("10-calico.conflist")+": is not valid JSON: invalid character ']' looking for beginning of value (line 6, column 3)")
+			strings.Contains(body, n.Net("10-calico.conflist")+": is not valid JSON: invalid character ']' looking for beginning of value (line 6, column 3)"), nil
 	})
+	// More passes over the same problem, as its retries make, change and log nothing more.
+	r.settle(t)
 	if !bytes.Equal(testnode.ReadFile(t, n.Net("10-calico.conflist")), broken) {
 		t.Error("the refused conflist changed")
 	}
-	n.Provide(t, "10-calico.conflist")
-	r.waitReady(t)
 	if n := r.logged("not ready: " + n.Net("10-calico.conflist")); n != 1 {
 		t.Errorf("the problem was logged %d times, want once (retries repeat nothing)", n)
 	}
+	n.Provide(t, "10-calico.conflist")
+	r.waitReady(t)
 }
 
 func TestOwnWritesDoNotLoop(t *testing.T) {
@@ -405,8 +407,7 @@ func TestOwnWritesDoNotLoop(t *testing.T) {
 	r := start(t, n)
 	r.waitReady(t)
 	fi, _ := os.Stat(n.Net("10-calico.conflist"))
-	// Long enough for several passes, had the installer's own writes set off more writes.
-	time.Sleep(10 * settle)
+	r.settle(t)
 	if now, _ := os.Stat(n.Net("10-calico.conflist")); !os.SameFile(fi, now) {
 		t.Error("the conflist was written again though nothing changed")
 	}

@@ -74,6 +74,7 @@ func (in *Installer) Run(ctx context.Context) error {
 				in.setNotReady(slog.LevelWarn, err.Error()+"; retrying")
 				s.after(retry)
 			}
+			in.passes.Add(1)
 		}
 	}
 }

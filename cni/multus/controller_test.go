@@ -6,7 +6,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
@@ -17,10 +16,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
@@ -29,14 +28,7 @@ import (
 	"github.com/meshinit/meshinit/test/crds"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/logbuf"
-)
-
-const (
-	// deadline is generous: the control plane may share two busy cores with other tests.
-	deadline = 20 * time.Second
-	poll     = 50 * time.Millisecond
-	// quiet is how long nothing must happen where nothing should.
-	quiet = 2 * time.Second
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 var cniMode = config.Injector{CNIEnabled: true}
@@ -72,9 +64,15 @@ func TestController(t *testing.T) {
 		if on, err := Enabled(&rest.Config{Host: "https://127.0.0.1:1"}, config.Injector{}, logr.Discard()); on || err != nil {
 			t.Errorf("Enabled = %v, %v; want false without asking the API server", on, err)
 		}
-		startManager(t, env.Config, config.Injector{})
-		k.namespace(t, "cni-off", "enabled")
-		k.stayAbsent(t, "cni-off")
+		// Off, Setup registers nothing with the manager, so nothing will ever create a
+		// definition: a namespace watched for a while would only show that nothing came yet.
+		mgr := &registrations{Manager: kubeenv.Manager(t, env.Config, CacheOptions(false))}
+		if err := Setup(mgr, false); err != nil {
+			t.Fatal(err)
+		}
+		if len(mgr.added) > 0 {
+			t.Errorf("with CNI mode off Setup registered %d controllers or other runnables with the manager", len(mgr.added))
+		}
 	})
 
 	t.Run("as the cluster's admin", func(t *testing.T) {
@@ -132,7 +130,12 @@ func (k *cluster) labelledNamespaces(t *testing.T) {
 // labelledLater: labelling a namespace creates its definition.
 func (k *cluster) labelledLater(t *testing.T) {
 	k.namespace(t, "later", "")
-	k.stayAbsent(t, "later")
+	// Once a labelled namespace created after it has its definition, the controller has handled
+	// "later" too: the namespaces' informer delivers in order, and the controller's one worker
+	// takes its requests in the order they came.
+	k.namespace(t, "later-sentinel", "enabled")
+	k.waitDefinition(t, "later-sentinel")
+	k.absent(t, "later")
 	k.label(t, "later")
 	k.waitDefinition(t, "later")
 }
@@ -169,6 +172,18 @@ func (k *cluster) operatorsDefinition(t *testing.T) {
 	if got.GetResourceVersion() != theirs.GetResourceVersion() {
 		t.Errorf("the operator's definition changed:\n%v", got.Object)
 	}
+}
+
+// registrations is a manager that records what is registered with it: every controller adds
+// itself with Add.
+type registrations struct {
+	manager.Manager
+	added []manager.Runnable
+}
+
+func (r *registrations) Add(run manager.Runnable) error {
+	r.added = append(r.added, run)
+	return r.Manager.Add(run)
 }
 
 // startManager builds and runs a manager as the injector does, with the controller when Enabled
@@ -252,9 +267,9 @@ func (k *cluster) get(ctx context.Context, namespace string) (*unstructured.Unst
 func (k *cluster) waitDefinition(t *testing.T, namespace string) *unstructured.Unstructured {
 	t.Helper()
 	var d *unstructured.Unstructured
-	err := wait.PollUntilContextTimeout(t.Context(), poll, deadline, true, func(ctx context.Context) (bool, error) {
+	err := poll.Wait(t.Context(), func() (bool, error) {
 		var err error
-		d, err = k.get(ctx, namespace)
+		d, err = k.get(t.Context(), namespace)
 		return err == nil, client.IgnoreNotFound(err)
 	})
 	if err != nil {
@@ -267,9 +282,9 @@ func (k *cluster) waitDefinition(t *testing.T, namespace string) *unstructured.U
 func (k *cluster) waitRecreated(t *testing.T, d *unstructured.Unstructured) *unstructured.Unstructured {
 	t.Helper()
 	var again *unstructured.Unstructured
-	err := wait.PollUntilContextTimeout(t.Context(), poll, deadline, true, func(ctx context.Context) (bool, error) {
+	err := poll.Wait(t.Context(), func() (bool, error) {
 		var err error
-		again, err = k.get(ctx, d.GetNamespace())
+		again, err = k.get(t.Context(), d.GetNamespace())
 		return err == nil && again.GetUID() != d.GetUID(), client.IgnoreNotFound(err)
 	})
 	if err != nil {
@@ -284,11 +299,4 @@ func (k *cluster) absent(t *testing.T, namespace string) {
 	if d, err := k.get(t.Context(), namespace); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace %s: %v, %v; want no %s NetworkAttachmentDefinition", namespace, d.Object, err, NetworkName)
 	}
-}
-
-// stayAbsent checks that namespace gets no kuma-cni definition for a while.
-func (k *cluster) stayAbsent(t *testing.T, namespace string) {
-	t.Helper()
-	time.Sleep(quiet)
-	k.absent(t, namespace)
 }

@@ -1,12 +1,10 @@
 package taint
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
@@ -14,7 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -24,15 +21,11 @@ import (
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
-const (
-	// deadline is generous: the control plane may share two busy cores with other tests.
-	deadline = 20 * time.Second
-	poll     = 50 * time.Millisecond
-	// elsewhere is a namespace other than the CNI's.
-	elsewhere = "elsewhere"
-)
+// elsewhere is a namespace other than the CNI's.
+const elsewhere = "elsewhere"
 
 var (
 	ours  = corev1.Taint{Key: Key, Effect: Effect}
@@ -269,9 +262,9 @@ func (k *cluster) editTaints(t *testing.T, name string, edit func([]corev1.Taint
 func (k *cluster) waitTaints(t *testing.T, name string, want ...corev1.Taint) {
 	t.Helper()
 	var got []corev1.Taint
-	err := wait.PollUntilContextTimeout(t.Context(), poll, deadline, true, func(ctx context.Context) (bool, error) {
+	err := poll.Wait(t.Context(), func() (bool, error) {
 		var node corev1.Node
-		if err := k.c.Get(ctx, client.ObjectKey{Name: name}, &node); err != nil {
+		if err := k.c.Get(t.Context(), client.ObjectKey{Name: name}, &node); err != nil {
 			return false, err
 		}
 		got = node.Spec.Taints

@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr/testr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -19,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -35,11 +32,9 @@ import (
 	"github.com/meshinit/meshinit/test/background"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/webhook"
 )
-
-// deadline is generous: the control plane shares two busy cores with other tests.
-const deadline = 30 * time.Second
 
 // as is admin's rest.Config impersonating a service account, with the groups the API server
 // gives service accounts.
@@ -97,8 +92,8 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	}
 	nad := &metav1.PartialObjectMetadata{}
 	nad.SetGroupVersionKind(schema.GroupVersionKind{Group: "k8s.cni.cncf.io", Version: "v1", Kind: "NetworkAttachmentDefinition"})
-	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(ctx context.Context) (bool, error) {
-		err := e.Client.Get(ctx, client.ObjectKey{Namespace: meshed.Name, Name: multus.NetworkName}, nad)
+	err = poll.Wait(t.Context(), func() (bool, error) {
+		err := e.Client.Get(t.Context(), client.ObjectKey{Namespace: meshed.Name, Name: multus.NetworkName}, nad)
 		return err == nil, client.IgnoreNotFound(err)
 	})
 	if err != nil {
@@ -132,26 +127,27 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	mwc := chartcases.Find[admissionregistrationv1.MutatingWebhookConfiguration](t, objs, "MutatingWebhookConfiguration", "")
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(mwc.Webhooks[0].ClientConfig.CABundle)
-	err = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(context.Context) (bool, error) {
+	var last error
+	err = poll.Wait(t.Context(), func() (bool, error) {
 		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))),
 			&tls.Config{RootCAs: roots, ServerName: "rights-meshinit-injector.rights.svc"})
 		if err != nil {
-			t.Logf("TLS to the webhook: %v", err)
+			last = err
 			return false, nil
 		}
 		return true, conn.Close()
 	})
 	if err != nil {
-		t.Errorf("the webhook does not serve the chart's certificate: %v", err)
+		t.Errorf("the webhook does not serve the chart's certificate: %v; TLS to the webhook: %v", err, last)
 	}
 }
 
 // waitTaint waits until the node has (or has not) the taint controller's taint.
 func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, deadline, true, func(ctx context.Context) (bool, error) {
+	err := poll.Wait(t.Context(), func() (bool, error) {
 		var node corev1.Node
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, &node); err != nil {
+		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, &node); err != nil {
 			return false, err
 		}
 		has := slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect })

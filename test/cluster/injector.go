@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 )
-
-// readyTimeout bounds the injector's start: generous, on two busy cores.
-const readyTimeout = 30 * time.Second
 
 // InjectorOptions say how to run one injector.
 type InjectorOptions struct {
@@ -103,19 +101,17 @@ func (c *Cluster) RunInjector(ctx context.Context, t testing.TB, binary string, 
 			t.Logf("the injector's log (%s):\n%s", inj.Addr, log)
 		}
 	})
-	deadline := time.Now().Add(readyTimeout)
-	for !inj.Ready() {
+	err = poll.Wait(ctx, func() (bool, error) {
 		select {
 		case <-inj.exited:
 			log, _ := os.ReadFile(inj.Log)
-			t.Fatalf("the injector stopped before it was ready: %v\n%s", waitErr, log)
-		case <-ctx.Done():
-			t.Fatalf("interrupted while waiting for the injector")
-		case <-time.After(50 * time.Millisecond):
+			return false, fmt.Errorf("it stopped: %v\n%s", waitErr, log)
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the injector was not ready within %s", readyTimeout)
-		}
+		return inj.Ready(), nil
+	})
+	if err != nil {
+		t.Fatalf("the injector is not ready: %v", err)
 	}
 	return inj
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -24,6 +23,7 @@ import (
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // TestStandaloneInstallsThePodsRules runs kuma-cni as Multus runs an extra attachment: from the
@@ -105,16 +105,16 @@ func installCNI(t *testing.T, env *kubeenv.Env, kumaCNI string) *testnode.Node {
 		t.Fatal(err)
 	}
 	background.Run(t, "install-cni", in.Run)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		rec := httptest.NewRecorder()
+	var rec *httptest.ResponseRecorder
+	err = poll.Wait(t.Context(), func() (bool, error) {
+		rec = httptest.NewRecorder()
 		in.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ready", nil))
-		if rec.Code == http.StatusOK {
-			return n
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("install-cni is not ready: %s", rec.Body)
-		}
+		return rec.Code == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Fatalf("install-cni is not ready (%v): %s", err, rec.Body)
 	}
+	return n
 }
 
 // serviceAccountToken is a token of a service account that may read pods, as the kuma-cni

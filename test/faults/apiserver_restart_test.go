@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,15 +26,12 @@ import (
 	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
-
-// deadline bounds each wait for the cluster to settle: generous, as the control plane shares two
-// busy cores with other tests.
-const deadline = 60 * time.Second
 
 // TestAPIServerRestarted kills kube-apiserver, etcd running on, under the injector's taint
 // controller and under kuma-cni, and starts it again on the same port with the same certificates,
@@ -153,20 +151,13 @@ func setReady(t *testing.T, c client.Client, pod *corev1.Pod, ready bool) {
 // waitTaint waits until the node has (or has not) the taint controller's taint.
 func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 	t.Helper()
-	timeout := time.Now().Add(deadline)
-	for {
+	poll.Until(t, fmt.Sprintf("node %s has taint %s: %v", name, taint.Key, want), func() (bool, error) {
 		var node corev1.Node
 		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, &node); err != nil {
-			t.Fatal(err)
+			return false, err
 		}
-		if slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect }) == want {
-			return
-		}
-		if time.Now().After(timeout) {
-			t.Fatalf("node %s: taint %s is not %v after %v", name, taint.Key, want, deadline)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect }) == want, nil
+	})
 }
 
 // kumaCNIRidesOutTheRestart runs kuma-cni through libcni, chained after ptp as a runtime runs a

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
@@ -66,16 +68,13 @@ func (c *controlPlane) stopAPIServer(t *testing.T) {
 	}
 	// Only envtest's bookkeeping is left to do, once it has seen its child end: until then its Stop
 	// tries to signal the process, which is gone.
-	for {
+	poll.Until(t, "envtest has seen kube-apiserver end", func() (bool, error) {
 		err := c.api.Stop()
-		if err == nil {
-			return
+		if errors.Is(err, syscall.ESRCH) {
+			return false, nil
 		}
-		if !errors.Is(err, syscall.ESRCH) {
-			t.Fatalf("stopping kube-apiserver: %v", err)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return err == nil, err
+	})
 }
 
 // apiServerPID finds this control plane's kube-apiserver among the processes by its cert dir,
@@ -117,27 +116,30 @@ func (c *controlPlane) startAPIServer(t *testing.T) restart {
 		t.Fatal(err)
 	}
 	listening := make(chan time.Time, 1)
-	stop := make(chan struct{})
-	defer close(stop)
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
 	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
+		defer close(listening)
+		err := poll.Wait(ctx, func() (bool, error) {
+			conn, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				return false, nil
 			}
-			if conn, err := net.Dial("tcp", u.Host); err == nil {
-				conn.Close()
-				listening <- time.Now()
-				return
-			}
-			time.Sleep(time.Millisecond)
+			return true, conn.Close()
+		})
+		if err == nil {
+			listening <- time.Now()
 		}
 	}()
 	if err := c.api.Start(); err != nil {
 		t.Fatalf("starting kube-apiserver again: %v", err)
 	}
-	r := restart{healthy: time.Now(), listening: <-listening}
+	healthy := time.Now()
+	at, ok := <-listening
+	if !ok {
+		t.Fatal("kube-apiserver says it is healthy, but its port took no connection")
+	}
+	r := restart{healthy: healthy, listening: at}
 	if got := c.api.SecureServing.URL("https", "/").String(); got != c.Config.Host {
 		t.Fatalf("kube-apiserver came back on %s, its clients reach %s", got, c.Config.Host)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // calico is the provider's conflist the install-cni tests chain kuma-cni into.
@@ -57,24 +58,20 @@ func startInstallCNI(t *testing.T, n *testnode.Node, readyAddr string) *installC
 func (p *installCNI) waitReady(t *testing.T) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(30 * time.Second)
-	for {
-		if resp, err := http.Get("http://" + p.ready + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(start)
-			}
-		}
+	poll.Until(t, "install-cni's /ready says 200", func() (bool, error) {
 		select {
 		case <-p.done:
-			t.Fatalf("install-cni ended (%v) before /ready said 200", p.err)
+			return false, fmt.Errorf("install-cni ended (%v)", p.err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("install-cni's /ready did not say 200 within 30s")
+		resp, err := http.Get("http://" + p.ready + "/ready")
+		if err != nil {
+			return false, nil
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	return time.Since(start)
 }
 
 // signal sends sig and waits for the process to end; it returns how it ended.

@@ -3,20 +3,17 @@ package faults
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/prereq"
+	"github.com/meshinit/meshinit/test/xtableslock"
 )
-
-// xtablesLock is the lock legacy iptables takes on the whole host (XTABLES_LOCKFILE's default).
-const xtablesLock = "/run/xtables.lock"
 
 // TestXtablesLockHeld runs the kuma-init binary in a network namespace while this process holds
 // the xtables lock, as kube-proxy or a firewall daemon would. Only legacy iptables takes that lock;
@@ -30,12 +27,12 @@ func TestXtablesLockHeld(t *testing.T) {
 		prereq.Binary(t, tool)
 	}
 	kumaInit := binaries.Build(t, "kuma-init")
-	lock := openLock(t)
+	lock := xtableslock.Open(t)
 
 	t.Run("nft does not take it", func(t *testing.T) {
 		ns := netkit.NewBare(t)
-		lock.hold(t)
-		defer lock.release(t)
+		lock.Hold(t)
+		defer lock.Release(t)
 		// One attempt of at most 1s: an install that waited for the held lock would fail.
 		start := time.Now()
 		out, errOut, err := runKumaInit(ns, kumaInit, "--wait", "1", "--max-retries", "0")
@@ -50,14 +47,20 @@ func TestXtablesLockHeld(t *testing.T) {
 		var afterRelease []time.Duration
 		for range rounds {
 			ns := legacyNamespace(t)
-			lock.hold(t)
+			lock.Hold(t)
 			start := time.Now()
 			p := startKumaInit(t, ns, kumaInit, "--wait", "5", "--max-retries", "4")
-			lock.waitForWaiter(t, p)
+			// kuma-init's iptables blocked on the lock: kuma-init waits for it.
+			poll.Until(t, "kuma-init waits for the xtables lock", func() (bool, error) {
+				select {
+				case err := <-p.done:
+					return false, fmt.Errorf("kuma-init ended (%v) without waiting for the lock\n%s%s", err, &p.stdout, &p.stderr)
+				default:
+					return lock.WaitedForBy(p.cmd.Process.Pid)
+				}
+			})
 			waiting := time.Since(start)
-			// Held on a while, so that kuma-init is seen to wait rather than to find it free.
-			time.Sleep(200 * time.Millisecond)
-			lock.release(t)
+			lock.Release(t)
 			released := time.Now()
 			out, errOut, err := p.wait()
 			afterRelease = append(afterRelease, time.Since(released))
@@ -76,15 +79,15 @@ func TestXtablesLockHeld(t *testing.T) {
 	t.Run("legacy, held past the bound", func(t *testing.T) {
 		ns := legacyNamespace(t)
 		before := ns.Rules(t, "legacy")
-		lock.hold(t)
-		defer lock.release(t)
+		lock.Hold(t)
+		defer lock.Release(t)
 		start := time.Now()
 		out, errOut, err := runKumaInit(ns, kumaInit, "--wait", "1", "--max-retries", "1")
 		gaveUp := time.Since(start)
 		if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() == 0 {
 			t.Fatalf("kuma-init with the lock held past the bound ended with %v, want a non-zero exit\n%s%s", err, out, errOut)
 		}
-		for _, want := range []string{xtablesLock, "after 2 attempts", "maxRetries 1", "up to 1s"} {
+		for _, want := range []string{xtableslock.Path, "after 2 attempts", "maxRetries 1", "up to 1s"} {
 			if !strings.Contains(errOut, want) {
 				t.Errorf("kuma-init's error does not say %q:\n%s", want, errOut)
 			}
@@ -152,69 +155,4 @@ func runKumaInit(ns *netkit.Namespace, bin string, args ...string) (string, stri
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
-}
-
-// xtablesLockFile is the test's hold on the xtables lock: an open file description of its own,
-// which conflicts with the one each iptables process opens.
-type xtablesLockFile struct {
-	f     *os.File
-	inode uint64
-}
-
-func openLock(t *testing.T) *xtablesLockFile {
-	t.Helper()
-	f, err := os.OpenFile(xtablesLock, os.O_CREATE|os.O_RDONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		t.Fatal(err)
-	}
-	return &xtablesLockFile{f: f, inode: st.Ino}
-}
-
-func (l *xtablesLockFile) hold(t *testing.T) {
-	t.Helper()
-	// Blocks while another test's iptables holds it: they are short.
-	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func (l *xtablesLockFile) release(t *testing.T) {
-	t.Helper()
-	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitForWaiter waits until a process is blocked on the lock, as the kernel lists it in
-// /proc/locks ("->" marks a waiter), so that the test releases the lock only once kuma-init waits
-// for it.
-func (l *xtablesLockFile) waitForWaiter(t *testing.T, p *kumaInitProcess) {
-	t.Helper()
-	suffix := fmt.Sprintf(":%d ", l.inode)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		data, err := os.ReadFile("/proc/locks")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if strings.Contains(line, "-> FLOCK") && strings.Contains(line, suffix) {
-				return
-			}
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("kuma-init ended (%v) without waiting for the lock\n%s%s", err, &p.stdout, &p.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("kuma-init did not wait for the xtables lock within 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

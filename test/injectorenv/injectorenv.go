@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/go-logr/logr"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -22,6 +21,7 @@ import (
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook"
 )
@@ -132,22 +132,18 @@ func (e *Env) register(ctx context.Context, overrides map[string]any) error {
 
 // waitReady polls the webhook over TLS until it answers.
 func (e *Env) waitReady(ctx context.Context) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if err := e.Manager.GetWebhookServer().StartedChecker()(&http.Request{}); err == nil {
-			return nil
-		}
+	err := poll.Wait(ctx, func() (bool, error) {
 		select {
 		case err := <-e.done:
-			return fmt.Errorf("the injector stopped: %w", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+			return false, fmt.Errorf("the injector stopped: %w", err)
+		default:
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the injector was not ready within 30s")
-		}
+		return e.Manager.GetWebhookServer().StartedChecker()(&http.Request{}) == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("the injector is not ready: %w", err)
 	}
+	return nil
 }
 
 // Stop stops the injector, then the control plane.

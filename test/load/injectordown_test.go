@@ -9,12 +9,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/binaries"
 	testcluster "github.com/meshinit/meshinit/test/cluster"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // The chart's two webhooks (templates/webhook.yaml): one for the pods of labelled namespaces, one
@@ -133,11 +133,8 @@ func TestInjectorDown(t *testing.T) {
 // with dry-run creates, which leave nothing behind.
 func waitForPolicy(ctx context.Context, t testing.TB, c client.Client, meshed, policy string) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	poll.Until(t, "the API server applies failurePolicy "+policy+" after its registration", func() (bool, error) {
 		err := c.Create(ctx, app(meshed, "probe"), client.DryRunAll)
 		return (err == nil) == (policy == "Ignore"), nil
 	})
-	if err != nil {
-		t.Fatalf("the API server did not apply failurePolicy %s within 30s of its registration: %v", policy, err)
-	}
 }

@@ -14,11 +14,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -56,13 +56,10 @@ func injected(pod *corev1.Pod) bool {
 // with dry-run creates, which leave nothing behind.
 func waitForInjection(ctx context.Context, t testing.TB, c client.Client, namespace string) {
 	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+	poll.Until(t, "pods of "+namespace+" are injected after the webhook's registration", func() (bool, error) {
 		pod := app(namespace, "probe")
 		return c.Create(ctx, pod, client.DryRunAll) == nil && injected(pod), nil
 	})
-	if err != nil {
-		t.Fatalf("pods of %s were not injected within 30s of the webhook's registration: %v", namespace, err)
-	}
 }
 
 // workload is pods created through the API server by concurrent clients.

@@ -2,7 +2,6 @@ package load
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -11,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
-
 	"github.com/meshinit/meshinit/test/binaries"
 	testcluster "github.com/meshinit/meshinit/test/cluster"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 const (
@@ -22,9 +20,6 @@ const (
 	rotationConcurrency = 10
 	// createsPerStep are created with each certificate and each caBundle before the next change.
 	createsPerStep = 100
-	// reloadTimeout bounds the wait for a new certificate: controller-runtime's certwatcher also
-	// rereads the files every 10s, should a file event be missed.
-	reloadTimeout = time.Minute
 )
 
 // TestCertificateRotation rotates the injector's serving certificate, in a volume laid out as
@@ -51,7 +46,7 @@ func TestCertificateRotation(t *testing.T) {
 	progressed := func() {
 		t.Helper()
 		from := done.Load()
-		poll(ctx, t, "creates going on", func() bool { return done.Load() >= from+createsPerStep })
+		poll.Until(t, "creates go on", func() (bool, error) { return done.Load() >= from+createsPerStep, nil })
 	}
 	// trust registers the bundle of the CAs and waits until the API server calls through a new
 	// connection, then until pods were created through it. An established connection goes on with
@@ -73,7 +68,7 @@ func TestCertificateRotation(t *testing.T) {
 		t.Helper()
 		from := lb.accepted.Load()
 		register(cas...)
-		poll(ctx, t, "a connection of the API server's new webhook client", func() bool { return lb.accepted.Load() > from })
+		poll.Until(t, "the API server's new webhook client connects", func() (bool, error) { return lb.accepted.Load() > from, nil })
 		progressed()
 	}
 	// rotate puts a new certificate of ca in place, as kubelet updates the Secret's volume, and
@@ -83,9 +78,11 @@ func TestCertificateRotation(t *testing.T) {
 		t.Helper()
 		cert := ca.issue(t)
 		changed := vol.update(t, cert.files)
-		poll(ctx, t, "the new certificate served", func() bool {
+		// Within poll.Timeout even should the file event be missed: controller-runtime's
+		// certwatcher also rereads the files every 10s.
+		poll.Until(t, "the new certificate is served", func() (bool, error) {
 			serial, err := servedSerial(inj.Addr)
-			return err == nil && serial.Cmp(cert.serial) == 0
+			return err == nil && serial.Cmp(cert.serial) == 0, nil
 		})
 		reloads = append(reloads, fmt.Sprintf("%s %s", what, time.Since(changed).Round(time.Millisecond)))
 	}
@@ -129,16 +126,5 @@ func TestCertificateRotation(t *testing.T) {
 	if len(s.uninjected) > 0 || len(s.missing) > 0 {
 		t.Errorf("of %d pods created, %d were stored without injection (%v) and %d were not found (%v)",
 			len(out.created), len(s.uninjected), s.uninjected, len(s.missing), s.missing)
-	}
-}
-
-// poll waits until cond holds, failing the test if it does not within reloadTimeout.
-func poll(ctx context.Context, t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, reloadTimeout, true, func(context.Context) (bool, error) {
-		return cond(), nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }

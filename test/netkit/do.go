@@ -1,13 +1,15 @@
 package netkit
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // Do runs fn on an OS thread that has entered the namespace, and returns fn's error. Sockets fn
@@ -51,18 +53,10 @@ func (ns *Namespace) enter() error {
 // waitReady waits, inside a namespace, until the veth end is operationally up and none of its
 // addresses is tentative any more, so that the first test packet is not lost or delayed.
 func waitReady() error {
-	const limit = 5 * time.Second
-	deadline := time.Now().Add(limit)
-	for {
-		ready, err := vethReady()
-		if err != nil || ready {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not ready after %v", vethName, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := poll.Wait(context.Background(), vethReady); err != nil {
+		return fmt.Errorf("%s is not ready: %w", vethName, err)
 	}
+	return nil
 }
 
 func vethReady() (bool, error) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -99,15 +100,11 @@ func TestServe(t *testing.T) {
 	}()
 	url := "http://127.0.0.1:" + strconv.Itoa(int(s.ReadinessPort)) + "/ready"
 	var resp *http.Response
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err = http.Get(url); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	poll.Until(t, "the stand-in answers "+url, func() (bool, error) {
+		var err error
+		resp, err = http.Get(url)
+		return err == nil, nil
+	})
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "READY" {

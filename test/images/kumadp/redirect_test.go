@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/poll"
 )
 
 // TestRedirected runs the stand-in as the sidecar of a pod namespace whose rules kuma-init
@@ -93,41 +95,39 @@ func TestRedirected(t *testing.T) {
 	}
 }
 
-// waitLogged waits a little for a line of the log with all the words.
+// waitLogged waits for a line of the log with all the words, and reports whether one came.
 func waitLogged(log *logbuf.Buffer, words ...string) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	return poll.Wait(context.Background(), func() (bool, error) {
 		for line := range strings.Lines(log.String()) {
 			if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(line, w) }) {
-				return true
+				return true, nil
 			}
 		}
-	}
-	return false
+		return false, nil
+	}) == nil
 }
 
 // get sends GET path to addr from the namespace, as kubelet probes, retrying while the stand-in
 // starts, and returns the status code and the body's first line.
 func get(t *testing.T, ns *netkit.Namespace, addr netip.AddrPort, path string) string {
 	t.Helper()
-	var last error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	var status string
+	poll.Until(t, fmt.Sprintf("GET %s%s answers", addr, path), func() (bool, error) {
 		var c net.Conn
 		// The dial happens on the namespace's thread, so the socket belongs to the namespace.
-		if last = ns.Do(func() (err error) { c, err = net.DialTimeout("tcp", addr.String(), time.Second); return }); last != nil {
-			continue
+		if ns.Do(func() (err error) { c, err = net.DialTimeout("tcp", addr.String(), time.Second); return }) != nil {
+			return false, nil
 		}
+		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, addr)
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
-			c.Close()
-			last = err
-			continue
+			return false, nil
 		}
 		body, _ := io.ReadAll(resp.Body)
-		c.Close()
-		return fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	t.Fatalf("GET %s%s: %v", addr, path, last)
-	return ""
+		status = fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		return true, nil
+	})
+	return status
 }
