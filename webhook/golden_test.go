@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -14,9 +15,12 @@ import (
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -63,6 +67,31 @@ var goldenCases = map[string]goldenCase{
 	"privileged-init-container":            {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
 	"cni-mode-validation-container":        {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"}},
 	"cni-mode-keeps-other-multus-networks": {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"}, classic: true},
+	"kuma-empty-exclude-falls-back": {env: []string{
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=22",
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS=169.254.169.254"}},
+}
+
+// clusterObjects are the objects of the cluster around a case: Kuma's ConfigMaps and
+// ContainerPatch objects, in testdata/golden/<name>.cluster.yaml when the case has any.
+func clusterObjects(t *testing.T, name string) []*unstructured.Unstructured {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "golden", name+".cluster.yaml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs []*unstructured.Unstructured
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		obj := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, obj)
+	}
+	return objs
 }
 
 // goldenNames lists every case, from the input files.
@@ -129,7 +158,7 @@ func TestGoldenInjection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := goldenCases[name]
 			input := readGolden(t, name+".in.yaml")
-			got := throughHandler(t, c, input)
+			got := throughHandler(t, name, c, input)
 			golden.Check(t, filepath.Join("testdata", "golden", name+".out.yaml"), got.render(), *update)
 		})
 	}
@@ -144,7 +173,7 @@ func readGolden(t *testing.T, file string) []byte {
 	return data
 }
 
-func throughHandler(t *testing.T, c goldenCase, input []byte) outcome {
+func throughHandler(t *testing.T, name string, c goldenCase, input []byte) outcome {
 	t.Helper()
 	var pod corev1.Pod
 	if err := yaml.UnmarshalStrict(input, &pod); err != nil {
@@ -156,9 +185,20 @@ func throughHandler(t *testing.T, c goldenCase, input []byte) outcome {
 	}
 	scheme := runtime.NewScheme()
 	clientgoscheme.AddToScheme(scheme)
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pod.Namespace, Labels: c.labels()}}
-	h := &Handler{Injector: c.injector(t), Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
-		Decoder: admission.NewDecoder(scheme), Log: log.Log}
+	scheme.AddKnownTypeWithName(containerPatchKind, &unstructured.Unstructured{})
+	mapper := meta.NewDefaultRESTMapper(nil)
+	mapper.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
+	mapper.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
+	mapper.Add(containerPatchKind, meta.RESTScopeNamespace)
+	objs := []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: pod.Namespace, Labels: c.labels()}}}
+	for _, obj := range clusterObjects(t, name) {
+		objs = append(objs, obj)
+	}
+	cluster := fake.NewClientBuilder().WithScheme(scheme).WithRESTMapper(mapper).WithObjects(objs...).Build()
+	in := c.injector(t)
+	in.Cluster = &apiCluster{cached: cluster, live: cluster,
+		clusterConfigMap: client.ObjectKey{Namespace: in.Config.SystemNamespace, Name: in.Config.Injector.TransparentProxyConfigMap}}
+	h := &Handler{Injector: in, Namespaces: cluster, Decoder: admission.NewDecoder(scheme), Log: log.Log}
 	resp := h.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID: "golden", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Operation: admissionv1.Create,
 		Namespace: pod.Namespace, Object: runtime.RawExtension{Raw: raw},
@@ -227,9 +267,14 @@ func TestGoldenThroughCLI(t *testing.T) {
 	for _, name := range goldenNames(t) {
 		t.Run(name, func(t *testing.T) {
 			c := goldenCases[name]
-			want := throughHandler(t, c, readGolden(t, name+".in.yaml"))
+			want := throughHandler(t, name, c, readGolden(t, name+".in.yaml"))
+			// The cluster's objects come with the manifests, and are written out unchanged.
+			input := readGolden(t, name+".in.yaml")
+			if objs, err := os.ReadFile(filepath.Join("testdata", "golden", name+".cluster.yaml")); err == nil {
+				input = slices.Concat(objs, []byte("\n---\n"), input)
+			}
 			var out bytes.Buffer
-			warnings, err := inject.InjectManifests(bytes.NewReader(readGolden(t, name+".in.yaml")), &out, c.injector(t),
+			warnings, err := inject.InjectManifests(bytes.NewReader(input), &out, c.injector(t),
 				inject.ManifestOptions{Namespace: "default", NamespaceLabels: c.labels()})
 			if want.result == "denied" {
 				if err == nil || !strings.HasSuffix(err.Error(), ": "+want.denial) {
@@ -248,8 +293,9 @@ func TestGoldenThroughCLI(t *testing.T) {
 			if !slices.Equal(warnings, want.warnings) {
 				t.Errorf("warnings %q, want the webhook's %q", warnings, want.warnings)
 			}
+			docs := strings.Split(out.String(), "\n---\n")
 			var pod corev1.Pod
-			if err := yaml.Unmarshal(out.Bytes(), &pod); err != nil {
+			if err := yaml.Unmarshal([]byte(docs[len(docs)-1]), &pod); err != nil {
 				t.Fatal(err)
 			}
 			got, _ := json.Marshal(&pod)

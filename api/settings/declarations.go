@@ -251,15 +251,15 @@ var (
 	TransparentProxyConfigMap = declareValue(&Value[string]{Setting: &Setting{Name: "transparent-proxy-configmap",
 		Description: "ConfigMap whose " + api.ConfigMapKey + " holds transparent-proxy settings in Kuma's format: the cluster's in the control plane's namespace; a pod's, in its own namespace, read over it.",
 		Annotation:  api.AnnotationTransparentProxyConfigMap, Merges: true,
-		Env:         runtime + "INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME", Default: api.DefaultTransparentProxyConfigMap,
-		Chart:       "dataPlane.transparentProxyConfigMap", Form: api.FormObjectName},
+		Env: runtime + "INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME", Default: api.DefaultTransparentProxyConfigMap,
+		Chart: "dataPlane.transparentProxyConfigMap", Form: api.FormObjectName},
 		Parse: api.ParseObjectName})
 
 	ContainerPatches = declareValue(&Value[[]string]{Setting: &Setting{Name: "container-patches",
 		Description: "ContainerPatch objects (kuma.io/v1alpha1) of the control plane's namespace applied to the sidecar and init containers; a missing one refuses the pod.",
 		Annotation:  api.AnnotationContainerPatches, Merges: true,
-		Env:         runtime + "INJECTOR_CONTAINER_PATCHES",
-		Chart:       "dataPlane.containerPatches", Form: api.FormPatchNames},
+		Env:   runtime + "INJECTOR_CONTAINER_PATCHES",
+		Chart: "dataPlane.containerPatches", Form: api.FormPatchNames},
 		Parse: api.ParsePatchNames})
 
 	ApplicationProbeProxyPort = declareValue(&Value[uint16]{Setting: &Setting{Name: "application-probe-proxy-port",

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
@@ -15,22 +17,28 @@ import (
 // injectCommand injects manifests offline, with the webhook's code and the KUMA_RUNTIME_*
 // settings of this environment.
 func injectCommand() *cobra.Command {
-	var file, namespace string
+	var file, namespace, nsLabels string
 	var native bool
 	cmd := &cobra.Command{
 		Use:   "inject -f FILE",
 		Short: "Inject the sidecar into the pods of Kubernetes manifests, as the webhook would",
 		Long: "Writes the manifests of FILE (- for stdin), YAML or JSON, to stdout with the pods of Pods, Deployments,\n" +
 			"StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs injected; other documents are written unchanged.\n" +
-			"Every namespace counts as labelled kuma.io/sidecar-injection: enabled, so a pod is injected unless its\n" +
-			"own label disables it. Cluster defaults come from the KUMA_RUNTIME_KUBERNETES_* environment, as for the injector.\n" +
-			"Nothing is written if a document is denied.",
+			"A namespace has the labels of its Namespace document in the input; one the input holds none of has\n" +
+			"--namespace-labels (by default kuma.io/sidecar-injection=enabled, so a pod is injected unless its own\n" +
+			"label disables it). Kuma's transparent-proxy ConfigMaps and ContainerPatch objects are read from the\n" +
+			"input too, as the injector reads them from the cluster. Cluster defaults come from the\n" +
+			"KUMA_RUNTIME_KUBERNETES_* environment, as for the injector. Nothing is written if a document is denied.",
 		Example:      "  meshinit inject -f app.yaml | kubectl apply -f -",
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, warnings, err := config.Load(os.Environ())
 			warn(cmd.ErrOrStderr(), warnings)
+			if err != nil {
+				return err
+			}
+			labels, err := parseNamespaceLabels(nsLabels)
 			if err != nil {
 				return err
 			}
@@ -45,13 +53,15 @@ func injectCommand() *cobra.Command {
 			}
 			warnings, err = inject.InjectManifests(in, cmd.OutOrStdout(),
 				&inject.Injector{Config: cfg, NativeSidecars: native},
-				inject.ManifestOptions{Namespace: namespace, NamespaceLabels: map[string]string{api.LabelSidecarInjection: "enabled"}})
+				inject.ManifestOptions{Namespace: namespace, NamespaceLabels: labels})
 			warn(cmd.ErrOrStderr(), warnings)
 			return err
 		},
 	}
 	cmd.Flags().StringVarP(&file, "filename", "f", "", "the manifests to inject, - for stdin")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "the namespace of documents without metadata.namespace")
+	cmd.Flags().StringVar(&nsLabels, "namespace-labels", api.LabelSidecarInjection+"=enabled",
+		"the labels of namespaces the input holds no Namespace of: key=value pairs separated by ',', or empty for none")
 	cmd.Flags().BoolVar(&native, "native-sidecars", true,
 		"place kuma-sidecar as a native sidecar init container (Kubernetes 1.29+); false for the classic layout")
 	_ = cmd.MarkFlagRequired("filename")
@@ -62,4 +72,30 @@ func warn(w io.Writer, warnings []string) {
 	for _, warning := range warnings {
 		fmt.Fprintln(w, "warning: "+warning)
 	}
+}
+
+// parseNamespaceLabels reads --namespace-labels, key=value pairs separated by ','.
+func parseNamespaceLabels(s string) (map[string]string, error) {
+	const accepted = "key=value pairs separated by ',', such as " + api.LabelSidecarInjection + "=enabled, or empty for none"
+	out := map[string]string{}
+	for _, pair := range strings.Split(s, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		key, value, ok := strings.Cut(pair, "=")
+		problem, token := "", key
+		switch {
+		case !ok:
+			problem, token = "has no '='", pair
+		case len(validation.IsQualifiedName(key)) > 0:
+			problem = "is not a label key"
+		case len(validation.IsValidLabelValue(value)) > 0:
+			problem, token = "is not a label value", value
+		}
+		if problem != "" {
+			return nil, (&api.FieldError{Value: s, Token: token, Problem: problem, Accepted: accepted}).In("--namespace-labels")
+		}
+		out[key] = value
+	}
+	return out, nil
 }

@@ -116,3 +116,20 @@ func TestInjectNeedsAFile(t *testing.T) {
 		t.Errorf("err = %v, want the missing -f", err)
 	}
 }
+
+// TestInjectNamespaceLabels: --namespace-labels stand for the labels of namespaces the input does
+// not hold; empty, nothing is injected but by a pod's own label.
+func TestInjectNamespaceLabels(t *testing.T) {
+	stdout, _, err := run(t, deployment, "inject", "-f", "-", "--namespace-labels", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout, "kuma-sidecar") {
+		t.Errorf("injected in a namespace without labels:\n%s", stdout)
+	}
+	_, _, err = run(t, deployment, "inject", "-f", "-", "--namespace-labels", "kuma.io/sidecar-injection")
+	want := `--namespace-labels: "kuma.io/sidecar-injection" has no '='; accepted: key=value pairs separated by ',', such as kuma.io/sidecar-injection=enabled, or empty for none`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}

@@ -73,6 +73,8 @@ var rows = []row{
 	{podAnnotations, `kuma.io/application-probe-proxy-port: "70000"`, `kuma.io/application-probe-proxy-port: "70000" is out of range 0-65535; accepted: a port number 1-65535, or 0 for off`},
 	{podAnnotations, `kuma.io/application-probe-proxy-port: "15006"`, `kuma.io/application-probe-proxy-port: "15006" is also the sidecar's inbound redirect port; accepted: a port no other sidecar listener uses, or 0 for off`},
 	{podAnnotations, "traffic.kuma.io/exclude-inbound-ports: \"x\"\nkuma.io/builtin-dns: \"Yes\"", "traffic.kuma.io/exclude-inbound-ports: \"x\" is not a port number; accepted: comma-separated ports and ranges 1-65535, e.g. 22,8000-8100\nkuma.io/builtin-dns: \"Yes\" is not a switch value; accepted: enabled, disabled, true or false"},
+	{podAnnotations, `traffic.kuma.io/transparent-proxy-configmap-name: "Orders_TP"`, `traffic.kuma.io/transparent-proxy-configmap-name: "Orders_TP" is not an object name; accepted: an object name such as kuma-transparent-proxy-config (lowercase letters, digits, '-' and '.')`},
+	{podAnnotations, `kuma.io/container-patches: "sidecar-limits,Init Verbose"`, `kuma.io/container-patches: "Init Verbose" in "sidecar-limits,Init Verbose" is not an object name (lowercase letters, digits, '-' and '.'); accepted: comma-separated ContainerPatch names, e.g. sidecar-limits,init-verbose`},
 	{podLabels, `kuma.io/sidecar-injection: "maybe"`, `pod label kuma.io/sidecar-injection: "maybe" is not a switch value; accepted: enabled, disabled, true or false`},
 	{podLabels, `kuma.io/mesh: "Orders_Mesh"`, `pod label kuma.io/mesh: "Orders_Mesh" is not a mesh name (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit); accepted: a DNS-1123 label such as default`},
 	{namespaceLabels, `kuma.io/sidecar-injection: "on"`, `label kuma.io/sidecar-injection of namespace demo: "on" is not a switch value; accepted: enabled, disabled, true or false`},
@@ -100,6 +102,8 @@ var rows = []row{
 	{kumaInitConfig, "ebpf:\n  enabled: true", "Error: --config config.yaml:\nebpf.enabled: \"true\" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules"},
 
 	// The injector's KUMA_RUNTIME_* settings.
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME=TP", `KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME: "TP" is not an object name; accepted: an object name such as kuma-transparent-proxy-config (lowercase letters, digits, '-' and '.')`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_CONTAINER_PATCHES=a;b", `KUMA_RUNTIME_KUBERNETES_INJECTOR_CONTAINER_PATCHES: "a;b" is not an object name (lowercase letters, digits, '-' and '.'); accepted: comma-separated ContainerPatch names, e.g. sidecar-limits,init-verbose`},
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=0", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID: "0" is not a UID the sidecar can run as; accepted: a UID 1-2147483647 (not 0: the sidecar must not run as root)`},
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND=http", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND: "http" is not a port number; accepted: a port number 1-65535`},
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=30", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME: "30" is not a duration; accepted: a non-negative duration such as 30s or 1m30s`},

@@ -18,13 +18,15 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// ManifestOptions say what offline injection cannot ask an API server.
+// ManifestOptions say what offline injection cannot ask an API server. What the input itself
+// holds answers first: the labels of its Namespaces, and its ConfigMaps and ContainerPatch
+// objects (see gatherCluster).
 type ManifestOptions struct {
 	// Namespace is used for documents without metadata.namespace.
 	Namespace string
-	// NamespaceLabels stand for the labels of every document's namespace; offline there is no API
-	// server to ask. The CLI passes kuma.io/sidecar-injection: enabled, so that injection is what
-	// the user asked for unless a pod's own label disables it.
+	// NamespaceLabels stand for the labels of a namespace the input holds no Namespace of; offline
+	// there is no API server to ask. The CLI passes kuma.io/sidecar-injection: enabled unless told
+	// otherwise, so that injection is what the user asked for unless a pod's own label disables it.
 	NamespaceLabels map[string]string
 }
 
@@ -62,17 +64,29 @@ func InjectManifests(r io.Reader, w io.Writer, in *Injector, opts ManifestOption
 	if err != nil {
 		return nil, err
 	}
-	m := &manifests{in: in, opts: opts}
+	jsonDocs := make([][]byte, len(docs))
+	for i, doc := range docs {
+		jsonDocs[i] = doc
+		if !isJSON {
+			if jsonDocs[i], err = yaml.YAMLToJSON(doc); err != nil {
+				return nil, fmt.Errorf("document %d: %w", i+1, err)
+			}
+		}
+	}
+	given, err := gatherCluster(jsonDocs, opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if in.Cluster == nil {
+		withDocs := *in
+		withDocs.Cluster = given
+		in = &withDocs
+	}
+	m := &manifests{in: in, opts: opts, namespaces: given.namespaces}
 	var out bytes.Buffer
 	for i, doc := range docs {
 		where := fmt.Sprintf("document %d", i+1)
-		data := doc
-		if !isJSON {
-			if data, err = yaml.YAMLToJSON(doc); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-		}
-		obj, err := m.object(data, where)
+		obj, err := m.object(jsonDocs[i], where)
 		if err != nil {
 			return nil, err
 		}
@@ -137,9 +151,11 @@ func encode(obj any, asJSON bool) ([]byte, error) {
 
 // manifests injects the objects of one input, collecting the warnings.
 type manifests struct {
-	in       *Injector
-	opts     ManifestOptions
-	warnings []string
+	in   *Injector
+	opts ManifestOptions
+	// namespaces are the labels of the Namespaces the input holds, by name.
+	namespaces map[string]map[string]string
+	warnings   []string
 }
 
 // object injects one object, given as JSON, and returns what to write instead of it, or nil when
@@ -212,7 +228,11 @@ func (m *manifests) workload(kind string, w workload, data []byte, where string)
 	name := fmt.Sprintf("%s %s/%s", kind, namespace, cmp.Or(w.obj.GetName(), w.obj.GetGenerateName()+"*"))
 	pod := &corev1.Pod{ObjectMeta: *w.meta, Spec: *w.spec}
 	pod.Namespace = namespace
-	res, err := m.in.Inject(pod, namespace, m.opts.NamespaceLabels)
+	nsLabels, ok := m.namespaces[namespace]
+	if !ok {
+		nsLabels = m.opts.NamespaceLabels
+	}
+	res, err := m.in.Inject(pod, namespace, nsLabels)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

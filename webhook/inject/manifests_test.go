@@ -349,3 +349,28 @@ func TestInjectManifestsIdempotent(t *testing.T) {
 		}
 	}
 }
+
+// TestInjectManifestsNamespaceDocuments: a Namespace in the input gives its pods its labels, as
+// the API server would; a namespace it holds none of has the options' labels.
+func TestInjectManifestsNamespaceDocuments(t *testing.T) {
+	input := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plain\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: plain\nspec:\n  containers:\n  - name: app\n    image: x\n---\n" +
+		"apiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n  namespace: other\nspec:\n  containers:\n  - name: app\n    image: x\n"
+	out, _ := mustInject(t, input, true)
+	docs := strings.Split(out, "---\n")
+	if len(docs) != 3 || strings.Contains(docs[1], SidecarName) || !strings.Contains(docs[2], SidecarName) {
+		t.Errorf("the pod of the unlabelled Namespace is injected, or the other one is not:\n%s", out)
+	}
+}
+
+// TestInjectManifestsBrokenClusterObject: a ConfigMap that does not decode passes through as it
+// is, unless injection reads it.
+func TestInjectManifestsBrokenClusterObject(t *testing.T) {
+	broken := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tp\n  namespace: demo\ndata:\n  config.yaml: true\n---\n"
+	pod := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: demo\n%sspec:\n  containers:\n  - name: app\n    image: x\n"
+	mustInject(t, broken+fmt.Sprintf(pod, ""), true)
+	_, _, err := injectManifests(t, broken+fmt.Sprintf(pod, "  annotations:\n    traffic.kuma.io/transparent-proxy-configmap-name: tp\n"), true)
+	if err == nil || !strings.Contains(err.Error(), "document 1 (ConfigMap demo/tp): json: cannot unmarshal bool") {
+		t.Errorf("error %v, want one naming the broken ConfigMap", err)
+	}
+}

@@ -315,7 +315,7 @@ func warnings(pod *corev1.Pod, tp *api.TransparentProxyConfig, inboundPorts api.
 		}
 		out = append(out, w)
 	}
-	if _, ok := annotations[settings.ExcludeInboundPorts.Annotation]; ok {
+	if strings.TrimSpace(annotations[settings.ExcludeInboundPorts.Annotation]) != "" {
 		declared := declaredPorts(pod)
 		for _, r := range inboundPorts {
 			if !slices.ContainsFunc(declared, func(p int32) bool { return r.Contains(uint16(p)) }) {
