@@ -122,9 +122,16 @@ type Retry struct {
 	SleepBetweenRetries Duration `json:"sleepBetweenRetries"`
 }
 
-// EBPF is Kuma's eBPF mode; only its switch is read.
+// EBPF is Kuma's eBPF mode (2.9-2.14). Its fields are known, so that Kuma's documents read without
+// a warning; only its switch matters, and it may only be off.
 type EBPF struct {
-	Enabled bool `json:"enabled"`
+	Enabled              bool   `json:"enabled"`
+	InstanceIP           string `json:"instanceIP,omitempty"`
+	InstanceIPEnvVarName string `json:"instanceIPEnvVarName,omitempty"`
+	BPFFSPath            string `json:"bpffsPath,omitempty"`
+	CgroupPath           string `json:"cgroupPath,omitempty"`
+	ProgramsSourcePath   string `json:"programsSourcePath,omitempty"`
+	TCAttachIface        string `json:"tcAttachIface,omitempty"`
 }
 
 // Extensions are meshinit's own settings, under meshinit: Kuma's readers ignore them.

@@ -229,15 +229,6 @@ func changes(before, after host) string {
 	return strings.Join(out, "\n")
 }
 
-func (h host) String() string {
-	var lines []string
-	for k, v := range h {
-		lines = append(lines, fmt.Sprintf("%s = %s", k, v))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
 // bridgePorts lists the links on the node's bridge: its pods' veths.
 func bridgePorts(t *testing.T) []string {
 	t.Helper()

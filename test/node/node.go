@@ -68,7 +68,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -283,11 +282,4 @@ func (n *Node) Stop() error {
 		return fmt.Errorf("%v", errs)
 	}
 	return nil
-}
-
-// NodeObject returns the node's Node.
-func (n *Node) NodeObject(ctx context.Context) (*corev1.Node, error) {
-	var node corev1.Node
-	err := n.Client.Get(ctx, client.ObjectKey{Name: Name}, &node)
-	return &node, err
 }
