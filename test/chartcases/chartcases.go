@@ -56,6 +56,11 @@ var Cases = []Case{
 		"dataPlane.traffic.excludeOutboundIPs=10.0.0.0/8", "dataPlane.exceptionsLabels=",
 		"dataPlane.controlPlaneURL=https://kuma-control-plane.mesh:5678",
 		"controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=9999"}},
+	// Beside Kuma's control plane: meshinit's webhook called before Kuma's injector, Kuma's
+	// ConfigMap and ContainerPatch objects read, sidecars sent to Kuma's control plane.
+	{Name: "beside-kuma", Set: []string{"webhook.configurationName=00-meshinit-injector",
+		"dataPlane.transparentProxyConfigMap=kuma-transparent-proxy-config", "dataPlane.containerPatches={sidecar-limits,init-verbose}",
+		"dataPlane.controlPlaneURL=https://kuma-control-plane.kuma-system:5678"}},
 	// The providers of Kuma's CNI documentation, with its values.
 	{Name: "cni-cilium", Provider: "Cilium 1.14+", Note: "set Cilium's `cni.exclusive=false`; before 1.14 the file is `05-cilium.conf`", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
 	{Name: "cni-calico", Provider: "Calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},

@@ -46,6 +46,15 @@ func TestMeshinitReadsWhatKumaWrites(t *testing.T) {
 			if err != nil {
 				t.Fatalf("meshinit refuses a document Kuma writes: %v", err)
 			}
+			// The listeners kuma-dp opens for the document are where meshinit's rules redirect.
+			view, err := ReadAsDataplane(string(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := doc.Config.Redirect; uint16(view.InboundPort) != r.Inbound.Port || uint16(view.OutboundPort) != r.Outbound.Port ||
+				view.DNSEnabled != r.DNS.Enabled || uint16(view.DNSPort) != r.DNS.Port {
+				t.Errorf("kuma-dp would listen on %+v, meshinit's rules redirect to %+v", view, r)
+			}
 			if len(doc.Warnings) > 0 {
 				t.Errorf("warnings about a document of Kuma's: %q", doc.Warnings)
 			}
