@@ -54,12 +54,25 @@ func TestInjectorIsUnprivileged(t *testing.T) {
 		}
 	}
 	rules := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
-	want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}}}
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		// A pod's own transparent-proxy ConfigMap, in its namespace: read, never written.
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}},
+	}
 	if !equalRules(rules, want) {
 		t.Errorf("the injector's rights: %+v, want %+v", rules, want)
 	}
+	// In its own namespace: the cluster's transparent-proxy ConfigMap alone, and ContainerPatch
+	// objects, read.
+	role := chartcases.Find[rbacv1.Role](t, objs, "Role", "meshinit-injector")
+	if role.Namespace != "kuma-system" || !equalRules(role.Rules, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"kuma-transparent-proxy-config"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"kuma.io"}, Resources: []string{"containerpatches"}, Verbs: []string{"get"}},
+	}) {
+		t.Errorf("the injector's rights in its namespace: %s %+v", role.Namespace, role.Rules)
+	}
 	for _, obj := range objs {
-		if obj.GetKind() == "Role" || obj.GetKind() == "RoleBinding" {
+		if (obj.GetKind() == "Role" || obj.GetKind() == "RoleBinding") && obj.GetName() != "meshinit-injector" {
 			t.Errorf("without CNI mode the chart grants %s %s", obj.GetKind(), obj.GetName())
 		}
 	}
@@ -73,6 +86,7 @@ func TestCNIRights(t *testing.T) {
 	injector := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
 	wantInjector := []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}},
 		{APIGroups: []string{"k8s.cni.cncf.io"}, Resources: []string{"network-attachment-definitions"}, Verbs: []string{"get", "list", "watch", "create"}},
 		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch", "patch"}},
 	}
@@ -112,7 +126,7 @@ func TestCNIRights(t *testing.T) {
 func equalRules(got, want []rbacv1.PolicyRule) bool {
 	return slices.EqualFunc(got, want, func(a, b rbacv1.PolicyRule) bool {
 		return slices.Equal(a.APIGroups, b.APIGroups) && slices.Equal(a.Resources, b.Resources) &&
-			slices.Equal(a.Verbs, b.Verbs) && len(a.ResourceNames) == 0 && len(a.NonResourceURLs) == 0
+			slices.Equal(a.Verbs, b.Verbs) && slices.Equal(a.ResourceNames, b.ResourceNames) && len(a.NonResourceURLs) == 0
 	})
 }
 

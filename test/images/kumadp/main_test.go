@@ -264,8 +264,9 @@ func TestProbes(t *testing.T) {
 		{"/" + tlsPort + "/healthz", map[string]string{headerScheme: "https"}, 503},
 		{"/tcp/" + httpPort, nil, 200},
 		{"/tcp/" + closed, nil, 503},
-		{"/grpc/" + grpcPort, nil, 200},
-		{"/grpc/" + grpcPort, map[string]string{headerGRPCService: "ready"}, 200},
+		// A generous timeout: kuma-dp's default second is short on a busy machine.
+		{"/grpc/" + grpcPort, map[string]string{headerTimeout: "10"}, 200},
+		{"/grpc/" + grpcPort, map[string]string{headerGRPCService: "ready", headerTimeout: "10"}, 200},
 		{"/grpc/" + grpcPort, map[string]string{headerGRPCService: "other"}, 503},
 		{"/grpc/" + closed, nil, 503},
 		{"/healthz", nil, 503},
