@@ -51,6 +51,9 @@ const (
 	DefaultBuiltinDNSPort            = 15053
 	DefaultApplicationProbeProxyPort = 9001
 	DefaultDrainTime                 = 30 * time.Second
+	// DefaultEnvoyAdminPort is where kuma-cp serves, on the pod's address, the readiness that
+	// kuma-dp before 2.14 reports.
+	DefaultEnvoyAdminPort = 9901
 	// SidecarReadinessPort is where kuma-dp reports readiness (KUMA_READINESS_PORT): no other
 	// sidecar listener may take it.
 	SidecarReadinessPort = 9902

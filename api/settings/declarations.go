@@ -281,8 +281,21 @@ var (
 
 	SidecarImage = declare(&Setting{Name: "sidecar-image",
 		Description: "Image of kuma-sidecar.",
-		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_IMAGE", Default: "docker.io/kumahq/kuma-dp:2.9.3",
+		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_IMAGE", Default: "docker.io/kumahq/kuma-dp:2.14.3",
 		Chart: "dataPlane.image", Form: api.FormImage})
+
+	// KumaDPVersion decides kuma-dp's flags, variables and readiness port, which differ between
+	// the supported versions.
+	KumaDPVersion = declare(&Setting{Name: "kuma-dp-version",
+		Description: "The version of kuma-dp the sidecar image holds, which decides its flags, variables and readiness port.",
+		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION",
+		Chart:       "dataPlane.kumaDPVersion", Form: api.FormKumaDPVersion})
+
+	// CACertFile's chart value mounts a Secret's or ConfigMap's key: the chart sets the variable
+	// to the mounted file itself.
+	CACertFile = declare(&Setting{Name: "ca-cert-file",
+		Description: "A PEM file with the control plane's CA, read at start, which kuma-dp checks the control plane's certificate with (KUMA_CONTROL_PLANE_CA_CERT).",
+		Env:         runtime + "INJECTOR_CA_CERT_FILE", Form: api.FormCACertFile})
 
 	SidecarUID = declare(&Setting{Name: "sidecar-uid",
 		Description: "UID of kuma-sidecar; its traffic is never redirected, so no app container may use it.",
