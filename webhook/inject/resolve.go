@@ -2,10 +2,11 @@ package inject
 
 import (
 	"fmt"
-	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,9 +43,22 @@ type resolved struct {
 	envVars        api.EnvVars
 	initFirst      bool
 	probeProxyPort uint16
+	sidecar        sidecarSettings
 	settings       []Setting
 	warnings       []string
 }
+
+// settingsCount is how many settings resolve records: every annotation's, the mesh and the
+// derived ports; the list is made at its size, as each admission logs it (BenchmarkHandler).
+var settingsCount = sync.OnceValue(func() int {
+	n := 2
+	for _, s := range settings.All {
+		if s.Annotation != "" {
+			n++
+		}
+	}
+	return n
+})
 
 // resolver reads one pod's annotations, recording where each value came from and every error.
 type resolver struct {
@@ -63,33 +77,38 @@ func read[T any](r *resolver, s *settings.Value[T], cluster T) T {
 		if r.errs.Add(s.Annotation, err) {
 			return cluster
 		}
-		r.settings = append(r.settings, Setting{s.Annotation, text, SourceAnnotation})
-		if w, ok := api.Deprecated(s.AnnotationFormText(), text); ok {
-			r.warnings = append(r.warnings, s.Annotation+": "+w)
+		if !s.EmptyKeepsCluster || reflect.ValueOf(v).Len() > 0 {
+			r.settings = append(r.settings, Setting{s.Annotation, text, SourceAnnotation})
+			if w, ok := api.Deprecated(s.AnnotationFormText(), text); ok {
+				r.warnings = append(r.warnings, s.Annotation+": "+w)
+			}
+			return v
 		}
-		return v
+		r.emptyKeepsCluster(s.Setting, settingText(cluster))
+		return cluster
 	}
 	source := SourceBuiltIn
 	// A merging annotation adds to the cluster's value, which the pod's value here does not hold.
 	if !s.Merges && r.cfg.FromEnvironment(s.Setting) {
 		source = SourceCluster
 	}
-	r.settings = append(r.settings, Setting{s.Annotation, fmt.Sprint(cluster), source})
+	r.settings = append(r.settings, Setting{s.Annotation, settingText(cluster), source})
 	return cluster
 }
 
 // resolve turns the pod's annotations and labels, and its namespace's labels, into the effective
 // configuration. Every malformed value is reported at once, each naming its annotation.
-func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePorts api.PortRanges) (*resolved, error) {
+func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probes *appProbes) (*resolved, error) {
 	cfg := in.Config
 	sc := cfg.Injector.SidecarContainer
 	traffic := cfg.SidecarTraffic
-	r := &resolver{cfg: cfg, annotations: pod.Annotations}
+	r := &resolver{cfg: cfg, annotations: pod.Annotations, settings: make([]Setting, 0, settingsCount())}
 
 	tp := api.DefaultTransparentProxyConfig()
 	tp.KumaDPUser = strconv.FormatInt(sc.UID, 10)
 	settings.IPFamilyMode.Set(tp, read(r, settings.IPFamilyMode, sc.IPFamilyMode))
-	tp.Redirect.Inbound.Enabled = !read(r, settings.Gateway, false)
+	gateway := read(r, settings.Gateway, false)
+	tp.Redirect.Inbound.Enabled = !gateway
 	tp.Redirect.Inbound.Port = sc.RedirectPortInbound
 	inboundPorts := read(r, settings.ExcludeInboundPorts, traffic.ExcludeInboundPorts)
 	tp.Redirect.Inbound.ExcludePortsForIPs = read(r, settings.ExcludeInboundIPs, traffic.ExcludeInboundIPs)
@@ -112,17 +131,19 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	res.initFirst = read(r, settings.InitFirst, false)
 	res.probeProxyPort = read(r, settings.ApplicationProbeProxyPort, cfg.Injector.ApplicationProbeProxyPort)
 	res.mesh = r.mesh(pod.Labels, nsLabels)
+	res.sidecar = r.sidecar(pod, res, gateway)
 	r.checkListeners(tp, res.probeProxyPort)
 
 	// Kubelet reaches the sidecar's readiness endpoint, and the probes the sidecar serves or the
 	// application's own probe ports, on the pod's address: redirected to the proxy, they would
 	// fail whenever the proxy is not ready.
-	derived := api.PortRanges{{First: api.SidecarReadinessPort, Last: api.SidecarReadinessPort}}
+	derived := api.PortRanges{{First: res.sidecar.probePort, Last: res.sidecar.probePort}}
 	if res.probeProxyPort != 0 {
 		derived = append(derived, api.PortRange{First: res.probeProxyPort, Last: res.probeProxyPort})
 	} else {
-		derived = append(derived, probePorts...)
+		derived = append(derived, probes.ports()...)
 	}
+	derived = append(derived, probes.keptPorts()...)
 	tp.SetInboundExcluded(append(slices.Clone(inboundPorts), derived...))
 	r.settings = append(r.settings, Setting{"excluded inbound ports of the sidecar and probes", derived.String(), SourceDerived})
 
@@ -181,16 +202,28 @@ func (r *resolver) given(key string) (string, bool) {
 	return text, ok && !slices.ContainsFunc(r.errs, func(e *api.FieldError) bool { return e.Field == key })
 }
 
-// mesh reads kuma.io/mesh from the pod's labels, then its namespace's.
+// mesh reads kuma.io/mesh from the pod's labels, then, as kuma-dp before 3.0 does, its
+// annotations, then its namespace's labels.
 func (r *resolver) mesh(podLabels, nsLabels map[string]string) string {
+	annotations := r.annotations
+	if r.cfg.Injector.SidecarContainer.KumaDPVersion.AtLeast(3, 0) {
+		annotations = nil
+	} else if _, ok := annotations[api.LabelMesh]; ok {
+		r.warnings = append(r.warnings, meshAnnotationWarning(podLabels))
+	}
 	for _, l := range []struct {
 		labels map[string]string
 		field  string
-	}{{podLabels, "pod label " + api.LabelMesh}, {nsLabels, "namespace label " + api.LabelMesh}} {
+		source Source
+	}{
+		{podLabels, "pod label " + api.LabelMesh, SourceLabel},
+		{annotations, "pod annotation " + api.LabelMesh, SourceAnnotation},
+		{nsLabels, "namespace label " + api.LabelMesh, SourceLabel},
+	} {
 		if v, ok := l.labels[api.LabelMesh]; ok {
 			mesh, err := api.ParseMeshName(v)
 			if !r.errs.Add(l.field, err) {
-				r.settings = append(r.settings, Setting{api.LabelMesh, mesh, SourceLabel})
+				r.settings = append(r.settings, Setting{api.LabelMesh, mesh, l.source})
 			}
 			return mesh
 		}
@@ -237,10 +270,15 @@ func warnings(pod *corev1.Pod, tp *api.TransparentProxyConfig, inboundPorts api.
 			}
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(annotations)) {
+	var unknown []string
+	for key := range annotations {
 		if _, known := settings.LookupKey(key); !known && (strings.HasPrefix(key, "kuma.io/") || strings.HasPrefix(key, "traffic.kuma.io/")) {
-			out = append(out, fmt.Sprintf("annotation %s is not one meshinit reads; it has no effect", key))
+			unknown = append(unknown, key)
 		}
+	}
+	slices.Sort(unknown)
+	for _, key := range unknown {
+		out = append(out, fmt.Sprintf("annotation %s is not one meshinit reads; it has no effect", key))
 	}
 	return out
 }
