@@ -32,6 +32,11 @@ const (
 	// config.yaml is read over the cluster's.
 	AnnotationTransparentProxyConfigMap = "traffic.kuma.io/transparent-proxy-configmap-name"
 	AnnotationContainerPatches          = "kuma.io/container-patches"
+	AnnotationSidecarConcurrency        = "kuma.io/sidecar-proxy-concurrency"
+	AnnotationEnvoyAdminPort            = "kuma.io/envoy-admin-port"
+	AnnotationEnvoyLogLevel             = "kuma.io/envoy-log-level"
+	AnnotationEnvoyComponentLogLevel    = "kuma.io/envoy-component-log-level"
+	AnnotationServiceAccountTokenVolume = "kuma.io/service-account-token-volume"
 )
 
 // Pod annotations meshinit writes.
@@ -39,6 +44,11 @@ const (
 	AnnotationSidecarInjected        = "kuma.io/sidecar-injected"
 	AnnotationTransparentProxying    = "kuma.io/transparent-proxying"
 	AnnotationTransparentProxyConfig = "traffic.kuma.io/transparent-proxy-config"
+	// Kuma 2.9-2.14's pod converter builds the Dataplane from these; kuma.io/sidecar-uid is read
+	// by Kuma's own kuma-cni and kumactl on pods without a configuration document.
+	AnnotationInboundPort  = "kuma.io/transparent-proxying-inbound-port"
+	AnnotationOutboundPort = "kuma.io/transparent-proxying-outbound-port"
+	AnnotationSidecarUID   = "kuma.io/sidecar-uid"
 	// AnnotationDefaultContainer makes kubectl logs and exec pick the app, not the sidecar.
 	AnnotationDefaultContainer = "kubectl.kubernetes.io/default-container"
 	// AnnotationMultusNetworks attaches the kuma-cni network where Multus runs the CNI plugin.
@@ -59,7 +69,10 @@ const (
 	DefaultBuiltinDNSPort            = 15053
 	DefaultApplicationProbeProxyPort = 9001
 	DefaultDrainTime                 = 30 * time.Second
-	// SidecarReadinessPort is where kuma-dp reports readiness (KUMA_READINESS_PORT): no other
-	// sidecar listener may take it.
+	// DefaultEnvoyAdminPort is where kuma-cp serves, on the pod's address, the readiness that
+	// kuma-dp before 2.14 reports.
+	DefaultEnvoyAdminPort = 9901
+	// SidecarReadinessPort is where kuma-dp reports readiness (KUMA_READINESS_PORT), on the
+	// pod's address from 2.14 on: no other sidecar listener may take it.
 	SidecarReadinessPort = 9902
 )

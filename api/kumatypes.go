@@ -265,12 +265,24 @@ func Deprecated(form, text string) (string, bool) {
 		case "no":
 			return fmt.Sprintf("%q is deprecated, as in Kuma; write false", text), true
 		}
+	case FormGateway:
+		switch t {
+		case "yes":
+			return fmt.Sprintf("%q is deprecated, as in Kuma; write enabled", text), true
+		case "no":
+			return fmt.Sprintf("%q is deprecated, as in Kuma; write disabled", text), true
+		}
 	case FormIPFamilyMode:
+		// The injector writes the annotation back in the form Kuma's pod converter takes.
 		if m, err := ParseIPFamilyMode(t); err == nil && string(m) != t {
 			if t == "" {
-				return fmt.Sprintf("an empty value means %s; write it", m), true
+				return fmt.Sprintf("an empty value means %s, and is written as %s (Kuma 2.9 and 2.10's pod converter refuses it); write it", m, m), true
 			}
-			return fmt.Sprintf("%q is read as %s (Kuma's own readers take it for dualstack); write %s", text, m, m), true
+			if m == IPFamilyIPv6 {
+				return fmt.Sprintf("%q is read as %s; write %s", text, m, m), true
+			}
+			return fmt.Sprintf("%q is read, and written, as %s (Kuma's pod converter refuses %q, its kumactl and kuma-dp take it for dualstack); write %s",
+				text, m, text, m), true
 		}
 	}
 	return "", false

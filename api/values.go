@@ -21,7 +21,9 @@ const (
 // Accepted forms of the injector's own settings, which package config parses.
 const (
 	FormDir            = "an absolute directory path"
-	FormImage          = "a container image reference such as docker.io/kumahq/kuma-dp:2.9.3"
+	FormImage          = "a container image reference such as docker.io/kumahq/kuma-dp:2.14.3"
+	FormKumaDPVersion  = "a kuma-dp version 2.9 to 2.14 or 3.x, such as 2.14.3, or empty for the sidecar image's tag"
+	FormCACertFile     = "the absolute path of a PEM file, or empty for none"
 	FormSidecarUID     = "a UID 1-2147483647 (not 0: the sidecar must not run as root)"
 	FormGID            = "a GID 0-2147483647"
 	FormEnvVarsOrKumas = FormEnvVars + ", or Kuma's NAME:value,NAME2:value2"

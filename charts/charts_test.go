@@ -187,6 +187,7 @@ func TestRuntimeEnvironment(t *testing.T) {
 		p + "CONTROL_PLANE_URL":                                  "https://kuma-control-plane.mesh:5678",
 		p + "INJECTOR_CNI_ENABLED":                               "false",
 		p + "INJECTOR_SIDECAR_CONTAINER_IMAGE":                   "registry.example.com/kuma-dp:2.9.3",
+		p + "INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION":         "2.9.3",
 		p + "INJECTOR_SIDECAR_CONTAINER_UID":                     "1000000",
 		p + "INJECTOR_SIDECAR_CONTAINER_GID":                     "1000000",
 		p + "INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND":   "16006",
@@ -321,6 +322,8 @@ func TestBadValues(t *testing.T) {
 		{"CA without secret mode", []string{"tls.caBundle=QUJD"}, `tls.secretName and tls.caBundle are only read when tls.mode is secret, and it is "generate"`},
 		{"url without a CA", []string{"webhook.url=https://10.0.0.1"}, "webhook.url points the API server at an injector outside the cluster"},
 		{"plain http url", []string{"webhook.url=http://10.0.0.1", "tls.mode=secret", "tls.caBundle=QUJD"}, `webhook.url "http://10.0.0.1" is not an https URL`},
+		{"CA from two places", []string{"dataPlane.controlPlaneCA.secretName=kuma-tls-cert", "dataPlane.controlPlaneCA.configMapName=kuma-ca"},
+			`dataPlane.controlPlaneCA names both the Secret "kuma-tls-cert" and the ConfigMap "kuma-ca": the CA comes from one of them; unset the other`},
 		{"two spellings disagree", []string{"dataPlane.ipFamilyMode=ipv4", "controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE=ipv6"},
 			`controlPlane.envVars.KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE is "ipv6", but dataPlane.ipFamilyMode sets it to "ipv4": drop one of the two`},
 	} {
@@ -332,6 +335,52 @@ func TestBadValues(t *testing.T) {
 			_, err = charts.Render(context.Background(), charts.Release{Name: "meshinit", Namespace: "kuma-system", Values: values, KubeVersion: kubeenv.KubeVersion})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestControlPlaneCA: the injector reads the control plane's CA from a key of the Secret or the
+// ConfigMap dataPlane.controlPlaneCA names, mounted where its variable says.
+func TestControlPlaneCA(t *testing.T) {
+	for _, tc := range []struct {
+		set    string
+		source func(corev1.VolumeSource) (name string, items []corev1.KeyToPath)
+	}{
+		{"secretName=kuma-tls-cert", func(v corev1.VolumeSource) (string, []corev1.KeyToPath) {
+			if v.Secret == nil {
+				return "", nil
+			}
+			return v.Secret.SecretName, v.Secret.Items
+		}},
+		{"configMapName=kuma-tls-cert", func(v corev1.VolumeSource) (string, []corev1.KeyToPath) {
+			if v.ConfigMap == nil {
+				return "", nil
+			}
+			return v.ConfigMap.Name, v.ConfigMap.Items
+		}},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			values, err := chartcases.Case{Set: []string{"dataPlane.controlPlaneCA." + tc.set, "dataPlane.controlPlaneCA.key=ca.pem"}}.Values()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, objs := chartcases.Render(t, "meshinit", "kuma-system", values)
+			if _, err := charts.CheckSettings(objs); err != nil {
+				t.Fatal(err)
+			}
+			pod := chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "meshinit-injector").Spec.Template.Spec
+			file := env(pod.Containers[0])["KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE"]
+			var mounted string
+			for _, m := range pod.Containers[0].VolumeMounts {
+				for _, v := range pod.Volumes {
+					if name, items := tc.source(v.VolumeSource); v.Name == m.Name && name == "kuma-tls-cert" && len(items) == 1 && items[0].Key == "ca.pem" {
+						mounted = filepath.Join(m.MountPath, items[0].Path)
+					}
+				}
+			}
+			if file == "" || file != mounted {
+				t.Errorf("the injector reads the CA from %q, the key ca.pem is mounted at %q", file, mounted)
 			}
 		})
 	}

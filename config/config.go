@@ -54,11 +54,16 @@ type Injector struct {
 	TransparentProxyConfigMap string
 	// ContainerPatches are applied to every pod's containers, before the pod's own.
 	ContainerPatches []string
+	// CACertFile holds the control plane's CA; ReadCACert reads it into CACert, the PEM that
+	// kuma-dp checks the control plane's certificate with. Both are empty when none is set.
+	CACertFile, CACert string
 }
 
 // SidecarContainer is the kuma-sidecar container.
 type SidecarContainer struct {
-	Image                string
+	Image string
+	// KumaDPVersion is the version of kuma-dp in Image: the setting's, or Image's tag.
+	KumaDPVersion        Version
 	UID, GID             int64
 	RedirectPortInbound  uint16
 	RedirectPortOutbound uint16
@@ -79,6 +84,9 @@ type InitContainer struct {
 	Image string
 	// Privileged runs it fully privileged, for platforms that do not grant capabilities alone.
 	Privileged bool
+	// KumactlBefore211 says that Image is Kuma's own kuma-init of a release before 2.11: its
+	// kumactl reads the document's path from --config-file, and its validator reads no document.
+	KumactlBefore211 bool
 }
 
 // BuiltinDNS is the sidecar's DNS server that DNS queries are redirected to.

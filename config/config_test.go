@@ -1,7 +1,16 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -33,7 +42,7 @@ func TestDefault(t *testing.T) {
 		AdmissionServer: AdmissionServer{Port: 5443, CertDir: "/var/run/secrets/kuma.io/tls-cert"},
 		Injector: Injector{
 			SidecarContainer: SidecarContainer{
-				Image: "docker.io/kumahq/kuma-dp:2.9.3", UID: 5678, GID: 5678,
+				Image: "docker.io/kumahq/kuma-dp:2.14.3", KumaDPVersion: Version{2, 14}, UID: 5678, GID: 5678,
 				RedirectPortInbound: 15006, RedirectPortOutbound: 15001,
 				IPFamilyMode: api.IPFamilyDualStack, DrainTime: 30 * time.Second, EnvVars: api.EnvVars{},
 				Resources: Resources{RequestsCPU: resource.MustParse("50m"), RequestsMemory: resource.MustParse("64Mi"),
@@ -73,7 +82,15 @@ func TestLoadValues(t *testing.T) {
 		{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT=8443", func(c *Config) { c.AdmissionServer.Port = 8443 }},
 		{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=/certs/", func(c *Config) { c.AdmissionServer.CertDir = "/certs" }},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true", func(c *Config) { c.Injector.CNIEnabled = true }},
-		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=kumahq/kuma-dp:2.9.0", func(c *Config) { c.Injector.SidecarContainer.Image = "kumahq/kuma-dp:2.9.0" }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=kumahq/kuma-dp:2.9.0", func(c *Config) {
+			c.Injector.SidecarContainer.Image, c.Injector.SidecarContainer.KumaDPVersion = "kumahq/kuma-dp:2.9.0", Version{2, 9}
+		}},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:v3.0.0-rc1@sha256:" + strings.Repeat("a", 64), func(c *Config) {
+			c.Injector.SidecarContainer.Image = "registry.local/kuma-dp:v3.0.0-rc1@sha256:" + strings.Repeat("a", 64)
+			c.Injector.SidecarContainer.KumaDPVersion = Version{3, 0}
+		}},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION=2.14.3", func(c *Config) {}},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE=/var/run/ca//ca.crt", func(c *Config) { c.Injector.CACertFile = "/var/run/ca/ca.crt" }},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=1234", func(c *Config) { c.Injector.SidecarContainer.UID = 1234 }},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GID=0", func(c *Config) { c.Injector.SidecarContainer.GID = 0 }},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=4321", func(c *Config) { c.Injector.SidecarContainer.GID = 4321 }},
@@ -167,6 +184,27 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE: "Kube_System" is not a namespace name; accepted: ` + api.FormNamespace}},
 		{[]string{"KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR=os in linux"},
 			[]string{`KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR: "os in linux" is not a label selector (unable to parse requirement: found 'linux' expected: '('); accepted: ` + api.FormSelector}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION=latest"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: "latest" is not a version; accepted: ` + api.FormKumaDPVersion}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION=2.8.2"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: "2.8.2" is kuma-dp 2.8, which meshinit does not support; accepted: ` + api.FormKumaDPVersion}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:latest"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: is empty, and the tag of the sidecar image "registry.local/kuma-dp:latest" says no kuma-dp version; accepted: a kuma-dp version 2.9 to 2.14 or 3.x, such as 2.14.3`}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp@sha256:" + strings.Repeat("a", 64)},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: is empty, and the tag of the sidecar image "registry.local/kuma-dp@sha256:` + strings.Repeat("a", 64) + `" says no kuma-dp version; accepted: a kuma-dp version 2.9 to 2.14 or 3.x, such as 2.14.3`}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=kumahq/kuma-dp:2.8.1"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE: "2.8.1" in "kumahq/kuma-dp:2.8.1" is kuma-dp 2.8, which meshinit does not support; accepted: an image of kuma-dp 2.9 to 2.14 or 3.x, or KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION naming the version it holds`}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE=ca.crt"},
+			[]string{`KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "ca.crt" is not an absolute path; accepted: ` + api.FormCACertFile}},
+		// kuma-dp refuses DNS and probe proxy ports above 65353, and before 2.11 its Envoy DNS
+		// listens two ports above the DNS port.
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT=65400", "KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT=65354"}, []string{
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT: "65400" is above 65353, which kuma-dp refuses; accepted: a port 1-65353`,
+			`KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT: "65354" is above 65353, which kuma-dp refuses; accepted: a port 1-65353`,
+		}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION=2.10", "KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT=15004"}, []string{
+			`kuma-dp's Envoy DNS port (KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT + 2): "15006" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND; accepted: a port no other sidecar listener uses`,
+		}},
 		// Every bad value at once, in the table's order.
 		{[]string{"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS=10.0.0.0/33", "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME=-1s",
 			"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=22-"}, []string{
@@ -179,9 +217,12 @@ func TestLoadErrors(t *testing.T) {
 			`KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT: "15001" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND; accepted: a port no other sidecar listener uses`,
 			`KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT: "15006" is also KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND; accepted: a port no other sidecar listener uses`,
 		}},
-		// kuma-dp's readiness port is one of them.
+		// kuma-dp's readiness port and Envoy's admin are among them.
 		{[]string{"KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT=9902"}, []string{
 			`KUMA_RUNTIME_KUBERNETES_APPLICATION_PROBE_PROXY_PORT: "9902" is also the sidecar's readiness port; accepted: a port no other sidecar listener uses`,
+		}},
+		{[]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT=9901"}, []string{
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_PORT: "9901" is also Envoy's admin port; accepted: a port no other sidecar listener uses`,
 		}},
 	} {
 		t.Run(strings.Join(tc.env, " "), func(t *testing.T) {
@@ -193,6 +234,92 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestVersionSettingWins: a version given beside an image tagged with another wins, with a
+// warning, since a mirrored or rebuilt image may be tagged anyhow.
+func TestVersionSettingWins(t *testing.T) {
+	c, warnings, err := Load([]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION=2.10.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Injector.SidecarContainer.KumaDPVersion != (Version{2, 10}) {
+		t.Errorf("version %v, want 2.10", c.Injector.SidecarContainer.KumaDPVersion)
+	}
+	want := []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION is 2.10, but the sidecar image docker.io/kumahq/kuma-dp:2.14.3 is tagged 2.14.3: the injector follows 2.10"}
+	if !reflect.DeepEqual(warnings, want) {
+		t.Errorf("warnings %q, want %q", warnings, want)
+	}
+}
+
+func TestVersions(t *testing.T) {
+	for text, want := range map[string]Version{"2.9.0": {2, 9}, "v2.14": {2, 14}, "3.0.0-rc1": {3, 0}, "2.11.8+build.1": {2, 11}, "10.20.30": {10, 20}} {
+		if got, ok := parseVersion(text); !ok || got != want {
+			t.Errorf("parseVersion(%q) = %v, %v; want %v", text, got, ok, want)
+		}
+	}
+	for _, text := range []string{"", "2", "2.x", "latest", "2.14.3.1", "2..3", "2.-1", "2.+1", "v"} {
+		if got, ok := parseVersion(text); ok {
+			t.Errorf("parseVersion(%q) = %v, want no version", text, got)
+		}
+	}
+	v := Version{2, 11}
+	if !v.AtLeast(2, 11) || !v.AtLeast(2, 9) || v.AtLeast(2, 12) || v.AtLeast(3, 0) || !(Version{3, 0}).AtLeast(2, 14) {
+		t.Error("AtLeast orders versions wrong")
+	}
+}
+
+// TestReadCACert reads the control plane's CA as the injector does at start: PEM certificates
+// only, each one parsed, or an error naming the variable and the file.
+func TestReadCACert(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kuma-ca"}, IsCA: true,
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	const accepted = "; accepted: a file holding the PEM of the control plane's CA certificate, such as the ca.crt of Kuma's kuma-tls-cert Secret"
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{write("ca.crt", ca), ""},
+		{write("two.crt", ca+ca), ""},
+		{filepath.Join(dir, "missing.crt"), `KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "` + dir + `/missing.crt" cannot be read: open ` + dir + "/missing.crt: no such file or directory" + accepted},
+		{write("empty.crt", ""), `KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "` + dir + `/empty.crt" does not hold PEM certificates only` + accepted},
+		{write("trailing.crt", ca+"junk"), `KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "` + dir + `/trailing.crt" does not hold PEM certificates only` + accepted},
+		{write("key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: []byte{1}}))),
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "` + dir + `/key.pem" holds a PEM EC PRIVATE KEY, not a CERTIFICATE` + accepted},
+		{write("bad.crt", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}))),
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "` + dir + `/bad.crt" holds a certificate that does not parse: x509: malformed certificate` + accepted},
+	} {
+		c, _, err := Load([]string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE=" + tc.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.ReadCACert()
+		switch {
+		case tc.want == "" && (err != nil || c.Injector.CACert == ""):
+			t.Errorf("%s: %v, CA %q", tc.path, err, c.Injector.CACert)
+		case tc.want != "" && (err == nil || err.Error() != tc.want):
+			t.Errorf("%s: error\n%v\nwant\n%s", tc.path, err, tc.want)
+		}
+	}
+	if c := defaults(t); c.ReadCACert() != nil || c.Injector.CACert != "" {
+		t.Error("without the setting, a CA was read")
 	}
 }
 

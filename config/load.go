@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,10 +47,12 @@ func Load(environ []string) (*Config, []string, error) {
 			c.given[s.Setting] = true
 		}
 	}
+	var warnings []string
+	c.Injector.InitContainer.KumactlBefore211 = kumaInitBefore211(c.Injector.InitContainer.Image)
 	if len(errs) == 0 {
+		warnings = c.resolveVersion(&errs)
 		c.validate(&errs)
 	}
-	var warnings []string
 	for name := range env {
 		if strings.HasPrefix(name, prefix) && !known[name] {
 			warnings = append(warnings, name+" is not a setting meshinit knows; it is ignored")
@@ -62,21 +65,26 @@ func Load(environ []string) (*Config, []string, error) {
 	return c, warnings, nil
 }
 
-// validate checks what no single variable can: the sidecar's listeners, its readiness port
-// included, need distinct ports.
+// validate checks what no single variable can: the sidecar's listeners, its readiness port and
+// Envoy's admin included, need distinct ports.
 func (c *Config) validate(errs *api.FieldErrors) {
 	type use struct {
 		env  string
 		port uint16
 	}
 	sc := c.Injector.SidecarContainer
+	dns := c.Injector.BuiltinDNS
 	uses := []use{
 		{"the sidecar's readiness port", api.SidecarReadinessPort},
+		{"Envoy's admin port", api.DefaultEnvoyAdminPort},
 		{settings.RedirectPortInbound.Env, sc.RedirectPortInbound},
 		{settings.RedirectPortOutbound.Env, sc.RedirectPortOutbound},
 	}
-	if c.Injector.BuiltinDNS.Enabled {
-		uses = append(uses, use{settings.BuiltinDNSPort.Env, c.Injector.BuiltinDNS.Port})
+	if dns.Enabled {
+		uses = append(uses, use{settings.BuiltinDNSPort.Env, dns.Port})
+		if !sc.KumaDPVersion.AtLeast(2, 11) && dns.Port <= math.MaxUint16-EnvoyDNSPortOffset {
+			uses = append(uses, use{"kuma-dp's Envoy DNS port (" + settings.BuiltinDNSPort.Env + " + 2)", dns.Port + EnvoyDNSPortOffset})
+		}
 	}
 	if c.Injector.ApplicationProbeProxyPort != 0 {
 		uses = append(uses, use{settings.ApplicationProbeProxyPort.Env, c.Injector.ApplicationProbeProxyPort})
@@ -89,4 +97,30 @@ func (c *Config) validate(errs *api.FieldErrors) {
 			}
 		}
 	}
+	if dns.Enabled {
+		errs.Add(settings.BuiltinDNSPort.Env, CheckKumaDPPort(dns.Port, sc.KumaDPVersion, true))
+	}
+	errs.Add(settings.ApplicationProbeProxyPort.Env, CheckKumaDPPort(c.Injector.ApplicationProbeProxyPort, sc.KumaDPVersion, false))
+}
+
+// EnvoyDNSPortOffset puts the Envoy DNS listener of kuma-dp before 2.11, behind its CoreDNS, two
+// ports above the DNS port, as Kuma's injector does.
+const EnvoyDNSPortOffset = 2
+
+// MaxKumaDPPort is the highest DNS or probe proxy port kuma-dp takes: its checks' bound is 65353,
+// where 65535 was meant, and it refuses to start above it.
+const MaxKumaDPPort = 65353
+
+// CheckKumaDPPort refuses a DNS port (dns) or application probe proxy port that kuma-dp of
+// version v would refuse to start with.
+func CheckKumaDPPort(port uint16, v Version, dns bool) error {
+	highest := MaxKumaDPPort
+	if dns && !v.AtLeast(2, 11) {
+		highest -= EnvoyDNSPortOffset // and its Envoy DNS port two above
+	}
+	if int(port) <= highest {
+		return nil
+	}
+	return &api.FieldError{Value: strconv.Itoa(int(port)), Problem: "is above " + strconv.Itoa(highest) + ", which kuma-dp refuses",
+		Accepted: "a port 1-" + strconv.Itoa(highest)}
 }

@@ -25,6 +25,8 @@ var bindings = []binding{
 	bind(settings.AdmissionServerCertDir, parseDir, func(c *Config) *string { return &c.AdmissionServer.CertDir }),
 	bind(settings.CNIEnabled, api.ParseStrictBool, func(c *Config) *bool { return &c.Injector.CNIEnabled }),
 	bind(settings.SidecarImage, parseImage, func(c *Config) *string { return &c.Injector.SidecarContainer.Image }),
+	bind(settings.KumaDPVersion, parseKumaDPVersion, func(c *Config) *Version { return &c.Injector.SidecarContainer.KumaDPVersion }),
+	bind(settings.CACertFile, parseFile, func(c *Config) *string { return &c.Injector.CACertFile }),
 	bind(settings.SidecarUID, parseSidecarUID, func(c *Config) *int64 { return &c.Injector.SidecarContainer.UID }),
 	bind(settings.SidecarGID, parseGID, func(c *Config) *int64 { return &c.Injector.SidecarContainer.GID }),
 	bindValue(settings.RedirectPortInbound, func(c *Config) *uint16 { return &c.Injector.SidecarContainer.RedirectPortInbound }),

@@ -42,6 +42,17 @@ func parseDir(s string) (string, error) {
 	return filepath.Clean(s), nil
 }
 
+// parseFile reads an absolute file path, or empty for none.
+func parseFile(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(s) {
+		return "", fail(s, "", "is not an absolute path", api.FormCACertFile)
+	}
+	return filepath.Clean(s), nil
+}
+
 func parseImage(s string) (string, error) {
 	if _, err := reference.ParseNormalizedNamed(s); err != nil {
 		return "", fail(s, "", "is not an image reference: "+err.Error(), api.FormImage)

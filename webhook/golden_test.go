@@ -40,19 +40,27 @@ type goldenCase struct {
 	nsLabels map[string]string // nil: the namespace is labelled enabled
 	env      []string          // the injector's KUMA_RUNTIME_* settings
 	classic  bool              // an API server older than 1.29
+	ca       bool              // the control plane's CA is testdata/control-plane-ca.crt
 }
 
+const (
+	kumaDP210   = "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=docker.io/kumahq/kuma-dp:2.10.11"
+	kumaInit210 = "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE=docker.io/kumahq/kuma-init:2.10.11"
+	cniMode     = "KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"
+)
+
 var goldenCases = map[string]goldenCase{
-	"namespace-label-disabled":  {nsLabels: map[string]string{api.LabelSidecarInjection: "disabled"}},
-	"not-labelled":              {nsLabels: map[string]string{}},
-	"enabled-by-pod-label":      {nsLabels: map[string]string{}},
-	"mesh-from-namespace-label": {nsLabels: map[string]string{api.LabelSidecarInjection: "enabled", api.LabelMesh: "orders"}},
-	"init-first-classic-layout": {classic: true},
-	"classic-layout":            {classic: true},
+	"namespace-label-disabled":      {nsLabels: map[string]string{api.LabelSidecarInjection: "disabled"}},
+	"not-labelled":                  {nsLabels: map[string]string{}},
+	"enabled-by-pod-label":          {nsLabels: map[string]string{}},
+	"mesh-from-namespace-label":     {nsLabels: map[string]string{api.LabelSidecarInjection: "enabled", api.LabelMesh: "orders"}},
+	"init-first-classic-layout":     {classic: true},
+	"classic-layout":                {classic: true},
+	"app-init-containers-run-first": {classic: true},
 	"cluster-defaults-from-environment": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=22",
 		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS=169.254.169.254",
-		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:2.9.9",
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:2.14.9",
 		"KUMA_INJECTOR_INIT_CONTAINER_IMAGE=registry.local/kuma-init:9",
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID=1234",
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_GUI=1235",
@@ -64,12 +72,26 @@ var goldenCases = map[string]goldenCase{
 	}},
 	"cluster-env-vars-then-annotation-env-vars": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=SHARED=from-cluster;CLUSTER=1"}},
-	"privileged-init-container":            {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
-	"cni-mode-validation-container":        {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"}},
-	"cni-mode-keeps-other-multus-networks": {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"}, classic: true},
+	"privileged-init-container":               {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
+	"cni-mode-validation-container":           {env: []string{cniMode}},
+	"cni-mode-keeps-other-multus-networks":    {env: []string{cniMode}, classic: true},
+	"cni-mode-validation-kuma-2.10-image":     {env: []string{cniMode, kumaInit210}},
+	"cni-mode-gateway-no-validation":          {env: []string{cniMode}},
+	"kuma-classic-native-sidecar-probes-kept": {classic: true},
+	"kuma-init-uid-before-rules-warned":       {classic: true},
 	"kuma-empty-exclude-falls-back": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=22",
-		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS=169.254.169.254"}},
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=5432,6379",
+		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS=169.254.169.254",
+	}},
+	"kuma-dp-2.10-no-tp-flag":                 {env: []string{kumaDP210}},
+	"kuma-dp-2.10-envoy-admin-port":           {env: []string{kumaDP210}},
+	"kuma-dp-3.0":                             {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=docker.io/kumahq/kuma-dp:3.0.0"}},
+	"kuma-sidecar-concurrency-from-cpu-limit": {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_CPU=3500m"}},
+	"kuma-init-image-kuma-2.10":               {env: []string{kumaInit210}},
+	"denied-cluster-env-moves-probe-proxy": {env: []string{
+		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=KUMA_APPLICATION_PROBE_PROXY_PORT:9009"}},
+	"kuma-control-plane-ca": {ca: true},
 }
 
 // clusterObjects are the objects of the cluster around a case: Kuma's ConfigMaps and
@@ -110,8 +132,19 @@ func goldenNames(t *testing.T) []string {
 
 func (c goldenCase) injector(t *testing.T) *inject.Injector {
 	t.Helper()
-	cfg, _, err := config.Load(c.env)
+	env := c.env
+	if c.ca {
+		ca, err := filepath.Abs(filepath.Join("testdata", "control-plane-ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env = append(slices.Clone(env), "KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE="+ca)
+	}
+	cfg, _, err := config.Load(env)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.ReadCACert(); err != nil {
 		t.Fatal(err)
 	}
 	return &inject.Injector{Config: cfg, NativeSidecars: !c.classic}

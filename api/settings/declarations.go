@@ -35,10 +35,11 @@ var (
 		Flag:        "redirect-inbound", FlagValue: "bool", Form: api.FormBool},
 		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Redirect.Inbound.Enabled }})
 
+	// Gateway's annotation is written back as Kuma's pod converter takes it: enabled, or none.
 	Gateway = declareValue(&Value[bool]{Setting: &Setting{Name: "gateway",
-		Description: "A gateway: inbound traffic is not redirected.",
-		Annotation:  api.AnnotationGateway, Default: "disabled", Form: api.FormSwitch},
-		Parse: api.ParseSwitch})
+		Description: "A gateway: inbound traffic is not redirected, and probes are not proxied.",
+		Annotation:  api.AnnotationGateway, Default: "disabled", Form: api.FormGateway},
+		Parse: api.ParseGateway})
 
 	RedirectPortInbound = declareValue(&Value[uint16]{Setting: &Setting{Name: "redirect-inbound-port",
 		Description: "Sidecar port that inbound traffic is redirected to.",
@@ -98,29 +99,30 @@ var (
 		Flag:        "skip-dns-conntrack-zone-split", FlagValue: "bool", Form: api.FormBool},
 		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.Redirect.DNS.SkipConntrackZoneSplit }})
 
-	// The excluded ports are Kuma's single ports and meshinit's ranges, in two fields.
+	// The excluded ports are Kuma's single ports and meshinit's ranges, in two fields. An empty
+	// exclusion annotation keeps the cluster's exclusions, as Kuma 3.0 and its ConfigMap mode read it.
 	ExcludeInboundPorts = declareValue(&Value[api.PortRanges]{Setting: &Setting{Name: "exclude-inbound-ports",
 		Description: "Inbound ports not redirected to the sidecar.",
-		Annotation:  api.AnnotationExcludeInboundPorts,
-		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS",
-		Flag:        "exclude-inbound-ports", FlagValue: "ports", Field: "redirect.inbound.excludePorts",
+		Annotation:  api.AnnotationExcludeInboundPorts, EmptyKeepsCluster: true,
+		Env:  runtime + "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS",
+		Flag: "exclude-inbound-ports", FlagValue: "ports", Field: "redirect.inbound.excludePorts",
 		Chart: "dataPlane.traffic.excludeInboundPorts", Form: api.FormPortRanges},
 		Parse: api.ParsePortRanges, Get: (*api.TransparentProxyConfig).InboundExcluded, Set: (*api.TransparentProxyConfig).SetInboundExcluded})
 
 	ExcludeOutboundPorts = declareValue(&Value[api.PortRanges]{Setting: &Setting{Name: "exclude-outbound-ports",
 		Description: "Outbound ports not redirected to the sidecar.",
-		Annotation:  api.AnnotationExcludeOutboundPorts,
-		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS",
-		Flag:        "exclude-outbound-ports", FlagValue: "ports", Field: "redirect.outbound.excludePorts",
+		Annotation:  api.AnnotationExcludeOutboundPorts, EmptyKeepsCluster: true,
+		Env:  runtime + "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS",
+		Flag: "exclude-outbound-ports", FlagValue: "ports", Field: "redirect.outbound.excludePorts",
 		Chart: "dataPlane.traffic.excludeOutboundPorts", Form: api.FormPortRanges},
 		Parse: api.ParsePortRanges, Get: (*api.TransparentProxyConfig).OutboundExcluded, Set: (*api.TransparentProxyConfig).SetOutboundExcluded})
 
 	// The excluded addresses' flags are repeatable, each a list, as kumactl's are.
 	ExcludeInboundIPs = declareValue(&Value[api.CIDRs]{Setting: &Setting{Name: "exclude-inbound-ips",
 		Description: "Source addresses whose inbound traffic is not redirected.",
-		Annotation:  api.AnnotationExcludeInboundIPs,
-		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS",
-		Flag:        "exclude-inbound-ips", FlagValue: "addresses", FlagRepeatable: true,
+		Annotation:  api.AnnotationExcludeInboundIPs, EmptyKeepsCluster: true,
+		Env:  runtime + "SIDECAR_TRAFFIC_EXCLUDE_INBOUND_IPS",
+		Flag: "exclude-inbound-ips", FlagValue: "addresses", FlagRepeatable: true,
 		Chart: "dataPlane.traffic.excludeInboundIPs", Form: api.FormCIDRs},
 		Parse: api.ParseCIDRs, In: func(c *api.TransparentProxyConfig) *api.CIDRs { return &c.Redirect.Inbound.ExcludePortsForIPs },
 		FlagApply: func(ips api.CIDRs) func(*api.TransparentProxyConfig) {
@@ -131,9 +133,9 @@ var (
 
 	ExcludeOutboundIPs = declareValue(&Value[api.CIDRs]{Setting: &Setting{Name: "exclude-outbound-ips",
 		Description: "Destination addresses whose outbound traffic is not redirected.",
-		Annotation:  api.AnnotationExcludeOutboundIPs,
-		Env:         runtime + "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS",
-		Flag:        "exclude-outbound-ips", FlagValue: "addresses", FlagRepeatable: true,
+		Annotation:  api.AnnotationExcludeOutboundIPs, EmptyKeepsCluster: true,
+		Env:  runtime + "SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_IPS",
+		Flag: "exclude-outbound-ips", FlagValue: "addresses", FlagRepeatable: true,
 		Chart: "dataPlane.traffic.excludeOutboundIPs", Form: api.FormCIDRs},
 		Parse: api.ParseCIDRs, In: func(c *api.TransparentProxyConfig) *api.CIDRs { return &c.Redirect.Outbound.ExcludePortsForIPs },
 		FlagApply: func(ips api.CIDRs) func(*api.TransparentProxyConfig) {
@@ -268,6 +270,34 @@ var (
 		Env:         runtime + "APPLICATION_PROBE_PROXY_PORT", Default: itoa(api.DefaultApplicationProbeProxyPort),
 		Chart: "dataPlane.applicationProbeProxyPort", Form: api.FormOptionalPort},
 		Parse: api.ParseOptionalPort})
+
+	SidecarConcurrency = declareValue(&Value[uint32]{Setting: &Setting{Name: "sidecar-concurrency",
+		Description: "Envoy's worker threads (kuma-dp run --concurrency).",
+		Annotation:  api.AnnotationSidecarConcurrency,
+		Default:     "the sidecar's CPU limit in whole cores, at least 2; none without a limit", Form: api.FormConcurrency},
+		Parse: api.ParseConcurrency})
+
+	// EnvoyAdminPort is also where kubelet probes the readiness of kuma-dp before 2.14.
+	EnvoyAdminPort = declareValue(&Value[uint16]{Setting: &Setting{Name: "envoy-admin-port",
+		Description: "Port of Envoy's admin, which the control plane also serves the sidecar's readiness on.",
+		Annotation:  api.AnnotationEnvoyAdminPort, Default: itoa(api.DefaultEnvoyAdminPort), Form: api.FormPort},
+		Parse: api.ParsePort})
+
+	EnvoyLogLevel = declareValue(&Value[string]{Setting: &Setting{Name: "envoy-log-level",
+		Description: "Envoy's log level (KUMA_DATAPLANE_RUNTIME_ENVOY_LOG_LEVEL of kuma-dp).",
+		Annotation:  api.AnnotationEnvoyLogLevel, Default: "kuma-dp's", Form: api.FormEnvoyLogLevel},
+		Parse: api.ParseEnvoyLogLevel})
+
+	EnvoyComponentLogLevel = declareValue(&Value[string]{Setting: &Setting{Name: "envoy-component-log-level",
+		Description: "Log levels of Envoy's components (KUMA_DATAPLANE_RUNTIME_ENVOY_COMPONENT_LOG_LEVEL of kuma-dp).",
+		Annotation:  api.AnnotationEnvoyComponentLogLevel, Form: api.FormEnvoyComponentLogLevel},
+		Parse: api.ParseEnvoyComponentLogLevel})
+
+	ServiceAccountTokenVolume = declareValue(&Value[string]{Setting: &Setting{Name: "service-account-token-volume",
+		Description: "The pod's volume holding the service-account token kuma-dp authenticates with.",
+		Annotation:  api.AnnotationServiceAccountTokenVolume,
+		Default:     "the app's token mount, or one of the sidecar's own when the pod turns automounting off", Form: api.FormVolumeName},
+		Parse: api.ParseVolumeName})
 )
 
 // Settings of the injector alone, read from its environment; package config parses them.
@@ -297,8 +327,21 @@ var (
 
 	SidecarImage = declare(&Setting{Name: "sidecar-image",
 		Description: "Image of kuma-sidecar.",
-		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_IMAGE", Default: "docker.io/kumahq/kuma-dp:2.9.3",
+		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_IMAGE", Default: "docker.io/kumahq/kuma-dp:2.14.3",
 		Chart: "dataPlane.image", Form: api.FormImage})
+
+	// KumaDPVersion decides kuma-dp's flags, variables and readiness port, which differ between
+	// the supported versions.
+	KumaDPVersion = declare(&Setting{Name: "kuma-dp-version",
+		Description: "The version of kuma-dp the sidecar image holds, which decides its flags, variables and readiness port.",
+		Env:         runtime + "INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION",
+		Chart:       "dataPlane.kumaDPVersion", Form: api.FormKumaDPVersion})
+
+	// CACertFile's chart value mounts a Secret's or ConfigMap's key: the chart sets the variable
+	// to the mounted file itself.
+	CACertFile = declare(&Setting{Name: "ca-cert-file",
+		Description: "A PEM file with the control plane's CA, read at start, which kuma-dp checks the control plane's certificate with (KUMA_CONTROL_PLANE_CA_CERT).",
+		Env:         runtime + "INJECTOR_CA_CERT_FILE", Form: api.FormCACertFile})
 
 	SidecarUID = declare(&Setting{Name: "sidecar-uid",
 		Description: "UID of kuma-sidecar; its traffic is never redirected, so no app container may use it.",

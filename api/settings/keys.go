@@ -38,7 +38,7 @@ func keys() []Key {
 		{Name: api.LabelSidecarInjection, Kind: KindLabel, Form: api.FormSwitch, Default: "no injection",
 			Description: "On a Namespace or a Pod; the Pod's label wins. As an annotation it has no effect."},
 		{Name: api.LabelMesh, Kind: KindLabel, Form: api.FormMeshName, Default: api.DefaultMesh,
-			Description: "The pod's mesh: the Pod's label, else its Namespace's."},
+			Description: "The pod's mesh: the Pod's label, else (kuma-dp before 3.0, deprecated) the Pod's annotation, else its Namespace's label."},
 	}
 	for _, s := range All {
 		if s.Annotation != "" {
@@ -50,7 +50,13 @@ func keys() []Key {
 		Key{Name: api.AnnotationSidecarInjected, Kind: KindAnnotation, Written: true, Form: "true",
 			Description: "Set on injected pods."},
 		Key{Name: api.AnnotationTransparentProxying, Kind: KindAnnotation, Written: true, Form: "enabled",
-			Description: "Set on injected pods."},
+			Description: "Set on injected pods, with the annotations below: Kuma 2.9-2.14's pod converter builds the Dataplane from them."},
+		Key{Name: api.AnnotationInboundPort, Kind: KindAnnotation, Written: true, Form: FormWrittenPort,
+			Description: "The inbound redirect port, for Kuma's pod converter."},
+		Key{Name: api.AnnotationOutboundPort, Kind: KindAnnotation, Written: true, Form: FormWrittenPort,
+			Description: "The outbound redirect port, for Kuma's pod converter."},
+		Key{Name: api.AnnotationSidecarUID, Kind: KindAnnotation, Written: true, Form: "a UID",
+			Description: "The sidecar's UID, for Kuma's kuma-cni and kumactl."},
 		Key{Name: api.AnnotationTransparentProxyConfig, Kind: KindAnnotation, Written: true,
 			Form:        "Kuma's " + api.ConfigKind + " document, with meshinit's additions under meshinit",
 			Description: "The effective transparent-proxy configuration, read by kuma-init, kuma-dp and kuma-cni."},
@@ -60,6 +66,9 @@ func keys() []Key {
 			Description: "Set in CNI mode, for Multus."},
 	)
 }
+
+// FormWrittenPort is the form of the ports the injector writes.
+const FormWrittenPort = "a port number"
 
 // annotationDefault says what applies to a pod without the setting's annotation.
 func (s *Setting) annotationDefault() string {

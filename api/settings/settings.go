@@ -25,6 +25,8 @@ type Setting struct {
 	AnnotationForm string
 	// Merges means the annotation adds to the cluster's value rather than replacing it.
 	Merges bool
+	// EmptyKeepsCluster means an annotation whose value is an empty list keeps the cluster's value.
+	EmptyKeepsCluster bool
 
 	// Env is the injector's variable for the cluster's value; empty when there is none.
 	Env string

@@ -33,6 +33,9 @@ func main() {
 	for _, w := range warnings {
 		log.Info("warning: " + w)
 	}
+	if err == nil {
+		err = cfg.ReadCACert()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "injector: the settings are not valid; nothing was started:\n%v\n", err)
 		os.Exit(2)

@@ -33,3 +33,31 @@ func TestBadSettingStopsTheInjector(t *testing.T) {
 		}
 	}
 }
+
+// TestUnusableSidecarStopsTheInjector: a sidecar whose kuma-dp version neither the setting nor
+// the image's tag says, or a control plane CA file that is not PEM certificates, stops the
+// injector at start, rather than every pod later.
+func TestUnusableSidecarStopsTheInjector(t *testing.T) {
+	injector := binaries.Build(t, "injector")
+	ca := t.TempDir() + "/ca.crt"
+	if err := os.WriteFile(ca, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  string
+		want string
+	}{
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:latest",
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: is empty, and the tag of the sidecar image "registry.local/kuma-dp:latest" says no kuma-dp version`},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE=" + ca,
+			`KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "` + ca + `" does not hold PEM certificates only`},
+	} {
+		cmd := exec.Command(injector)
+		cmd.Env = append(os.Environ(), tc.env)
+		out, err := cmd.CombinedOutput()
+		exitErr, ok := errors.AsType[*exec.ExitError](err)
+		if !ok || exitErr.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: exit %v, output lacks %q:\n%s", tc.env, err, tc.want, out)
+		}
+	}
+}

@@ -35,6 +35,9 @@ func injectCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, warnings, err := config.Load(os.Environ())
 			warn(cmd.ErrOrStderr(), warnings)
+			if err == nil {
+				err = cfg.ReadCACert()
+			}
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ var Cases = []Case{
 	{Name: "highly-available", Set: []string{"controlPlane.replicas=3", "controlPlane.priorityClassName=system-cluster-critical", "controlPlane.shutdownDrainSeconds=10",
 		"webhook.failurePolicy=Fail", "webhook.timeoutSeconds=5"}},
 	{Name: "cluster-wide-defaults", Set: []string{
-		"dataPlane.image=registry.example.com/kuma-dp:2.9.3", "dataPlane.uid=1000000", "dataPlane.gid=1000000",
+		"dataPlane.image=registry.example.com/kuma-dp:2.9.3", "dataPlane.kumaDPVersion=2.9.3", "dataPlane.uid=1000000", "dataPlane.gid=1000000",
 		"dataPlane.redirectPortInbound=16006", "dataPlane.redirectPortOutbound=16001", "dataPlane.ipFamilyMode=ipv4",
 		"dataPlane.drainTime=45s", "dataPlane.envVars.KUMA_DATAPLANE_RUNTIME_METRICS=on", "dataPlane.envVars.KUMA_LOG=debug",
 		"dataPlane.resources.requests.cpu=100m", "dataPlane.resources.limits.memory=1Gi",
@@ -61,6 +61,8 @@ var Cases = []Case{
 	{Name: "beside-kuma", Set: []string{"webhook.configurationName=00-meshinit-injector",
 		"dataPlane.transparentProxyConfigMap=kuma-transparent-proxy-config", "dataPlane.containerPatches={sidecar-limits,init-verbose}",
 		"dataPlane.controlPlaneURL=https://kuma-control-plane.kuma-system:5678"}},
+	// Kuma's control plane's CA, from the Secret Kuma keeps it in.
+	{Name: "control-plane-ca-from-secret", Set: []string{"dataPlane.controlPlaneCA.secretName=kuma-tls-cert"}},
 	// The providers of Kuma's CNI documentation, with its values.
 	{Name: "cni-cilium", Provider: "Cilium 1.14+", Note: "set Cilium's `cni.exclusive=false`; before 1.14 the file is `05-cilium.conf`", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
 	{Name: "cni-calico", Provider: "Calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},

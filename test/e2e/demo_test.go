@@ -75,9 +75,9 @@ func TestDemo(t *testing.T) {
 
 	p := standin.New(t, cfg)
 	netns = append(netns, p.Pod.Name, p.Remote.Name)
-	args := asKubelet(t, pod, inject.InitName)
-	ready = d.begin(fmt.Sprintf("kuma-init, as injected: %s %s, in network namespace %s", kumaInit, strings.Join(args, " "), p.Pod.Name))
-	output := p.Pod.Run(t, kumaInit, args...)
+	cmd := asKubelet(t, pod, inject.InitName, kumactl(t, kumaInit))
+	ready = d.begin(fmt.Sprintf("kuma-init, as injected (%s is %s): %s, in network namespace %s", cmd[0], kumaInit, strings.Join(cmd, " "), p.Pod.Name))
+	output := p.Pod.Run(t, cmd[0], cmd[1:]...)
 	ready()
 	d.indent(strings.TrimSpace(output))
 
@@ -142,7 +142,7 @@ func (d *demo) showPod(pod *corev1.Pod, cfg *api.TransparentProxyConfig, inj inj
 	w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "      injected (%s):\n", inj.Reason)
 	for _, c := range pod.Spec.InitContainers {
-		detail := strings.Join(c.Args, " ")
+		detail := strings.Join(slices.Concat(c.Command, c.Args), " ")
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
 			detail = "native sidecar (restartPolicy: Always), " + detail
 		}

@@ -22,6 +22,7 @@ func TestEndToEnd(t *testing.T) {
 	prereq.Root(t)
 	ctx := context.Background()
 	kumaInit, kumaCNI := binaries.Build(t, "kuma-init"), binaries.Build(t, "kuma-cni")
+	programs := kumactl(t, kumaInit)
 	c := startCluster(ctx, t, binaries.Build(t, "injector"), nil, nil)
 	const namespace = "e2e"
 	c.meshedNamespace(ctx, t, namespace)
@@ -41,7 +42,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			viaInit := standin.New(t, cfg)
-			viaInit.Pod.Run(t, kumaInit, asKubelet(t, pod, inject.InitName)...)
+			cmd := asKubelet(t, pod, inject.InitName, programs)
+			viaInit.Pod.Run(t, cmd[0], cmd[1:]...)
 			viaCNI := standin.New(t, cfg)
 			cniAdd(ctx, t, kumaCNI, c.Kubeconfig, viaCNI.Pod, pod)
 

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,10 +63,12 @@ func (w *warningLog) HandleWarningHeader(_ int, _ string, message string) {
 // fieldRef matches the downward API's references to one annotation or label.
 var fieldRef = regexp.MustCompile(`^metadata\.(annotations|labels)\['([^']+)'\]$`)
 
-// asKubelet returns the arguments of the pod's init container name as kubelet would give them to
-// its image's entrypoint, with its volumes laid out in a temporary directory the way kubelet mounts them (downward API items
-// written from the pod's annotations and labels), and the paths in its arguments pointing there.
-func asKubelet(t *testing.T, pod *corev1.Pod, name string) []string {
+// asKubelet returns the command line of the pod's init container name as kubelet would run it:
+// its command, as the program at that path in its image, which programs maps to one on this
+// host, then its arguments; with its volumes laid out in a temporary directory the way kubelet
+// mounts them (emptyDirs empty, downward API items written from the pod's annotations and
+// labels), and the paths in its arguments, flags' values too, pointing there.
+func asKubelet(t *testing.T, pod *corev1.Pod, name string, programs map[string]string) []string {
 	t.Helper()
 	var container *corev1.Container
 	for i := range pod.Spec.InitContainers {
@@ -83,42 +88,85 @@ func asKubelet(t *testing.T, pod *corev1.Pod, name string) []string {
 				vol = &pod.Spec.Volumes[i]
 			}
 		}
-		if vol == nil || vol.DownwardAPI == nil {
-			t.Fatalf("%s mounts %s, which is not a downward API volume of the pod", name, m.Name)
-		}
 		dir := filepath.Join(root, m.Name)
-		for _, item := range vol.DownwardAPI.Items {
-			ref := fieldRef.FindStringSubmatch(item.FieldRef.FieldPath)
-			if ref == nil {
-				t.Fatalf("%s: field %s is not an annotation or a label", m.Name, item.FieldRef.FieldPath)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case vol == nil:
+			t.Fatalf("%s mounts %s, which is not a volume of the pod", name, m.Name)
+		case vol.EmptyDir != nil:
+		case vol.DownwardAPI != nil:
+			for _, item := range vol.DownwardAPI.Items {
+				ref := fieldRef.FindStringSubmatch(item.FieldRef.FieldPath)
+				if ref == nil {
+					t.Fatalf("%s: field %s is not an annotation or a label", m.Name, item.FieldRef.FieldPath)
+				}
+				value := pod.Annotations[ref[2]]
+				if ref[1] == "labels" {
+					value = pod.Labels[ref[2]]
+				}
+				file := filepath.Join(dir, item.Path)
+				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
-			value := pod.Annotations[ref[2]]
-			if ref[1] == "labels" {
-				value = pod.Labels[ref[2]]
-			}
-			file := filepath.Join(dir, item.Path)
-			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(file, []byte(value), 0o644); err != nil {
-				t.Fatal(err)
-			}
+		default:
+			t.Fatalf("%s mounts %s, a kind of volume this test does not lay out", name, m.Name)
 		}
 		mounts[m.MountPath] = dir
 	}
-	if len(container.Command) > 0 {
-		t.Fatalf("%s replaces its image's entrypoint with %v; only arguments are expected", name, container.Command)
-	}
-	var args []string
-	for _, arg := range container.Args {
-		for mountPath, dir := range mounts {
-			if rest, ok := strings.CutPrefix(arg, mountPath+"/"); ok {
-				arg = filepath.Join(dir, rest)
+	// The deepest mount holds a path, as in the container: /tmp/transparent-proxy/base in /tmp.
+	mountPaths := slices.SortedFunc(maps.Keys(mounts), func(a, b string) int { return len(b) - len(a) })
+	local := func(path string) string {
+		for _, mountPath := range mountPaths {
+			if rest, ok := strings.CutPrefix(path, mountPath+"/"); ok {
+				return filepath.Join(mounts[mountPath], rest)
 			}
 		}
-		args = append(args, arg)
+		return path
 	}
-	return args
+	if len(container.Command) == 0 {
+		t.Fatalf("%s names no command; this test knows its image only by the programs %v", name, programs)
+	}
+	program, ok := programs[container.Command[0]]
+	if !ok {
+		t.Fatalf("%s runs %s, which this test has no program for", name, container.Command[0])
+	}
+	cmd := []string{program}
+	for _, arg := range slices.Concat(container.Command[1:], container.Args) {
+		if flag, value, ok := strings.Cut(arg, "="); ok && strings.HasPrefix(flag, "-") {
+			arg = flag + "=" + local(value)
+		} else {
+			arg = local(arg)
+		}
+		cmd = append(cmd, arg)
+	}
+	return cmd
+}
+
+// kumactl is kuma-init as meshinit's image has it at /usr/bin/kumactl, the program of the
+// injected kuma-init's command line.
+func kumactl(t *testing.T, kumaInit string) map[string]string {
+	t.Helper()
+	program := filepath.Join(t.TempDir(), "kumactl")
+	// A kuma-init that does not know kumactl's command words yet runs its default command, the
+	// install, on the same flags.
+	help, _ := exec.Command(kumaInit, "install", "transparent-proxy", "--help").CombinedOutput()
+	if strings.Contains(string(help), "install transparent-proxy") {
+		if err := os.Symlink(kumaInit, program); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		script := "#!/bin/sh\nif [ \"$1 $2\" = \"install transparent-proxy\" ]; then shift 2; fi\nexec " + kumaInit + " \"$@\"\n"
+		if err := os.WriteFile(program, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]string{"/usr/bin/kumactl": program}
 }
 
 // cniAdd runs kuma-cni's ADD for the pod's network namespace ns through libcni, alone, as Multus

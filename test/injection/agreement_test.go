@@ -62,24 +62,31 @@ func TestPiecesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The downward API projects the annotation into the file kuma-init's arguments name.
+	// The downward API projects the annotation into the file kuma-init's command line names.
 	initC := container(t, p.Spec.InitContainers, inject.InitName)
-	vol := p.Spec.Volumes[slices.IndexFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == initC.VolumeMounts[0].Name })]
-	item := vol.DownwardAPI.Items[0]
-	if item.FieldRef.FieldPath != "metadata.annotations['"+api.AnnotationTransparentProxyConfig+"']" {
-		t.Errorf("the volume projects %s", item.FieldRef.FieldPath)
+	projected := ""
+	for _, m := range initC.VolumeMounts {
+		if i := slices.IndexFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name && v.DownwardAPI != nil }); i >= 0 {
+			item := p.Spec.Volumes[i].DownwardAPI.Items[0]
+			if item.FieldRef.FieldPath != "metadata.annotations['"+api.AnnotationTransparentProxyConfig+"']" {
+				t.Errorf("the volume projects %s", item.FieldRef.FieldPath)
+			}
+			projected = filepath.Join(m.MountPath, item.Path)
+		}
 	}
-	projected := filepath.Join(initC.VolumeMounts[0].MountPath, item.Path)
+	if want := []string{"/usr/bin/kumactl", "install", "transparent-proxy"}; !slices.Equal(initC.Command, want) {
+		t.Errorf("kuma-init runs %v, not Kuma's %v", initC.Command, want)
+	}
 	args := slices.Clone(initC.Args)
-	i := slices.Index(args, "--config")
-	if i < 0 || args[i+1] != projected {
-		t.Fatalf("kuma-init's arguments %v do not read the projected file %s", args, projected)
+	i := slices.Index(args, "--config="+projected)
+	if projected == "" || i < 0 {
+		t.Fatalf("kuma-init's arguments %v do not read the projected file %q", args, projected)
 	}
 	local := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(local, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args[i+1] = local
+	args[i] = "--config=" + local
 	// kuma-init's flags, as its commands define them.
 	fs := pflag.NewFlagSet("kuma-init", pflag.ContinueOnError)
 	flags := cli.AddFlags(fs)
@@ -103,16 +110,26 @@ func TestPiecesAgree(t *testing.T) {
 		t.Errorf("sidecar DNS env %q/%q, rules redirect DNS %v to %d", envOf(sidecar, "KUMA_DNS_ENABLED"),
 			envOf(sidecar, "KUMA_DNS_PROXY_PORT"), want.Redirect.DNS.Enabled, want.Redirect.DNS.Port)
 	}
-	for _, name := range []string{"KUMA_READINESS_PORT", "KUMA_APPLICATION_PROBE_PROXY_PORT"} {
-		port, _ := strconv.Atoi(envOf(sidecar, name))
+	for what, port := range map[string]int{
+		"the sidecar's readiness probe":     sidecar.ReadinessProbe.HTTPGet.Port.IntValue(),
+		"KUMA_APPLICATION_PROBE_PROXY_PORT": atoi(envOf(sidecar, "KUMA_APPLICATION_PROBE_PROXY_PORT")),
+	} {
 		if !want.InboundExcluded().Contains(uint16(port)) {
-			t.Errorf("%s=%d is redirected inbound, so kubelet could not reach it", name, port)
+			t.Errorf("%s, %d, is redirected inbound, so kubelet could not reach it", what, port)
 		}
+	}
+	if !slices.Contains(sidecar.Args, "--transparent-proxy-config="+projected) {
+		t.Errorf("kuma-dp's arguments %v do not read the projected file %s", sidecar.Args, projected)
 	}
 	probe := container(t, p.Spec.Containers, "app").ReadinessProbe.HTTPGet
 	if probe.Port.String() != envOf(sidecar, "KUMA_APPLICATION_PROBE_PROXY_PORT") || probe.Path != "/8080/healthz" {
 		t.Errorf("the app's probe goes to %s%s, not through the sidecar's probe proxy", probe.Port.String(), probe.Path)
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // metric is the injector's metric name whose labels include want; nil when there is none (its

@@ -181,6 +181,10 @@ func TestInjectedContainers(t *testing.T) {
 			unprivileged(t, c.Name+" in CNI mode", c.SecurityContext, nil)
 		}
 	}
+	// The validation container acts as the proxy, as Kuma's does, to prove the inbound capture.
+	if v := container(t, res.Pod, inject.ValidationName).SecurityContext; *v.RunAsUser != 5678 || *v.RunAsGroup != 5678 {
+		t.Errorf("kuma-validation runs as %d:%d", *v.RunAsUser, *v.RunAsGroup)
+	}
 }
 
 // TestAnnotationsCannotRaisePrivilege: no annotation changes who the injected containers run as
@@ -196,6 +200,8 @@ func TestAnnotationsCannotRaisePrivilege(t *testing.T) {
 		api.AnnotationExcludeOutboundPortsForUIDs: "*:*:0-2147483647", api.AnnotationIPFamilyMode: "ipv6",
 		api.AnnotationIPTablesLogs: "true", api.AnnotationGateway: "enabled", api.AnnotationInitFirst: "true",
 		api.AnnotationSidecarEnvVars: "KUMA_DATAPLANE_RUNTIME_UID=0", api.AnnotationBuiltinDNSPort: "22",
+		api.AnnotationSidecarConcurrency: "4294967295", api.AnnotationEnvoyAdminPort: "1", api.AnnotationEnvoyLogLevel: "trace",
+		api.AnnotationEnvoyComponentLogLevel: "admin:trace",
 		// Names that would be dangerous if they were read.
 		"kuma.io/sidecar-uid": "0", "kuma.io/init-container-privileged": "true", "kuma.io/sidecar-privileged": "true",
 	}

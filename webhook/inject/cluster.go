@@ -135,9 +135,9 @@ func patchContainers(a *added, res *resolved) error {
 		field string
 		ops   []api.JSONPatchOperation
 		c     *corev1.Container
-	}{{"sidecarPatch", res.sidecarPatch, &a.sidecar}, {"initPatch", res.initPatch, &a.init}} {
-		if len(p.ops) == 0 {
-			continue
+	}{{"sidecarPatch", res.sidecarPatch, &a.sidecar}, {"initPatch", res.initPatch, a.init}} {
+		if len(p.ops) == 0 || p.c == nil {
+			continue // a gateway in CNI mode has no init container to patch
 		}
 		errs.Add(api.AnnotationContainerPatches+" ("+p.field+")", patchContainer(p.c, p.field, p.ops))
 	}

@@ -28,6 +28,7 @@ const (
 	ReasonInvalidLabel      = "invalid-label"
 	ReasonInvalidAnnotation = "invalid-annotation"
 	ReasonSidecarUID        = "sidecar-uid"
+	ReasonProbePort         = "probe-on-proxy-port"
 )
 
 // decision is whether a pod is injected, and why.
@@ -41,8 +42,10 @@ type decision struct {
 // must not be, then the injection label, the pod's over its namespace's.
 func (in *Injector) decide(pod *corev1.Pod, namespace string, nsLabels map[string]string) (decision, error) {
 	var warnings []string
+	// kuma-dp before 3.0 reads kuma.io/mesh as an annotation too; resolve says how.
+	meshAnnotation := !in.Config.Injector.SidecarContainer.KumaDPVersion.AtLeast(3, 0)
 	for _, k := range settings.Keys() {
-		if _, ok := pod.Annotations[k.Name]; ok && k.Kind == settings.KindLabel {
+		if _, ok := pod.Annotations[k.Name]; ok && k.Kind == settings.KindLabel && !(k.Name == api.LabelMesh && meshAnnotation) {
 			warnings = append(warnings, fmt.Sprintf("annotation %s has no effect: it is read as a label", k.Name))
 		}
 	}

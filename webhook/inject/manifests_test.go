@@ -248,11 +248,11 @@ func TestInjectManifestsJSON(t *testing.T) {
 }
 
 func TestInjectManifestsWarnings(t *testing.T) {
-	input := strings.Replace(manifestsOf["Deployment"], "{labels: {app: web}}", "{labels: {app: web}, annotations: {kuma.io/mesh: other}}", 1) +
+	input := strings.Replace(manifestsOf["Deployment"], "{labels: {app: web}}", "{labels: {app: web}, annotations: {kuma.io/sidecar-injection: enabled}}", 1) +
 		"---\n" + strings.Replace(manifestsOf["Deployment"], "apps/v1", "apps/v1beta2", 1)
 	_, warnings := mustInject(t, input, true)
 	want := []string{
-		"Deployment demo/web: annotation kuma.io/mesh has no effect: it is read as a label",
+		"Deployment demo/web: annotation kuma.io/sidecar-injection has no effect: it is read as a label",
 		"document 2 (Deployment): apps/v1beta2 Deployment is passed through not injected: only apps/v1 Deployment is",
 	}
 	if diff := cmp.Diff(want, warnings); diff != "" {

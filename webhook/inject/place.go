@@ -9,13 +9,14 @@ import (
 	"github.com/meshinit/meshinit/api"
 )
 
-// place puts the added containers and volumes into the pod.
+// place puts the added containers and volumes into the pod, in Kuma's layout.
 //
+// Where the API server has native sidecars, kuma-init and then kuma-sidecar, an init container
+// with restartPolicy: Always, come before the pod's own init containers: those run in the mesh,
+// the sidecar starts before the app and does not keep Jobs from completing, and on stopping it
+// drains (kuma-dp drains on SIGUSR2). Otherwise kuma-sidecar is the first of the containers, and
 // kuma-init runs after the pod's own init containers, so that they run outside the mesh as they
-// would without it, or first with kuma.io/init-first. Where the API server has native sidecars,
-// kuma-sidecar is an init container with restartPolicy: Always right after kuma-init: it starts
-// before the app containers and does not keep Jobs from completing. Otherwise it is the first of
-// the containers.
+// would without it, or first with kuma.io/init-first.
 func (in *Injector) place(pod *corev1.Pod, a added, initFirst bool) {
 	if len(pod.Spec.Containers) == 1 && pod.Annotations[api.AnnotationDefaultContainer] == "" {
 		// kubectl logs and exec should reach the app, not the sidecar.
@@ -24,17 +25,37 @@ func (in *Injector) place(pod *corev1.Pod, a added, initFirst bool) {
 		}
 		pod.Annotations[api.AnnotationDefaultContainer] = pod.Spec.Containers[0].Name
 	}
-	ours := []corev1.Container{a.init}
-	if in.NativeSidecars {
+	// Containers are large: each list is made once, at its size (BenchmarkHandler).
+	inits := make([]corev1.Container, 0, len(pod.Spec.InitContainers)+2)
+	ours := func(inits []corev1.Container) []corev1.Container {
+		if a.init == nil {
+			return inits
+		}
+		return append(inits, *a.init)
+	}
+	sidecarFirst := func() {
+		pod.Spec.Containers = append(append(make([]corev1.Container, 0, len(pod.Spec.Containers)+1), a.sidecar), pod.Spec.Containers...)
+	}
+	switch {
+	case in.NativeSidecars:
 		a.sidecar.RestartPolicy = ptr.To(corev1.ContainerRestartPolicyAlways)
-		ours = append(ours, a.sidecar)
-	} else {
-		pod.Spec.Containers = slices.Insert(pod.Spec.Containers, 0, a.sidecar)
+		a.sidecar.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+			Exec: &corev1.ExecAction{Command: []string{"killall", "-USR2", "kuma-dp"}}}}
+		inits = append(append(ours(inits), a.sidecar), pod.Spec.InitContainers...)
+	case initFirst:
+		sidecarFirst()
+		inits = append(ours(inits), pod.Spec.InitContainers...)
+	default:
+		sidecarFirst()
+		inits = ours(append(inits, pod.Spec.InitContainers...))
 	}
-	if initFirst {
-		pod.Spec.InitContainers = slices.Concat(ours, pod.Spec.InitContainers)
-	} else {
-		pod.Spec.InitContainers = slices.Concat(pod.Spec.InitContainers, ours)
-	}
-	pod.Spec.Volumes = append(pod.Spec.Volumes, a.volumes...)
+	pod.Spec.InitContainers = inits
+	pod.Spec.Volumes = slices.Concat(pod.Spec.Volumes, a.volumes)
+}
+
+// rulesBefore reports whether the rules are in place before the pod's own init containers run:
+// in CNI mode, before any container; with native sidecars, or kuma.io/init-first, kuma-init runs
+// first.
+func (in *Injector) rulesBefore(initFirst bool) bool {
+	return in.Config.Injector.CNIEnabled || in.NativeSidecars || initFirst
 }

@@ -13,39 +13,42 @@ import (
 )
 
 // Kubelet probes the pod's address from the node, without mTLS. With the application probe proxy
-// on, each HTTP, TCP and gRPC probe of an app container is rewritten into an HTTP probe of the
-// proxy in kuma-dp, which probes the app from inside the pod; its routes and headers are
-// kuma-dp's: /<port><path>, /tcp/<port>, /grpc/<port>, x-kuma-probes-{scheme,timeout,grpc-service}.
-// With the proxy off (port 0), the probes' ports are excluded from inbound redirection instead.
+// on, each HTTP, TCP and gRPC probe of a container that starts after kuma-sidecar is rewritten
+// into an HTTP probe of the proxy in kuma-dp, which probes the app from inside the pod; its routes
+// and headers are kuma-dp's: /<port><path>, /tcp/<port>, /grpc/<port>, and the headers below.
+// kuma-dp 2.14 and later take HTTPS only from the scheme header's exact value HTTPS, and earlier
+// ones skip verifying the app's certificate only for it. With the proxy off (port 0), the probes'
+// ports are excluded from inbound redirection instead.
 const (
-	headerScheme      = "x-kuma-probes-scheme"
-	headerTimeout     = "x-kuma-probes-timeout"
-	headerGRPCService = "x-kuma-probes-grpc-service"
+	headerScheme      = "X-Kuma-Probes-Scheme"
+	headerTimeout     = "X-Kuma-Probes-Timeout"
+	headerHost        = "X-Kuma-Probes-Host"
+	headerGRPCService = "X-Kuma-Probes-GRPC-Service"
 )
 
 // appProbe is one HTTP, TCP or gRPC probe of an app container, with its port as a number.
 type appProbe struct {
-	probe *corev1.Probe
-	port  int32
+	probe     *corev1.Probe
+	port      int32
+	kind      string
+	container string
 }
 
 type appProbes struct {
-	list     []appProbe
-	warnings []string
+	// list are the probes rewritten when the proxy is on; kept are the probes of the app's native
+	// sidecars that start before kuma-sidecar (classic layout), which the proxy cannot serve yet.
+	list, kept []appProbe
+	warnings   []string
 }
 
-// collectProbes finds the probes of the app containers, in the pod given, so that rewrite changes
-// them in place.
+// collectProbes finds the probes of the containers that start after kuma-sidecar, in the pod
+// given, so that rewrite changes them in place: the app's containers, and, with native sidecars,
+// the app's own native sidecars, which Kuma's layout puts after kuma-sidecar. In the classic
+// layout these start before it: rewritten, their startup would wait for a proxy that starts only
+// after them.
 func (in *Injector) collectProbes(pod *corev1.Pod) *appProbes {
 	ps := &appProbes{}
-	containers := []*corev1.Container{}
-	for i := range pod.Spec.InitContainers {
-		containers = append(containers, &pod.Spec.InitContainers[i])
-	}
-	for i := range pod.Spec.Containers {
-		containers = append(containers, &pod.Spec.Containers[i])
-	}
-	for _, c := range containers {
+	add := func(c *corev1.Container, kept bool) {
 		for _, p := range []struct {
 			kind  string
 			probe *corev1.Probe
@@ -57,12 +60,26 @@ func (in *Injector) collectProbes(pod *corev1.Pod) *appProbes {
 			switch {
 			case err != nil:
 				ps.warnings = append(ps.warnings, fmt.Sprintf("the %s probe of container %q is left as it is: %v", p.kind, c.Name, err))
+			case ok && kept:
+				ps.kept = append(ps.kept, appProbe{probe: p.probe, port: port, kind: p.kind, container: c.Name})
 			case ok:
-				ps.list = append(ps.list, appProbe{probe: p.probe, port: port})
+				ps.list = append(ps.list, appProbe{probe: p.probe, port: port, kind: p.kind, container: c.Name})
 			}
 		}
 	}
+	for i := range pod.Spec.InitContainers {
+		if c := &pod.Spec.InitContainers[i]; isNativeSidecar(c) {
+			add(c, !in.NativeSidecars)
+		}
+	}
+	for i := range pod.Spec.Containers {
+		add(&pod.Spec.Containers[i], false)
+	}
 	return ps
+}
+
+func isNativeSidecar(c *corev1.Container) bool {
+	return c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 }
 
 // probePort returns the port a probe connects to; ok is false for exec probes. A port out of
@@ -94,10 +111,15 @@ func probePort(c *corev1.Container, h corev1.ProbeHandler) (port int32, ok bool,
 	return port, true, nil
 }
 
-// ports lists the probes' distinct ports, in order.
-func (ps *appProbes) ports() api.PortRanges {
+// ports lists the distinct ports of the probes rewritten when the proxy is on, in order.
+func (ps *appProbes) ports() api.PortRanges { return portsOf(ps.list) }
+
+// keptPorts lists the distinct ports of the probes never rewritten: kubelet reaches them directly.
+func (ps *appProbes) keptPorts() api.PortRanges { return portsOf(ps.kept) }
+
+func portsOf(probes []appProbe) api.PortRanges {
 	var out api.PortRanges
-	for _, p := range ps.list {
+	for _, p := range probes {
 		r := api.PortRange{First: uint16(p.port), Last: uint16(p.port)}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -107,8 +129,17 @@ func (ps *appProbes) ports() api.PortRanges {
 	return out
 }
 
-// rewrite points every probe at the application probe proxy.
-func (ps *appProbes) rewrite(proxyPort uint16) {
+// rewrite points every probe at the application probe proxy; a probe of the proxy's own port
+// cannot be told apart from the proxy, and refuses the pod, as in Kuma.
+func (ps *appProbes) rewrite(proxyPort uint16) error {
+	for _, p := range ps.list {
+		if p.port == int32(proxyPort) {
+			return &Denial{Reason: ReasonProbePort, Message: fmt.Sprintf(
+				"the %s probe of container %q is on port %d, which is the application probe proxy's (%s): the proxy cannot probe it; "+
+					"accepted: a probe on another port, or %s set to a port no container uses",
+				p.kind, p.container, p.port, api.AnnotationApplicationProbeProxyPort, api.AnnotationApplicationProbeProxyPort)}
+		}
+	}
 	for _, p := range ps.list {
 		h := &p.probe.ProbeHandler
 		get := &corev1.HTTPGetAction{Port: intstr.FromInt32(int32(proxyPort)), Scheme: corev1.URISchemeHTTP}
@@ -119,22 +150,33 @@ func (ps *appProbes) rewrite(proxyPort uint16) {
 				path = "/" + path
 			}
 			get.Path = "/" + strconv.Itoa(int(p.port)) + path
-			get.Host = h.HTTPGet.Host
-			get.HTTPHeaders = slices.Clone(h.HTTPGet.HTTPHeaders)
-			if h.HTTPGet.Scheme == corev1.URISchemeHTTPS {
-				get.HTTPHeaders = append(get.HTTPHeaders, corev1.HTTPHeader{Name: headerScheme, Value: "https"})
+			for _, header := range h.HTTPGet.HTTPHeaders {
+				if strings.EqualFold(header.Name, "Host") { // kubelet's Host header, which kuma-dp passes on
+					header.Name = headerHost
+				}
+				get.HTTPHeaders = append(get.HTTPHeaders, header)
+			}
+			if s := h.HTTPGet.Scheme; s != "" && s != corev1.URISchemeHTTP {
+				get.HTTPHeaders = append(get.HTTPHeaders, corev1.HTTPHeader{Name: headerScheme, Value: string(s)})
+			}
+			if h.HTTPGet.Host != "" {
+				// Kubelet would connect there, past the sidecar; kuma-dp probes the pod's address.
+				ps.warnings = append(ps.warnings, fmt.Sprintf("the %s probe of container %q names host %q, which is dropped: "+
+					"the application probe proxy probes the pod's own address (a Host header is passed on)", p.kind, p.container, h.HTTPGet.Host))
 			}
 		case h.TCPSocket != nil:
 			get.Path = "/tcp/" + strconv.Itoa(int(p.port))
 		case h.GRPC != nil:
 			get.Path = "/grpc/" + strconv.Itoa(int(p.port))
-			if h.GRPC.Service != nil && *h.GRPC.Service != "" {
-				get.HTTPHeaders = append(get.HTTPHeaders, corev1.HTTPHeader{Name: headerGRPCService, Value: *h.GRPC.Service})
-			}
 		}
-		if p.probe.TimeoutSeconds > 0 {
+		// kuma-dp waits 1 second unless told otherwise.
+		if p.probe.TimeoutSeconds > 1 {
 			get.HTTPHeaders = append(get.HTTPHeaders, corev1.HTTPHeader{Name: headerTimeout, Value: strconv.Itoa(int(p.probe.TimeoutSeconds))})
+		}
+		if h.GRPC != nil && h.GRPC.Service != nil && *h.GRPC.Service != "" {
+			get.HTTPHeaders = append(get.HTTPHeaders, corev1.HTTPHeader{Name: headerGRPCService, Value: *h.GRPC.Service})
 		}
 		*h = corev1.ProbeHandler{HTTPGet: get}
 	}
+	return nil
 }

@@ -2,10 +2,11 @@ package inject
 
 import (
 	"fmt"
-	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,11 +43,24 @@ type resolved struct {
 	envVars        api.EnvVars
 	initFirst      bool
 	probeProxyPort uint16
+	sidecar        sidecarSettings
 	// sidecarPatch and initPatch are the pod's ContainerPatch operations, the cluster's first.
 	sidecarPatch, initPatch []api.JSONPatchOperation
 	settings                []Setting
 	warnings                []string
 }
+
+// settingsCount is how many settings resolve records: every annotation's, the mesh and the
+// derived ports; the list is made at its size, as each admission logs it (BenchmarkHandler).
+var settingsCount = sync.OnceValue(func() int {
+	n := 2
+	for _, s := range settings.All {
+		if s.Annotation != "" {
+			n++
+		}
+	}
+	return n
+})
 
 // resolver reads one pod's annotations and ConfigMaps, recording where each value came from and
 // every error.
@@ -69,20 +83,28 @@ func (r *resolver) annotation(s *settings.Setting) (string, bool) {
 }
 
 // read returns the setting's annotation parsed, or the cluster's value when the pod has none,
-// recording where the value came from.
+// recording where the value came from. An empty annotation keeps the cluster's value, as in Kuma;
+// one that reads as an empty list does too where the setting says so.
 func read[T any](r *resolver, s *settings.Value[T], cluster T) T {
-	if text, ok := r.annotation(s.Setting); ok {
+	text, ok := r.annotation(s.Setting)
+	if ok {
 		v, err := s.AnnotationParser()(text)
 		if r.errs.Add(s.Annotation, err) {
 			return cluster
 		}
-		r.settings = append(r.settings, Setting{s.Annotation, text, SourceAnnotation})
-		if w, ok := api.Deprecated(s.AnnotationFormText(), text); ok {
-			r.warnings = append(r.warnings, s.Annotation+": "+w)
+		if !s.EmptyKeepsCluster || reflect.ValueOf(v).Len() > 0 {
+			r.settings = append(r.settings, Setting{s.Annotation, text, SourceAnnotation})
+			if w, ok := api.Deprecated(s.AnnotationFormText(), text); ok {
+				r.warnings = append(r.warnings, s.Annotation+": "+w)
+			}
+			return v
 		}
-		return v
 	}
-	r.settings = append(r.settings, Setting{s.Annotation, fmt.Sprint(cluster), r.source(s.Setting)})
+	if _, given := r.annotations[s.Annotation]; given && s.EmptyKeepsCluster {
+		r.emptyKeepsCluster(s.Setting, settingText(cluster))
+		return cluster
+	}
+	r.settings = append(r.settings, Setting{s.Annotation, settingText(cluster), r.source(s.Setting)})
 	return cluster
 }
 
@@ -128,10 +150,11 @@ func clusterDocument(cfg *config.Config) *api.TransparentProxyConfig {
 // into the effective configuration: annotations over the pod's ConfigMap over the cluster's over
 // the KUMA_RUNTIME_* settings over the built-in defaults. Every malformed value is reported at
 // once, each naming its annotation or ConfigMap.
-func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePorts api.PortRanges) (*resolved, error) {
+func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probes *appProbes) (*resolved, error) {
 	cfg := in.Config
 	sc := cfg.Injector.SidecarContainer
-	r := &resolver{cfg: cfg, cluster: in.cluster(), annotations: pod.Annotations, givenBy: map[string]Source{}}
+	r := &resolver{cfg: cfg, cluster: in.cluster(), annotations: pod.Annotations, givenBy: map[string]Source{},
+		settings: make([]Setting, 0, settingsCount())}
 
 	layers := []layer{{namespace: cfg.SystemNamespace, name: cfg.Injector.TransparentProxyConfigMap}}
 	if own, ok := r.annotation(settings.TransparentProxyConfigMap.Setting); ok {
@@ -148,7 +171,8 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 	r.pin(tp, sc.UID)
 
 	readField(r, settings.IPFamilyMode, tp)
-	if read(r, settings.Gateway, false) {
+	gateway := read(r, settings.Gateway, false)
+	if gateway {
 		tp.Redirect.Inbound.Enabled = false
 	}
 	inboundPorts := readField(r, settings.ExcludeInboundPorts, tp)
@@ -176,17 +200,19 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probePo
 			return nil, err
 		}
 	}
+	res.sidecar = r.sidecar(pod, res, gateway)
 	r.checkListeners(tp, res.probeProxyPort)
 
 	// Kubelet reaches the sidecar's readiness endpoint, and the probes the sidecar serves or the
 	// application's own probe ports, on the pod's address: redirected to the proxy, they would
 	// fail whenever the proxy is not ready.
-	derived := api.PortRanges{{First: api.SidecarReadinessPort, Last: api.SidecarReadinessPort}}
+	derived := api.PortRanges{{First: res.sidecar.probePort, Last: res.sidecar.probePort}}
 	if res.probeProxyPort != 0 {
 		derived = append(derived, api.PortRange{First: res.probeProxyPort, Last: res.probeProxyPort})
 	} else {
-		derived = append(derived, probePorts...)
+		derived = append(derived, probes.ports()...)
 	}
+	derived = append(derived, probes.keptPorts()...)
 	tp.SetInboundExcluded(append(slices.Clone(inboundPorts), derived...))
 	r.settings = append(r.settings, Setting{"excluded inbound ports of the sidecar and probes", derived.String(), SourceDerived})
 
@@ -267,16 +293,28 @@ func (r *resolver) given(key string) (string, bool) {
 	return text, ok && !slices.ContainsFunc(r.errs, func(e *api.FieldError) bool { return e.Field == key })
 }
 
-// mesh reads kuma.io/mesh from the pod's labels, then its namespace's.
+// mesh reads kuma.io/mesh from the pod's labels, then, as kuma-dp before 3.0 does, its
+// annotations, then its namespace's labels.
 func (r *resolver) mesh(podLabels, nsLabels map[string]string) string {
+	annotations := r.annotations
+	if r.cfg.Injector.SidecarContainer.KumaDPVersion.AtLeast(3, 0) {
+		annotations = nil
+	} else if _, ok := annotations[api.LabelMesh]; ok {
+		r.warnings = append(r.warnings, meshAnnotationWarning(podLabels))
+	}
 	for _, l := range []struct {
 		labels map[string]string
 		field  string
-	}{{podLabels, "pod label " + api.LabelMesh}, {nsLabels, "namespace label " + api.LabelMesh}} {
+		source Source
+	}{
+		{podLabels, "pod label " + api.LabelMesh, SourceLabel},
+		{annotations, "pod annotation " + api.LabelMesh, SourceAnnotation},
+		{nsLabels, "namespace label " + api.LabelMesh, SourceLabel},
+	} {
 		if v, ok := l.labels[api.LabelMesh]; ok {
 			mesh, err := api.ParseMeshName(v)
 			if !r.errs.Add(l.field, err) {
-				r.settings = append(r.settings, Setting{api.LabelMesh, mesh, SourceLabel})
+				r.settings = append(r.settings, Setting{api.LabelMesh, mesh, l.source})
 			}
 			return mesh
 		}
@@ -323,10 +361,15 @@ func warnings(pod *corev1.Pod, tp *api.TransparentProxyConfig, inboundPorts api.
 			}
 		}
 	}
-	for _, key := range slices.Sorted(maps.Keys(annotations)) {
+	var unknown []string
+	for key := range annotations {
 		if _, known := settings.LookupKey(key); !known && (strings.HasPrefix(key, "kuma.io/") || strings.HasPrefix(key, "traffic.kuma.io/")) {
-			out = append(out, fmt.Sprintf("annotation %s is not one meshinit reads; it has no effect", key))
+			unknown = append(unknown, key)
 		}
+	}
+	slices.Sort(unknown)
+	for _, key := range unknown {
+		out = append(out, fmt.Sprintf("annotation %s is not one meshinit reads; it has no effect", key))
 	}
 	return out
 }

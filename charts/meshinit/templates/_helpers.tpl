@@ -104,6 +104,9 @@ of those it names again.
   (list "admission-server-cert-dir" "the chart" "/var/run/secrets/kuma.io/tls-cert")
   (list "init-image" "dataPlane.initImage" (include "meshinit.image" (dict "root" . "image" $v.dataPlane.initImage)))
 -}}
+{{- if include "meshinit.controlPlaneCA" . -}}
+{{- $decided = append $decided (list "ca-cert-file" "dataPlane.controlPlaneCA" (include "meshinit.controlPlaneCAFile" .)) -}}
+{{- end -}}
 {{- if $v.cni.enabled -}}
 {{- /* The taint controller leaves alone the nodes the DaemonSet does not run on. */ -}}
 {{- $nodes := list -}}
@@ -152,6 +155,16 @@ of those it names again.
 {{- toJson $env -}}
 {{- end -}}
 
+{{/* Whether the injector mounts the control plane's CA (dataPlane.controlPlaneCA). */}}
+{{- define "meshinit.controlPlaneCA" -}}
+{{- with .Values.dataPlane.controlPlaneCA }}{{ if or .secretName .configMapName }}true{{ end }}{{ end -}}
+{{- end -}}
+
+{{/* Where the injector reads the control plane's CA. */}}
+{{- define "meshinit.controlPlaneCAFile" -}}
+/var/run/secrets/kuma.io/control-plane-ca/ca.crt
+{{- end -}}
+
 {{/*
 Settings that only make sense together; each failure names the values and what to do.
 */}}
@@ -172,6 +185,11 @@ Settings that only make sense together; each failure names the values and what t
 {{- end -}}
 {{- else if or $tls.secretName $tls.caBundle -}}
 {{- fail (printf "tls.secretName and tls.caBundle are only read when tls.mode is secret, and it is %q: set tls.mode=secret, or unset them" $tls.mode) -}}
+{{- end -}}
+{{- with .Values.dataPlane.controlPlaneCA -}}
+{{- if and .secretName .configMapName -}}
+{{- fail (printf "dataPlane.controlPlaneCA names both the Secret %q and the ConfigMap %q: the CA comes from one of them; unset the other" .secretName .configMapName) -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.cni.chained (not .Values.cni.enabled) -}}
 {{- fail "cni.chained is true but cni.enabled is false: set cni.enabled=true to install kuma-cni" -}}
