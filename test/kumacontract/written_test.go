@@ -62,4 +62,3 @@ func TestKumaReadsWhatMeshinitWrites(t *testing.T) {
 		t.Errorf("only %d injected goldens", injected)
 	}
 }
-
