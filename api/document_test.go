@@ -276,8 +276,10 @@ func TestConfigWarnings(t *testing.T) {
 	c.IPFamilyMode = IPFamilyIPv4
 	c.SetInboundExcluded(PortRanges{{22, 22}, {20, 30}})
 	c.Redirect.Outbound.ExcludePortsForIPs = CIDRs{netip.MustParsePrefix("10.0.0.1/8"), netip.MustParsePrefix("fd00::/8")}
+	c.Redirect.Inbound.IncludePorts = Ports{8080}
 	want := []string{
 		"redirect.inbound.excludePorts: 20-30 overlaps 22",
+		"redirect.inbound.excludePorts: have no effect: redirect.inbound.includePorts names the only ports redirected, as in Kuma",
 		"redirect.outbound.excludePortsForIPs: 10.0.0.1/8 has host bits set; it means 10.0.0.0/8",
 		"redirect.outbound.excludePortsForIPs: IPv6 entries have no effect in ipv4 mode",
 	}

@@ -246,7 +246,7 @@ func (in *Installer) verify(ctx context.Context, b Backend, t *target) error {
 		}
 	}
 	st, err := in.read(ctx, b, t.family)
-	if err == nil && !st.Equal(t.desired) {
+	if err == nil && !st.Satisfies(t.desired) {
 		err = fmt.Errorf("%s: the rules read back after applying differ from those applied", t.family)
 	}
 	return err
@@ -355,7 +355,7 @@ func (in *Installer) Check(ctx context.Context, cfg *api.TransparentProxyConfig,
 			continue
 		}
 		st, err := in.read(ctx, backend, f)
-		if err == nil && !st.Equal(StateOf(Build(cfg, host, f))) {
+		if err == nil && !st.Satisfies(StateOf(Build(cfg, host, f))) {
 			err = fmt.Errorf("%s: the rules of ours are not those of the configuration (%d rules of ours present)", f, st.Count().Rules)
 		}
 		errs = append(errs, err)

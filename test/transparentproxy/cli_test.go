@@ -59,8 +59,8 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 
 	out := mustRun(t, net.Pod, kumaInit, append(args, "--verify")...)
 	for _, want := range []string{
-		"ipv4: installed with iptables-nft: 4 chains, 19 rules\n",
-		"ipv6: installed with iptables-nft: 4 chains, 19 rules\n",
+		"ipv4: installed with iptables-nft: 6 chains, 21 rules\n",
+		"ipv6: installed with iptables-nft: 6 chains, 21 rules\n",
 		"ipv6: added ::6/128 to lo, the source of the proxy's inbound passthrough\n",
 		"validate: ipv4 outbound: 192.0.2.1:9 captured\n",
 		"validate: ipv6 dns: [fd00:200::2]:53 captured\n",
@@ -86,7 +86,7 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 		}
 		PassthroughAddress string
 	}
-	if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Families) != 2 || report.Families[0].Removed != 19 ||
+	if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Families) != 2 || report.Families[0].Removed != 21 ||
 		report.PassthroughAddress != "removed ::6/128 from lo" {
 		t.Errorf("uninstall report %s: %+v %v", out, report, err)
 	}
