@@ -60,7 +60,7 @@ func (s *setter) Set(v string) error {
 func AddFlags(fs *pflag.FlagSet) *Flags {
 	f := &Flags{fields: map[string]string{}}
 	fs.StringVar(&f.configFile, "config", "", "a "+api.ConfigKind+" document (YAML or JSON) to start from; flags given replace its fields")
-	fs.StringVar(&f.resolvConf, "resolv-conf", initcontainer.DefaultResolvConf, "the resolv.conf whose nameservers' DNS is redirected")
+	fs.StringVar(&f.resolvConf, "resolv-conf", "", "the resolv.conf whose nameservers' DNS is redirected, instead of "+api.DefaultResolvConf)
 	for _, s := range settings.All {
 		if s.Flag == "" {
 			continue
@@ -105,6 +105,9 @@ func (f *Flags) Config() (*api.TransparentProxyConfig, error) {
 	for _, apply := range f.set {
 		apply(cfg)
 	}
+	if f.resolvConf != "" {
+		cfg.Redirect.DNS.ResolvConfigPath = f.resolvConf
+	}
 	if err := cfg.Validate(); err != nil {
 		if errs, ok := err.(api.FieldErrors); ok {
 			errs.Rename(func(field string) string {
@@ -122,7 +125,7 @@ func (f *Flags) Config() (*api.TransparentProxyConfig, error) {
 // Host reads what the rules need from the machine: the proxy's UID (an unknown user is an error
 // before anything is touched) and the nameservers.
 func (f *Flags) Host(cfg *api.TransparentProxyConfig) (initcontainer.Host, error) {
-	host, err := initcontainer.ReadHost(cfg, f.resolvConf)
+	host, err := initcontainer.ReadHost(cfg)
 	if errs, ok := err.(api.FieldErrors); ok {
 		errs.Rename(func(field string) string {
 			if flag, ok := f.fields[field]; ok {
