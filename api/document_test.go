@@ -214,6 +214,8 @@ ebpf:
 			want: []string{`redirect: "5" is not an object; accepted: an object with the fields of redirect`}},
 		{name: "list item of the wrong type", doc: "meshinit:\n  reachableServices: [{a: b}]\n",
 			want: []string{`meshinit.reachableServices: "{\"a\":\"b\"}" is neither a string nor a number`}},
+		{name: "a duration without its unit", doc: "retry:\n  sleepBetweenRetries: \"2\"\n",
+			want: []string{`retry.sleepBetweenRetries: "2" is not a non-negative duration; accepted: ` + FormDurationText}},
 		{name: "user out of range", doc: "kumaDPUser: 4294967295\n",
 			want: []string{`kumaDPUser: "4294967295" is out of range for a UID; accepted: ` + FormUser}},
 	} {

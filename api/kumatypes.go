@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -95,9 +96,11 @@ func ParseDurationText(s string) (Duration, error) {
 
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
+// UnmarshalJSON reads a string as a duration ("2s") and a number as nanoseconds, as Kuma does: a
+// string of digits ("2", from a variable, say) has no unit and is refused.
 func (d *Duration) UnmarshalJSON(data []byte) error {
 	var n json.Number
-	if json.Unmarshal(data, &n) == nil {
+	if !bytes.HasPrefix(data, []byte(`"`)) && json.Unmarshal(data, &n) == nil {
 		ns, err := n.Int64()
 		if err != nil || ns < 0 {
 			return invalid(string(data), "", "is not a non-negative number of nanoseconds", FormDurationText)
