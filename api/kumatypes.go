@@ -23,6 +23,7 @@ const (
 	FormLogLevel         = "a kernel log level 0-7"
 	FormVNetwork         = "interface:CIDR entries, e.g. docker0:172.17.0.0/16 (an interface ending in + is a prefix)"
 	FormExecutables      = "name:path pairs separated by ',', names iptables, iptables-save, iptables-restore, ip6tables, ip6tables-save, ip6tables-restore"
+	FormFilePath         = "a file path such as /etc/resolv.conf"
 )
 
 // Ports are single ports, as Kuma's excludePorts and includePorts hold them.

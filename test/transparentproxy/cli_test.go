@@ -112,7 +112,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		{kumaInit, []string{"--kuma-dp-user", "no-such-user"}, `Error: --kuma-dp-user: "no-such-user" is not a user on this host`},
 		{kumaInit, []string{"--redirect-all-dns-traffic=false", "--redirect-dns-port", "15001", "--redirect-dns"}, `Error: --redirect-dns-port (redirect.dns.port): "15001" is also redirect.outbound.port`},
 		{kumaInit, []string{"--config", "/nonexistent.yaml"}, "Error: --config: open /nonexistent.yaml: no such file or directory"},
-		{kumaInit, []string{"--redirect-dns", "--resolv-conf", "/nonexistent"}, `Error: redirect.dns.resolvConfigPath: "/nonexistent" cannot be read: open /nonexistent: no such file or directory`},
+		{kumaInit, []string{"--redirect-dns", "--resolv-conf", "/nonexistent"}, `Error: --resolv-conf: "/nonexistent" cannot be read: open /nonexistent: no such file or directory`},
 		{meshinit, []string{"install", "transparent-proxy", "--ip-family-mode", "both"}, `Error: invalid argument "both" for "--ip-family-mode" flag: "both" is not an IP family mode; accepted: dualstack, ipv4 or ipv6`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
