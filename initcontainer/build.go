@@ -80,21 +80,12 @@ func (b *builder) add(table, chain, purpose string, m match) {
 	b.rules = append(b.rules, m.rule(table, chain, purpose, !b.cfg.Comments.Disabled))
 }
 
-// addLast adds a rule to a built-in chain after the rules of others there.
-func (b *builder) addLast(table, chain, purpose string, m match) {
-	r := m.rule(table, chain, purpose, !b.cfg.Comments.Disabled)
-	r.Appended = true
-	b.rules = append(b.rules, r)
-}
-
 // addFirstOrLast adds a rule to a built-in chain before the rules of others there when first,
 // after them otherwise.
 func (b *builder) addFirstOrLast(first bool, table, chain, purpose string, m match) {
-	if first {
-		b.add(table, chain, purpose, m)
-	} else {
-		b.addLast(table, chain, purpose, m)
-	}
+	r := m.rule(table, chain, purpose, !b.cfg.Comments.Disabled)
+	r.Appended = !first
+	b.rules = append(b.rules, r)
 }
 
 func (b *builder) chain(table, name string) {

@@ -152,15 +152,19 @@ func (in *Installer) uninstallTargets() ([]*target, []FamilyResult) {
 	return targets, skipped
 }
 
+func familiesOf(targets []*target) []Family {
+	out := make([]Family, len(targets))
+	for i, t := range targets {
+		out[i] = t.family
+	}
+	return out
+}
+
 // UninstallScripts reads what of ours the kernel holds and returns, in each family's Script, what
 // Uninstall would apply, applying nothing: uninstall's dry run.
 func (in *Installer) UninstallScripts(ctx context.Context, cfg *api.TransparentProxyConfig) (*Result, error) {
 	targets, skipped := in.uninstallTargets()
-	var families []Family
-	for _, t := range targets {
-		families = append(families, t.family)
-	}
-	backend, err := in.backend(ctx, cfg.IPTablesExecutables, families)
+	backend, err := in.backend(ctx, cfg.IPTablesExecutables, familiesOf(targets))
 	if err != nil {
 		return nil, err
 	}
@@ -180,11 +184,7 @@ func (in *Installer) UninstallScripts(ctx context.Context, cfg *api.TransparentP
 // xtables lock held elsewhere) up to cfg.Retry.MaxRetries times, sleepBetweenRetries apart. during,
 // when set, runs while the restores do; its failure fails the transition.
 func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
-	var families []Family
-	for _, t := range targets {
-		families = append(families, t.family)
-	}
-	backend, err := in.backend(ctx, cfg.IPTablesExecutables, families)
+	backend, err := in.backend(ctx, cfg.IPTablesExecutables, familiesOf(targets))
 	if err != nil {
 		return nil, err
 	}
