@@ -30,6 +30,9 @@ type Flags struct {
 	// document field each given flag set, to name the flag in validation errors.
 	set    []func(*api.TransparentProxyConfig)
 	fields map[string]string
+	// setBy names, once Config has run, the variable or flag that set each field it set, for the
+	// errors of Host.
+	setBy map[string]string
 }
 
 // source is a document given by a flag: a path, or - for stdin.
@@ -159,19 +162,19 @@ func (f *Flags) Config(ctx context.Context, env Env) (*api.TransparentProxyConfi
 		env.warn("%s is not a variable Kuma or meshinit reads; it is ignored", name)
 	}
 	// Errors name the variable, or the flag given after it, that set the field.
-	names := map[string]string{}
+	f.setBy = map[string]string{}
 	for name, path := range api.EnvNames {
 		if slices.Contains(given, path) {
-			names[path] = name
+			f.setBy[path] = name
 		}
 	}
-	maps.Copy(names, f.fields)
+	maps.Copy(f.setBy, f.fields)
 	for _, apply := range f.set {
 		apply(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		renamed(err, func(field string) string {
-			if name, ok := names[field]; ok {
+			if name, ok := f.setBy[field]; ok {
 				return name + " (" + field + ")"
 			}
 			return field
@@ -181,7 +184,6 @@ func (f *Flags) Config(ctx context.Context, env Env) (*api.TransparentProxyConfi
 	for _, w := range cfg.Warnings() {
 		env.warn("%s", w)
 	}
-	f.fields = names
 	return cfg, nil
 }
 
@@ -190,7 +192,7 @@ func (f *Flags) Config(ctx context.Context, env Env) (*api.TransparentProxyConfi
 func (f *Flags) Host(cfg *api.TransparentProxyConfig) (initcontainer.Host, error) {
 	host, err := initcontainer.ReadHost(cfg)
 	renamed(err, func(field string) string {
-		if name, ok := f.fields[field]; ok {
+		if name, ok := f.setBy[field]; ok {
 			return name
 		}
 		return field
