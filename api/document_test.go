@@ -214,6 +214,8 @@ ebpf:
 			want: []string{`redirect: "5" is not an object; accepted: an object with the fields of redirect`}},
 		{name: "list item of the wrong type", doc: "meshinit:\n  reachableServices: [{a: b}]\n",
 			want: []string{`meshinit.reachableServices: "{\"a\":\"b\"}" is neither a string nor a number`}},
+		{name: "a duration without its unit", doc: "retry:\n  sleepBetweenRetries: \"2\"\n",
+			want: []string{`retry.sleepBetweenRetries: "2" is not a non-negative duration; accepted: ` + FormDurationText}},
 		{name: "user out of range", doc: "kumaDPUser: 4294967295\n",
 			want: []string{`kumaDPUser: "4294967295" is out of range for a UID; accepted: ` + FormUser}},
 	} {
@@ -276,8 +278,10 @@ func TestConfigWarnings(t *testing.T) {
 	c.IPFamilyMode = IPFamilyIPv4
 	c.SetInboundExcluded(PortRanges{{22, 22}, {20, 30}})
 	c.Redirect.Outbound.ExcludePortsForIPs = CIDRs{netip.MustParsePrefix("10.0.0.1/8"), netip.MustParsePrefix("fd00::/8")}
+	c.Redirect.Inbound.IncludePorts = Ports{8080}
 	want := []string{
 		"redirect.inbound.excludePorts: 20-30 overlaps 22",
+		"redirect.inbound.excludePorts: have no effect: redirect.inbound.includePorts names the only ports redirected, as in Kuma",
 		"redirect.outbound.excludePortsForIPs: 10.0.0.1/8 has host bits set; it means 10.0.0.0/8",
 		"redirect.outbound.excludePortsForIPs: IPv6 entries have no effect in ipv4 mode",
 	}

@@ -50,8 +50,9 @@ func envName(path string) string {
 }
 
 // ApplyEnv sets, on c, the field of every KUMA_TRANSPARENT_PROXY_* variable in environ ("NAME=value"
-// entries, as os.Environ returns them), in the forms the document's strings take. It returns the
-// paths set and the variables that look like the document's but name no field, most likely typos.
+// entries, as os.Environ returns them), in the forms the document's strings take; errors name the
+// variable. It returns the paths set and the variables that look like the document's but name no
+// field, most likely typos. It does not validate c: flags may still change it.
 func (c *TransparentProxyConfig) ApplyEnv(environ []string) (given, unknown []string, err error) {
 	env := map[string]string{}
 	for _, kv := range environ {
@@ -73,7 +74,6 @@ func (c *TransparentProxyConfig) ApplyEnv(environ []string) (given, unknown []st
 			e.Field = name + " (" + path + ")"
 		}
 	}
-	d.errs.Add("", c.Validate())
 	return d.given, unknown, d.errs.Err()
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -22,6 +23,7 @@ const (
 	FormLogLevel         = "a kernel log level 0-7"
 	FormVNetwork         = "interface:CIDR entries, e.g. docker0:172.17.0.0/16 (an interface ending in + is a prefix)"
 	FormExecutables      = "name:path pairs separated by ',', names iptables, iptables-save, iptables-restore, ip6tables, ip6tables-save, ip6tables-restore"
+	FormFilePath         = "a file path such as /etc/resolv.conf"
 )
 
 // Ports are single ports, as Kuma's excludePorts and includePorts hold them.
@@ -95,9 +97,11 @@ func ParseDurationText(s string) (Duration, error) {
 
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
+// UnmarshalJSON reads a string as a duration ("2s") and a number as nanoseconds, as Kuma does: a
+// string of digits ("2", from a variable, say) has no unit and is refused.
 func (d *Duration) UnmarshalJSON(data []byte) error {
 	var n json.Number
-	if json.Unmarshal(data, &n) == nil {
+	if !bytes.HasPrefix(data, []byte(`"`)) && json.Unmarshal(data, &n) == nil {
 		ns, err := n.Int64()
 		if err != nil || ns < 0 {
 			return invalid(string(data), "", "is not a non-negative number of nanoseconds", FormDurationText)

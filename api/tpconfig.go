@@ -361,6 +361,15 @@ func (c *TransparentProxyConfig) Warnings() []string {
 	}
 	add(c.Path(&c.Redirect.Inbound.ExcludePorts), c.InboundExcluded().Warnings())
 	add(c.Path(&c.Redirect.Outbound.ExcludePorts), c.OutboundExcluded().Warnings())
+	for _, f := range []struct {
+		flow     *Flow
+		excluded PortRanges
+	}{{&c.Redirect.Inbound, c.InboundExcluded()}, {&c.Redirect.Outbound, c.OutboundExcluded()}} {
+		if len(f.flow.IncludePorts) > 0 && len(f.excluded) > 0 {
+			add(c.Path(&f.flow.ExcludePorts), []string{"have no effect: " + c.Path(&f.flow.IncludePorts) +
+				" names the only ports redirected, as in Kuma"})
+		}
+	}
 	mode := c.Family()
 	for _, f := range []*Flow{&c.Redirect.Inbound, &c.Redirect.Outbound} {
 		field := c.Path(&f.ExcludePortsForIPs)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"github.com/meshinit/meshinit/api"
 )
 
 // Backend is the iptables variant rules go to: nf_tables or legacy x_tables. Both may be present
@@ -14,22 +16,38 @@ import (
 type Backend struct {
 	// Name is "nft" or "legacy", or "" when only the unsuffixed tools exist.
 	Name string
+	// Executables, from the configuration's iptablesExecutables, replace the backend's tools of the
+	// families they name.
+	Executables api.Executables
 }
 
 // Tool is the command of a tool ("save", "restore") for a family in this backend, such as
-// ip6tables-nft-restore.
+// ip6tables-nft-restore, or the executable given for it.
 func (b Backend) Tool(f Family, tool string) string {
+	if path := b.Executables[f.command(tool)]; path != "" {
+		return path
+	}
 	if b.Name == "" {
 		return f.command(tool)
 	}
 	return strings.Replace(f.command(tool), "tables-", "tables-"+b.Name+"-", 1)
 }
 
+// given reports whether the family's tools are given executables, of no backend known.
+func (b Backend) given(f Family) bool { return b.Executables[f.command("restore")] != "" }
+
 func (b Backend) String() string {
+	name := "iptables-" + b.Name
 	if b.Name == "" {
-		return "the default iptables"
+		name = "the default iptables"
 	}
-	return "iptables-" + b.Name
+	switch {
+	case len(b.Executables) == 0:
+		return name
+	case !b.given(IPv4) || !b.given(IPv6):
+		return name + " and the given iptablesExecutables"
+	}
+	return "the given iptablesExecutables"
 }
 
 // DetectBackend picks the backend whose tables already hold rules, without creating any table.

@@ -3,6 +3,7 @@ package initcontainer
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +25,8 @@ type Chain struct {
 }
 
 // Ruleset is the desired state of ours for one family: the chains to create and every rule, each
-// chain's rules in order. Rules in built-in chains go first in those chains.
+// chain's rules in order. Rules in built-in chains go first in those chains, before the rules of
+// others, unless they are Appended.
 type Ruleset struct {
 	Family Family  `json:"-"`
 	Chains []Chain `json:"chains"`
@@ -72,12 +74,35 @@ type builder struct {
 	rules  []Rule
 }
 
+// add adds a rule at the end of a chain of ours, or to a built-in chain among the rules of ours
+// that come before the rules of others there.
 func (b *builder) add(table, chain, purpose string, m match) {
-	b.rules = append(b.rules, m.rule(table, chain, purpose))
+	b.rules = append(b.rules, m.rule(table, chain, purpose, !b.cfg.Comments.Disabled))
+}
+
+// addFirstOrLast adds a rule to a built-in chain before the rules of others there when first,
+// after them otherwise.
+func (b *builder) addFirstOrLast(first bool, table, chain, purpose string, m match) {
+	r := m.rule(table, chain, purpose, !b.cfg.Comments.Disabled)
+	r.Appended = !first
+	b.rules = append(b.rules, r)
 }
 
 func (b *builder) chain(table, name string) {
 	b.chains = append(b.chains, Chain{Table: table, Name: name})
+}
+
+// hook creates a chain of ours in table filled by rules, reached from the built-in chain builtin by
+// a jump of m on top; nothing at all when rules adds none.
+func (b *builder) hook(table, builtin, chain, purpose string, m match, rules func()) {
+	before := len(b.rules)
+	rules()
+	if len(b.rules) == before {
+		return
+	}
+	b.chain(table, chain)
+	m.target = jump(chain)
+	b.add(table, builtin, purpose, m)
 }
 
 func (b *builder) dns() bool { return b.cfg.Redirect.DNS.Enabled }
@@ -96,11 +121,35 @@ func (b *builder) nameservers() (prefixes []netip.Prefix, all bool) {
 	return prefixes, false
 }
 
-func (b *builder) mangle() {
-	if b.cfg.DropInvalidPackets {
-		b.add(tableMangle, "PREROUTING", "drop packets conntrack finds invalid", match{
-			extra: []string{"-m", "conntrack", "--ctstate", "INVALID"}, target: targetDrop})
+// vnetworks are the family's virtual networks.
+func (b *builder) vnetworks() []api.VNetwork {
+	var out []api.VNetwork
+	for _, n := range b.cfg.Redirect.VNet.Networks {
+		if b.family.contains(n.CIDR.Addr()) {
+			out = append(out, n)
+		}
 	}
+	return out
+}
+
+// vnetInterfaces are the interfaces of the family's virtual networks, each once.
+func (b *builder) vnetInterfaces() []string {
+	var out []string
+	for _, n := range b.vnetworks() {
+		if !slices.Contains(out, n.Interface) {
+			out = append(out, n.Interface)
+		}
+	}
+	return out
+}
+
+func (b *builder) mangle() {
+	b.hook(tableMangle, "PREROUTING", ChainPrerouting, "arriving packets to "+ChainPrerouting, match{}, func() {
+		if b.cfg.DropInvalidPackets {
+			b.add(tableMangle, ChainPrerouting, "drop packets conntrack finds invalid", match{
+				extra: []string{"-m", "conntrack", "--ctstate", "INVALID"}, target: targetDrop})
+		}
+	})
 }
 
 func (b *builder) raw() {
@@ -109,34 +158,53 @@ func (b *builder) raw() {
 	}
 	servers, _ := b.nameservers()
 	// CT sets a packet's zone only once, so the proxy's own flows are claimed first.
-	b.add(tableRaw, "OUTPUT", "upstream DNS queries of the proxy in their own conntrack zone", match{
-		proto: "udp", dport: 53, extra: ownerIs(b.uid), target: conntrackZone(zoneProxyUpstream)})
-	b.add(tableRaw, "OUTPUT", "DNS answers of the proxy in the conntrack zone of the applications", match{
-		proto: "udp", sport: b.cfg.Redirect.DNS.Port, extra: ownerIs(b.uid), target: conntrackZone(zoneApplication)})
-	for _, ns := range servers {
-		b.add(tableRaw, "OUTPUT", "DNS queries of the applications in their own conntrack zone", match{
-			dst: ns, proto: "udp", dport: 53, target: conntrackZone(zoneApplication)})
-	}
-	for _, ns := range servers {
-		b.add(tableRaw, "PREROUTING", "upstream DNS answers in the conntrack zone of the proxy", match{
-			src: ns, proto: "udp", sport: 53, target: conntrackZone(zoneProxyUpstream)})
-	}
+	b.hook(tableRaw, "OUTPUT", ChainOutput, "outbound UDP to "+ChainOutput, match{proto: "udp"}, func() {
+		b.add(tableRaw, ChainOutput, "upstream DNS queries of the proxy in their own conntrack zone", match{
+			proto: "udp", dport: 53, extra: ownerIs(b.uid), target: conntrackZone(zoneProxyUpstream)})
+		b.add(tableRaw, ChainOutput, "DNS answers of the proxy in the conntrack zone of the applications", match{
+			proto: "udp", sport: b.cfg.Redirect.DNS.Port, extra: ownerIs(b.uid), target: conntrackZone(zoneApplication)})
+		for _, ns := range servers {
+			b.add(tableRaw, ChainOutput, "DNS queries of the applications in their own conntrack zone", match{
+				dst: ns, proto: "udp", dport: 53, target: conntrackZone(zoneApplication)})
+		}
+	})
+	b.hook(tableRaw, "PREROUTING", ChainPrerouting, "arriving UDP to "+ChainPrerouting, match{proto: "udp"}, func() {
+		// The virtual networks' DNS is the sidecar's to answer, as the applications' is.
+		for _, iface := range b.vnetInterfaces() {
+			b.add(tableRaw, ChainPrerouting, "DNS queries of a virtual network in the conntrack zone of the applications", match{
+				in: iface, proto: "udp", dport: 53, target: conntrackZone(zoneApplication)})
+		}
+		for _, ns := range servers {
+			b.add(tableRaw, ChainPrerouting, "upstream DNS answers in the conntrack zone of the proxy", match{
+				src: ns, proto: "udp", sport: 53, target: conntrackZone(zoneProxyUpstream)})
+		}
+	})
 }
 
 func (b *builder) nat() {
-	in := b.cfg.Redirect.Inbound
-	out := b.cfg.Redirect.Outbound
+	cfg := b.cfg
+	in, out := cfg.Redirect.Inbound, cfg.Redirect.Outbound
 	if in.Enabled {
 		b.chain(tableNat, ChainInbound)
 		b.chain(tableNat, ChainInboundRedirect)
 	}
-	b.chain(tableNat, ChainOutbound)
-	b.chain(tableNat, ChainOutboundRedirect)
-
-	if in.Enabled {
-		b.add(tableNat, "PREROUTING", "inbound TCP to "+ChainInbound, match{proto: "tcp", target: jump(ChainInbound)})
+	// Outbound disabled, only DNS goes through the outbound chain.
+	if out.Enabled || b.dns() {
+		b.chain(tableNat, ChainOutbound)
 	}
-	b.add(tableNat, "OUTPUT", "outbound TCP to "+ChainOutbound, match{proto: "tcp", target: jump(ChainOutbound)})
+	if out.Enabled {
+		b.chain(tableNat, ChainOutboundRedirect)
+	}
+
+	b.vnet()
+	if in.Enabled {
+		b.addFirstOrLast(in.InsertRedirectInsteadOfAppend, tableNat, "PREROUTING", "inbound TCP to "+ChainInbound,
+			match{proto: "tcp", target: jump(ChainInbound)})
+	}
+	if out.Enabled {
+		b.addFirstOrLast(out.InsertRedirectInsteadOfAppend, tableNat, "OUTPUT", "outbound TCP to "+ChainOutbound,
+			match{proto: "tcp", target: jump(ChainOutbound)})
+	}
 	if b.dns() {
 		b.add(tableNat, "OUTPUT", "outbound DNS to "+ChainOutbound, match{proto: "udp", dport: 53, target: jump(ChainOutbound)})
 	}
@@ -144,32 +212,38 @@ func (b *builder) nat() {
 	if in.Enabled {
 		b.inbound()
 	}
-	b.outbound()
+	if out.Enabled || b.dns() {
+		b.outbound()
+	}
 
 	if in.Enabled {
-		if b.cfg.Log.Enabled {
-			b.add(tableNat, ChainInboundRedirect, "log inbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit inbound: ")})
+		if cfg.Log.Enabled {
+			b.add(tableNat, ChainInboundRedirect, "log inbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit inbound: ", cfg.Log.Level)})
 		}
 		b.add(tableNat, ChainInboundRedirect, "inbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(in.Port)})
 	}
-	if b.cfg.Log.Enabled {
-		b.add(tableNat, ChainOutboundRedirect, "log outbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit outbound: ")})
+	if out.Enabled {
+		if cfg.Log.Enabled {
+			b.add(tableNat, ChainOutboundRedirect, "log outbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit outbound: ", cfg.Log.Level)})
+		}
+		b.add(tableNat, ChainOutboundRedirect, "outbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(out.Port)})
 	}
-	b.add(tableNat, ChainOutboundRedirect, "outbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(out.Port)})
 }
 
 func (b *builder) inbound() {
 	in := b.cfg.Redirect.Inbound
-	b.exclusions(ChainInbound, "inbound from an excluded address", "inbound to excluded ports", in.ExcludePortsForIPs, b.cfg.InboundExcluded(),
-		func(m *match, p netip.Prefix) { m.src = p })
-	b.add(tableNat, ChainInbound, "inbound TCP to "+ChainInboundRedirect, match{proto: "tcp", target: jump(ChainInboundRedirect)})
+	b.addressExclusions(ChainInbound, "inbound from an excluded address", in.ExcludePortsForIPs, targetReturn, func(m *match, p netip.Prefix) { m.src = p })
+	b.ports(ChainInbound, "inbound", in.IncludePorts, b.cfg.InboundExcluded(), targetReturn, ChainInboundRedirect)
 }
 
 func (b *builder) outbound() {
 	cfg := b.cfg
 	out := cfg.Redirect.Outbound
-	protocols := []string{"tcp"}
-	if b.dns() { // only DNS brings UDP into the chain
+	var protocols []string // those that reach the chain
+	if out.Enabled {
+		protocols = append(protocols, "tcp")
+	}
+	if b.dns() {
 		protocols = append(protocols, "udp")
 	}
 
@@ -202,7 +276,7 @@ func (b *builder) outbound() {
 			proto: "udp", dport: 53, extra: ownerIs(b.uid), target: targetReturn})
 		servers, all := b.nameservers()
 		if cfg.Log.Enabled && len(servers) > 0 {
-			b.add(tableNat, ChainOutbound, "log DNS redirects", match{proto: "udp", dport: 53, extra: logLimit, target: logTo("meshinit dns: ")})
+			b.add(tableNat, ChainOutbound, "log DNS redirects", match{proto: "udp", dport: 53, extra: logLimit, target: logTo("meshinit dns: ", cfg.Log.Level)})
 		}
 		purpose := "DNS to the nameservers goes to the sidecar DNS"
 		if all {
@@ -212,9 +286,15 @@ func (b *builder) outbound() {
 			b.add(tableNat, ChainOutbound, purpose, match{dst: ns, proto: "udp", dport: 53, target: redirectTo(cfg.Redirect.DNS.Port)})
 		}
 	}
+	if !out.Enabled {
+		return
+	}
 
 	loopback := b.family.Loopback()
 	if cfg.Redirect.Inbound.Enabled {
+		// Envoy forwards inbound traffic to the application, and kuma-dp's probe proxy connects to
+		// it, from this source, as the proxy's user: it must reach the application, not come back
+		// to the inbound listener by the hairpin rule below.
 		b.add(tableNat, ChainOutbound, "inbound traffic the proxy forwards to the application", match{
 			src: b.family.passthroughSource(), out: "lo", target: targetReturn})
 		b.add(tableNat, ChainOutbound, "proxy traffic to the pod address goes inbound", match{
@@ -224,22 +304,75 @@ func (b *builder) outbound() {
 		out: "lo", extra: ownerIsNot(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "traffic of the proxy is not redirected", match{extra: ownerIs(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "localhost is not redirected", match{dst: loopback, target: targetReturn})
-	b.exclusions(ChainOutbound, "outbound to an excluded address", "outbound to excluded ports", out.ExcludePortsForIPs, cfg.OutboundExcluded(),
-		func(m *match, p netip.Prefix) { m.dst = p })
-	b.add(tableNat, ChainOutbound, "outbound TCP to "+ChainOutboundRedirect, match{proto: "tcp", target: jump(ChainOutboundRedirect)})
+	b.addressExclusions(ChainOutbound, "outbound to an excluded address", out.ExcludePortsForIPs, targetReturn, func(m *match, p netip.Prefix) { m.dst = p })
+	b.ports(ChainOutbound, "outbound", out.IncludePorts, cfg.OutboundExcluded(), targetReturn, ChainOutboundRedirect)
 }
 
-// exclusions returns from chain the traffic of the excluded addresses (matched by address) and
-// to the excluded TCP ports.
-func (b *builder) exclusions(chain, ipPurpose, portPurpose string, ips api.CIDRs, ports api.PortRanges, address func(*match, netip.Prefix)) {
+// vnet makes ChainVNet, which the traffic arriving from the virtual networks' interfaces goes
+// through first. Their DNS goes to the sidecar's DNS. Their TCP within the network goes on, as
+// arriving traffic, to the inbound rules; leaving it, it is the host's own outbound traffic, to the
+// outbound address and port exclusions and then to the sidecar. What leaves the network and is not
+// redirected is accepted here, so that the inbound rules do not take it for the host's own.
+func (b *builder) vnet() {
+	nets := b.vnetworks()
+	if len(nets) == 0 {
+		return
+	}
+	b.chain(tableNat, ChainVNet)
+	// Before any rule of others, such as Docker's, can translate or forward it, as Kuma does.
+	for _, iface := range b.vnetInterfaces() {
+		b.add(tableNat, "PREROUTING", "traffic of a virtual network to "+ChainVNet, match{in: iface, target: jump(ChainVNet)})
+	}
+	if b.dns() {
+		b.add(tableNat, ChainVNet, "DNS of the virtual networks goes to the sidecar DNS", match{
+			proto: "udp", dport: 53, target: redirectTo(b.cfg.Redirect.DNS.Port)})
+	}
+	for _, n := range nets {
+		b.add(tableNat, ChainVNet, "traffic within its virtual network goes on to the inbound rules", match{
+			dst: n.CIDR.Masked(), in: n.Interface, target: targetReturn})
+	}
+	if out := b.cfg.Redirect.Outbound; out.Enabled {
+		b.addressExclusions(ChainVNet, "outbound to an excluded address is not redirected", out.ExcludePortsForIPs, targetAccept, func(m *match, p netip.Prefix) { m.dst = p })
+		b.ports(ChainVNet, "outbound", out.IncludePorts, b.cfg.OutboundExcluded(), targetAccept, ChainOutboundRedirect)
+		if len(out.IncludePorts) == 0 {
+			return // every TCP packet left is redirected
+		}
+	}
+	b.add(tableNat, ChainVNet, "other TCP leaving a virtual network is not redirected", match{proto: "tcp", target: targetAccept})
+}
+
+// addressExclusions takes the traffic of the excluded addresses, matched by address, out of chain
+// with skip.
+func (b *builder) addressExclusions(chain, purpose string, ips api.CIDRs, skip []string, address func(*match, netip.Prefix)) {
 	for _, p := range b.familyCIDRs(ips) {
-		m := match{target: targetReturn}
+		m := match{target: skip}
 		address(&m, p)
-		b.add(tableNat, chain, ipPurpose, m)
+		b.add(tableNat, chain, purpose, m)
 	}
-	for _, chunk := range multiports(ports) {
-		b.add(tableNat, chain, portPurpose, match{proto: "tcp", extra: dports(chunk), target: targetReturn})
+}
+
+// ports sends TCP from chain to the redirect chain: to the included ports when there are any,
+// otherwise to any port but the excluded ones, which skip takes out of chain; Kuma ignores the
+// excluded ports when ports are included.
+func (b *builder) ports(chain, flow string, include api.Ports, exclude api.PortRanges, skip []string, redirect string) {
+	if len(include) > 0 {
+		for _, chunk := range multiports(singlePorts(include)) {
+			b.add(tableNat, chain, flow+" TCP to included ports to "+redirect, match{proto: "tcp", extra: dports(chunk), target: jump(redirect)})
+		}
+		return
 	}
+	for _, chunk := range multiports(exclude) {
+		b.add(tableNat, chain, flow+" to excluded ports", match{proto: "tcp", extra: dports(chunk), target: skip})
+	}
+	b.add(tableNat, chain, flow+" TCP to "+redirect, match{proto: "tcp", target: jump(redirect)})
+}
+
+func singlePorts(ports api.Ports) api.PortRanges {
+	out := make(api.PortRanges, len(ports))
+	for i, p := range ports {
+		out[i] = api.PortRange{First: p, Last: p}
+	}
+	return out
 }
 
 func dports(multiport string) []string { return []string{"-m", "multiport", "--dports", multiport} }

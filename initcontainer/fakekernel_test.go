@@ -3,6 +3,7 @@ package initcontainer
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,7 +52,7 @@ func (k *fakeKernel) run(_ context.Context, name string, args []string, stdin []
 			return nil, err
 		}
 	}
-	family, _, _ := strings.Cut(name, "-")
+	family, _, _ := strings.Cut(filepath.Base(name), "-") // a given executable is a path
 	tables := k.families[family]
 	switch {
 	case strings.HasSuffix(name, "-save"):

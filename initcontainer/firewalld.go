@@ -40,21 +40,26 @@ func (e directEntry) attr(name string) string {
 	return ""
 }
 
-// ours reports whether an entry is one of ours: a chain of ours, or a rule bearing our marker.
+// ours reports whether an entry is one of ours: a chain of ours, or a rule of ours as the kernel's
+// rules are told apart.
 func (e directEntry) ours() bool {
 	switch e.XMLName.Local {
 	case "chain":
 		return slices.Contains(ourChains, e.attr("chain"))
 	case "rule":
-		return strings.Contains(e.Text, `"`+Marker)
+		return ourRule(e.attr("chain"), strings.TrimSpace(e.Text))
 	}
 	return false
 }
 
-// firewalldBuiltinPriority puts our rules in built-in chains before others' direct rules, as
-// install puts them on top; within a chain, increasing priorities keep their order, which
-// firewalld does not guarantee among equal priorities.
-const firewalldBuiltinPriority = -1000
+// firewalldFirst and firewalldLast put our rules in built-in chains before or after others'
+// direct rules (priority 0 unless they say), as install puts them on top or appends them; within
+// a chain, increasing priorities keep their order, which firewalld does not guarantee among equal
+// priorities.
+const (
+	firewalldFirst = -1000
+	firewalldLast  = 1000
+)
 
 // firewalldEntries renders a plan as direct.xml entries.
 func firewalldEntries(p Plan) []directEntry {
@@ -74,8 +79,12 @@ func firewalldEntries(p Plan) []directEntry {
 		for _, r := range fp.Rules {
 			key := r.Table + "/" + r.Chain
 			priority := position[key]
-			if !slices.Contains(ourChains, r.Chain) {
-				priority += firewalldBuiltinPriority
+			switch {
+			case slices.Contains(ourChains, r.Chain):
+			case r.Appended:
+				priority += firewalldLast
+			default:
+				priority += firewalldFirst
 			}
 			position[key]++
 			out = append(out, directEntry{XMLName: xml.Name{Local: "rule"},

@@ -34,8 +34,9 @@ func TestFirewalldDirect(t *testing.T) {
 		`<rule ipv="ipv4" table="filter" chain="INPUT" priority="0">-p tcp --dport 22 -j ACCEPT</rule>`,
 		`<passthrough ipv="ipv6">-t raw -A PREROUTING -j ACCEPT</passthrough>`,
 		`<chain ipv="ipv6" table="nat" chain="KUMA_MESH_OUTBOUND"></chain>`,
-		`<rule ipv="ipv4" table="nat" chain="OUTPUT" priority="-1000">-p tcp -m comment --comment &#34;meshinit: outbound TCP to KUMA_MESH_OUTBOUND&#34; -j KUMA_MESH_OUTBOUND</rule>`,
-		`<rule ipv="ipv4" table="nat" chain="OUTPUT" priority="-999">`,
+		// Appended in the kernel, after others' rules; the DNS jump on top, before them.
+		`<rule ipv="ipv4" table="nat" chain="OUTPUT" priority="1000">-p tcp -m comment --comment &#34;meshinit: outbound TCP to KUMA_MESH_OUTBOUND&#34; -j KUMA_MESH_OUTBOUND</rule>`,
+		`<rule ipv="ipv4" table="nat" chain="OUTPUT" priority="-999">-p udp -m udp --dport 53 -m comment --comment &#34;meshinit: outbound DNS to KUMA_MESH_OUTBOUND&#34; -j KUMA_MESH_OUTBOUND</rule>`,
 		`<rule ipv="ipv6" table="nat" chain="KUMA_MESH_OUTBOUND_REDIRECT" priority="1">-p tcp -m comment --comment &#34;meshinit: outbound TCP to the sidecar&#34; -j REDIRECT --to-ports 15001</rule>`,
 	} {
 		if !strings.Contains(text, want) {
@@ -60,6 +61,29 @@ func TestFirewalldDirect(t *testing.T) {
 	left, _ := os.ReadFile(path)
 	if strings.Contains(string(left), "meshinit") || strings.Contains(string(left), "KUMA_MESH") ||
 		!strings.Contains(string(left), "FOREIGN") || !strings.Contains(string(left), "passthrough") {
+		t.Errorf("after removal:\n%s", left)
+	}
+}
+
+// TestFirewalldWithoutComments: rules without our marker are still ours, by their chain or jump.
+func TestFirewalldWithoutComments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "direct.xml")
+	if err := os.WriteFile(path, []byte(foreignDirect), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := everything()
+	cfg.Comments.Disabled = true
+	if err := StoreFirewalld(path, NewPlan(cfg, testHost)); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := os.ReadFile(path)
+	if strings.Contains(string(stored), "--comment") {
+		t.Errorf("comments disabled, but direct.xml holds some:\n%s", stored)
+	}
+	if _, err := RemoveFirewalld(path); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadFile(path); strings.Contains(string(left), "KUMA_MESH") || strings.Count(string(left), "\n  <") != 3 {
 		t.Errorf("after removal:\n%s", left)
 	}
 }

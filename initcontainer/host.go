@@ -12,10 +12,8 @@ import (
 	"strings"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/internal/readfile"
 )
-
-// DefaultResolvConf is where the nameservers whose DNS is redirected are read from.
-const DefaultResolvConf = "/etc/resolv.conf"
 
 // ParseResolvConf returns the distinct nameserver addresses of a resolv.conf, zones removed
 // (rules cannot match them). A nameserver line that is not an address is an error: DNS to that
@@ -61,26 +59,39 @@ func LookupProxyUID(name string) (uint32, error) {
 }
 
 // ReadHost gathers the facts the rules need: the proxy's UID and, when DNS is redirected to
-// specific nameservers, those of resolvConf.
-func ReadHost(cfg *api.TransparentProxyConfig, resolvConf string) (Host, error) {
-	uid, err := LookupProxyUID(cfg.KumaDPUser)
-	if err != nil {
-		var errs api.FieldErrors
+// specific nameservers, those of redirect.dns.resolvConfigPath. In CNI mode the rules are installed
+// from the node, whose users are not the pod's: kumaDPUser must be a UID, and is not looked up.
+// Errors name the document's field.
+func ReadHost(cfg *api.TransparentProxyConfig) (Host, error) {
+	var errs api.FieldErrors
+	var host Host
+	uid, err := strconv.ParseUint(cfg.KumaDPUser, 10, 32)
+	switch {
+	case err == nil:
+		host.ProxyUID = uint32(uid)
+	case cfg.CNIMode:
+		errs.Add(cfg.Path(&cfg.KumaDPUser), &api.FieldError{Value: cfg.KumaDPUser,
+			Problem: "is not a UID, and in CNI mode (" + cfg.Path(&cfg.CNIMode) + ") users are not looked up", Accepted: "a UID, such as 5678"})
+	default:
+		host.ProxyUID, err = LookupProxyUID(cfg.KumaDPUser)
 		errs.Add(cfg.Path(&cfg.KumaDPUser), err)
-		return Host{}, errs
 	}
-	host := Host{ProxyUID: uid}
-	if cfg.Redirect.DNS.Enabled && !cfg.Redirect.DNS.CaptureAll {
-		data, err := os.ReadFile(resolvConf)
+	if dns := cfg.Redirect.DNS; dns.Enabled && !dns.CaptureAll {
+		field := cfg.Path(&cfg.Redirect.DNS.ResolvConfigPath)
+		accepted := "a resolv.conf whose nameservers' DNS is redirected, or " + cfg.Path(&cfg.Redirect.DNS.CaptureAll) + ": true"
+		data, err := readfile.Regular(dns.ResolvConfigPath, maxResolvConf)
 		if err != nil {
-			return Host{}, fmt.Errorf("reading the nameservers to redirect DNS for: %w", err)
-		}
-		if host.Nameservers, err = ParseResolvConf(data); err != nil {
-			return Host{}, fmt.Errorf("%s: %w", resolvConf, err)
+			errs.Add(field, &api.FieldError{Value: dns.ResolvConfigPath, Problem: "cannot be read: " + err.Error(), Accepted: accepted})
+		} else if host.Nameservers, err = ParseResolvConf(data); err != nil {
+			errs.Add(field, &api.FieldError{Value: dns.ResolvConfigPath, Problem: "is not usable: " + err.Error(), Accepted: accepted})
 		}
 	}
-	return host, nil
+	return host, errs.Err()
 }
+
+// maxResolvConf bounds what is read of a resolv.conf: glibc reads at most three nameservers, and
+// a file this long is not one.
+const maxResolvConf = 1 << 20
 
 // ipv6Available reports whether the calling thread's network namespace has IPv6 at all; without
 // it (ipv6.disable=1) there is no IPv6 traffic to redirect.

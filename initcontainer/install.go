@@ -129,13 +129,7 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 
 // Uninstall removes every rule and chain of ours, in both families, and nothing else.
 func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyConfig) (*Result, error) {
-	targets := []*target{{family: IPv4, desired: newState()}}
-	var skipped []FamilyResult
-	if in.system().ipv6Available() {
-		targets = append(targets, &target{family: IPv6, desired: newState()})
-	} else {
-		skipped = append(skipped, FamilyResult{Family: IPv6, Skipped: "this host has no IPv6"})
-	}
+	targets, skipped := in.uninstallTargets()
 	res, err := in.run(ctx, cfg, targets, skipped, nil)
 	if err != nil || len(skipped) > 0 {
 		return res, err
@@ -146,14 +140,55 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 	return res, nil
 }
 
-// run takes the namespace's lock and transitions the targets, retrying transient failures (the
-// xtables lock held elsewhere) with backoff up to cfg.Retry.MaxRetries times. during, when set, runs
-// while the restores do; its failure fails the transition.
-func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
-	backend, err := in.backend(ctx)
+// uninstallTargets are both families, to hold nothing of ours, but IPv6 on a host without it.
+func (in *Installer) uninstallTargets() ([]*target, []FamilyResult) {
+	targets := []*target{{family: IPv4, desired: newState()}}
+	var skipped []FamilyResult
+	if in.system().ipv6Available() {
+		targets = append(targets, &target{family: IPv6, desired: newState()})
+	} else {
+		skipped = append(skipped, FamilyResult{Family: IPv6, Skipped: "this host has no IPv6"})
+	}
+	return targets, skipped
+}
+
+func familiesOf(targets []*target) []Family {
+	out := make([]Family, len(targets))
+	for i, t := range targets {
+		out[i] = t.family
+	}
+	return out
+}
+
+// UninstallScripts reads what of ours the kernel holds and returns, in each family's Script, what
+// Uninstall would apply, applying nothing: uninstall's dry run.
+func (in *Installer) UninstallScripts(ctx context.Context, cfg *api.TransparentProxyConfig) (*Result, error) {
+	targets, skipped := in.uninstallTargets()
+	backend, err := in.backend(ctx, cfg.IPTablesExecutables, familiesOf(targets))
 	if err != nil {
 		return nil, err
 	}
+	res := &Result{Backend: backend}
+	for _, t := range targets {
+		st, err := in.read(ctx, backend, t.family)
+		if err != nil {
+			return nil, err
+		}
+		res.Families = append(res.Families, FamilyResult{Family: t.family, Before: st, After: st, Script: Script(st, t.desired)})
+	}
+	res.Families = append(res.Families, skipped...)
+	return res, nil
+}
+
+// run takes the namespace's lock and transitions the targets, retrying transient failures (the
+// xtables lock held elsewhere) up to cfg.Retry.MaxRetries times, sleepBetweenRetries apart. during,
+// when set, runs while the restores do; its failure fails the transition.
+func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
+	backend, err := in.backend(ctx, cfg.IPTablesExecutables, familiesOf(targets))
+	if err != nil {
+		return nil, err
+	}
+	args := restoreArgs(cfg.Wait, cfg.WaitInterval)
 	wait := time.Duration(cfg.Wait) * time.Second
 	unlock, err := lockNamespace(ctx, wait)
 	if err != nil {
@@ -161,7 +196,7 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 	}
 	defer unlock()
 	for attempt := uint(0); ; attempt++ {
-		err = in.transition(ctx, backend, targets, cfg.Wait, during)
+		err = in.transition(ctx, backend, targets, args, during)
 		if err == nil || !transient(err) {
 			break
 		}
@@ -171,7 +206,7 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 				attempt+1, cfg.Retry.MaxRetries, cfg.Wait, err)
 			break
 		}
-		in.pause(ctx, backoff(attempt))
+		in.pause(ctx, time.Duration(cfg.Retry.SleepBetweenRetries))
 	}
 	if err != nil {
 		return nil, err
@@ -186,9 +221,13 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, t
 
 // transition reads each family's rules, applies the scripts, and verifies what the kernel holds.
 // The families' restores run at once. Any failure restores the families already changed.
-func (in *Installer) transition(ctx context.Context, b Backend, targets []*target, wait uint, during func() error) error {
+func (in *Installer) transition(ctx context.Context, b Backend, targets []*target, args []string, during func() error) error {
 	for _, t := range targets {
-		exist, known, err := in.system().kernelTables(b, t.family)
+		// Given executables are of no backend known: the kernel is not asked, they are.
+		exist, known, err := false, false, error(nil)
+		if !b.given(t.family) {
+			exist, known, err = in.system().kernelTables(b, t.family)
+		}
 		if err != nil {
 			return err
 		}
@@ -206,7 +245,7 @@ func (in *Installer) transition(ctx context.Context, b Backend, targets []*targe
 	for _, t := range targets {
 		if t.script != nil {
 			changing = append(changing, t)
-			cmds = append(cmds, command{b.Tool(t.family, "restore"), restoreArgs(wait), t.script})
+			cmds = append(cmds, command{b.Tool(t.family, "restore"), args, t.script})
 		}
 	}
 	var duringErr error
@@ -225,7 +264,7 @@ func (in *Installer) transition(ctx context.Context, b Backend, targets []*targe
 		}
 	}
 	if err := errors.Join(append(errs, duringErr)...); err != nil {
-		return errors.Join(err, in.rollback(ctx, b, applied, wait))
+		return errors.Join(err, in.rollback(ctx, b, applied, args))
 	}
 	return nil
 }
@@ -246,20 +285,20 @@ func (in *Installer) verify(ctx context.Context, b Backend, t *target) error {
 		}
 	}
 	st, err := in.read(ctx, b, t.family)
-	if err == nil && !st.Equal(t.desired) {
+	if err == nil && !st.Satisfies(t.desired) {
 		err = fmt.Errorf("%s: the rules read back after applying differ from those applied", t.family)
 	}
 	return err
 }
 
 // rollback restores the families already changed to their state before the transition.
-func (in *Installer) rollback(ctx context.Context, b Backend, applied []*target, wait uint) error {
+func (in *Installer) rollback(ctx context.Context, b Backend, applied []*target, args []string) error {
 	var errs []error
 	for _, t := range applied {
 		st, err := in.read(ctx, b, t.family)
 		if err == nil {
 			if script := Script(st, t.before); script != nil {
-				err = in.restore(ctx, b, t.family, script, wait)
+				_, err = run(in.runner(), ctx, b.Tool(t.family, "restore"), args, script)
 			}
 		}
 		if err != nil {
@@ -281,28 +320,38 @@ func (in *Installer) read(ctx context.Context, b Backend, f Family) (State, erro
 	return st, nil
 }
 
-func (in *Installer) restore(ctx context.Context, b Backend, f Family, script []byte, wait uint) error {
-	_, err := run(in.runner(), ctx, b.Tool(f, "restore"), restoreArgs(wait), script)
-	return err
-}
-
-func restoreArgs(wait uint) []string {
+// restoreArgs are iptables-restore's arguments: legacy iptables waits wait seconds for the xtables
+// lock, trying every waitInterval microseconds (iptables 1.8.9 ignores it, with a notice);
+// iptables-nft takes no lock and accepts both.
+func restoreArgs(wait, waitInterval uint) []string {
 	args := []string{"--noflush"}
 	if wait > 0 {
 		args = append(args, "--wait", strconv.FormatUint(uint64(wait), 10))
+		if waitInterval > 0 {
+			args = append(args, "--wait-interval", strconv.FormatUint(uint64(waitInterval), 10))
+		}
 	}
 	return args
 }
 
-func (in *Installer) backend(ctx context.Context) (Backend, error) {
-	if in.Backend == nil {
-		b, err := DetectBackend(ctx, in.runner())
+// backend is the backend of the families' tools: the given executables where the configuration
+// names them, the detected backend's tools otherwise. Nothing is detected when every family's are
+// given.
+func (in *Installer) backend(ctx context.Context, exe api.Executables, families []Family) (Backend, error) {
+	var b Backend
+	switch {
+	case in.Backend != nil:
+		b = *in.Backend
+	case slices.ContainsFunc(families, func(f Family) bool { return exe[f.command("restore")] == "" }):
+		detected, err := DetectBackend(ctx, in.runner())
 		if err != nil {
 			return Backend{}, err
 		}
-		in.Backend = &b
+		in.Backend = &detected
+		b = detected
 	}
-	return *in.Backend, nil
+	b.Executables = exe
+	return b, nil
 }
 
 func (in *Installer) runner() Runner {
@@ -334,18 +383,13 @@ func transient(err error) bool {
 		strings.Contains(ce.Stderr, "temporarily unavailable")
 }
 
-// backoff doubles from 100ms up to 2s.
-func backoff(attempt uint) time.Duration {
-	return min(100*time.Millisecond<<min(attempt, 5), 2*time.Second)
-}
-
 // Check reports whether the kernel holds exactly the rules of ours that Build makes of cfg, in
 // every family of cfg: what a CNI CHECK asks.
 func (in *Installer) Check(ctx context.Context, cfg *api.TransparentProxyConfig, host Host) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	backend, err := in.backend(ctx)
+	backend, err := in.backend(ctx, cfg.IPTablesExecutables, Families(cfg))
 	if err != nil {
 		return err
 	}
@@ -355,7 +399,7 @@ func (in *Installer) Check(ctx context.Context, cfg *api.TransparentProxyConfig,
 			continue
 		}
 		st, err := in.read(ctx, backend, f)
-		if err == nil && !st.Equal(StateOf(Build(cfg, host, f))) {
+		if err == nil && !st.Satisfies(StateOf(Build(cfg, host, f))) {
 			err = fmt.Errorf("%s: the rules of ours are not those of the configuration (%d rules of ours present)", f, st.Count().Rules)
 		}
 		errs = append(errs, err)

@@ -70,7 +70,7 @@ func TestInstallRollsBackWhenIPv6Fails(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 	// Tables the failed install created stay, empty, as in the kernel; the rules of ours are back.
-	if after, _ := ParseState(k.families["iptables"].save()); !after.Equal(before) {
+	if after, _ := ParseState(k.families["iptables"].save()); !after.Satisfies(before) {
 		t.Errorf("IPv4 was not rolled back to the previous install:\n--- before\n%+v\n--- after\n%+v", before, after)
 	}
 	if !sys.passthrough {
@@ -87,11 +87,12 @@ func TestInstallRetriesOnlyTransientFailures(t *testing.T) {
 		wantErr   bool
 		wantSleep []time.Duration
 	}{
-		// Both families' restores run in each attempt, so each attempt consumes two failures.
+		// Both families' restores run in each attempt, so each attempt consumes two failures; the
+		// attempts are sleepBetweenRetries apart.
 		{name: "lock busy, then free", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 4,
-			wantSleep: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}},
+			wantSleep: []time.Duration{300 * time.Millisecond, 300 * time.Millisecond}},
 		{name: "lock busy beyond the retries", exitCode: 4, stderr: "Another app is currently holding the xtables lock", failures: 10,
-			wantErr: true, wantSleep: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}},
+			wantErr: true, wantSleep: []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}},
 		{name: "a bad rule is not retried", exitCode: 2, stderr: "Bad argument", failures: 1, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +106,9 @@ func TestInstallRetriesOnlyTransientFailures(t *testing.T) {
 				}
 				return nil
 			}
-			_, err := in.Install(context.Background(), api.DefaultTransparentProxyConfig(), testHost)
+			cfg := api.DefaultTransparentProxyConfig()
+			cfg.Retry.SleepBetweenRetries = api.Duration(300 * time.Millisecond)
+			_, err := in.Install(context.Background(), cfg, testHost)
 			if (err != nil) != tc.wantErr {
 				t.Errorf("error = %v, want error %v", err, tc.wantErr)
 			}
@@ -231,6 +234,60 @@ func (k droppingKernel) Start(ctx context.Context, name string, args []string, s
 		}
 	}
 	return k.fakeKernel.Start(ctx, name, args, []byte(strings.Join(kept, "\n")))
+}
+
+// TestWaitArguments: wait and waitInterval go to every restore; iptables-nft accepts and ignores
+// them, legacy iptables waits for its lock.
+func TestWaitArguments(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.Wait, cfg.WaitInterval = 7, 250
+	if _, err := in.Install(context.Background(), cfg, testHost); err != nil {
+		t.Fatal(err)
+	}
+	if got := byFamily(k.calls)["iptables"][1]; got != "iptables-nft-restore --noflush --wait 7 --wait-interval 250" {
+		t.Errorf("restore ran as %q", got)
+	}
+	k.calls = nil
+	cfg.Wait = 0
+	if _, err := in.Uninstall(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := byFamily(k.calls)["iptables"][1]; got != "iptables-nft-restore --noflush" {
+		t.Errorf("with wait 0, restore ran as %q", got)
+	}
+}
+
+// TestGivenExecutables: iptablesExecutables are run instead of the backend's tools, per family, and
+// no backend is detected when both families' are given.
+func TestGivenExecutables(t *testing.T) {
+	k := newFakeKernel()
+	in, _ := fakeInstaller(k)
+	in.Backend = nil // detection would look for tools on PATH, and fail the test if it ran
+	in.sys = &fakeSystem{kernel: k}
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.IPTablesExecutables = mustParse(api.ParseExecutables("iptables:/x/iptables,iptables-save:/x/iptables-save,iptables-restore:/x/iptables-restore," +
+		"ip6tables:/y/ip6tables,ip6tables-save:/y/ip6tables-save,ip6tables-restore:/y/ip6tables-restore"))
+	res, err := in.Install(context.Background(), cfg, testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Of no known backend, the rules are not probed over netlink: read before, and after.
+	want := map[string][]string{
+		"/x/iptables":  {"/x/iptables-save", "/x/iptables-restore --noflush --wait 5", "/x/iptables-save"},
+		"/y/ip6tables": {"/y/ip6tables-save", "/y/ip6tables-restore --noflush --wait 5", "/y/ip6tables-save"},
+	}
+	if got := byFamily(k.calls); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls = %q, want %q", got, want)
+	}
+	if in.Backend != nil || res.Backend.String() != "the given iptablesExecutables" {
+		t.Errorf("detected %v, reported %q", in.Backend, res.Backend)
+	}
+	k.calls = nil
+	if _, err := in.Uninstall(context.Background(), cfg); err != nil || len(k.calls) != 6 || !strings.HasPrefix(k.calls[0], "/") {
+		t.Errorf("uninstall ran %q: %v", k.calls, err)
+	}
 }
 
 // byFamily splits the calls by family, keeping each family's order.

@@ -58,12 +58,12 @@ func TestScenariosInstallAsWritten(t *testing.T) {
 	}
 }
 
-func validateIn(t *testing.T, ns *netkit.Namespace, cfg *api.TransparentProxyConfig) ([]Check, error) {
+func validateIn(t *testing.T, ns *netkit.Namespace, cfg *api.TransparentProxyConfig, host Host) ([]Check, error) {
 	t.Helper()
 	var checks []Check
 	var verr error
 	if err := ns.Do(func() error {
-		checks, verr = Validate(cfg, testHost, time.Second)
+		checks, verr = Validate(cfg, host, time.Second)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestValidateProvesCapture(t *testing.T) {
 	net := netkit.New(t)
 	cfg := everything()
 	install(t, net.Pod, Backend{Name: "nft"}, cfg, testHost)
-	checks, err := validateIn(t, net.Pod, cfg)
+	checks, err := validateIn(t, net.Pod, cfg, testHost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +97,55 @@ func TestValidateProvesCapture(t *testing.T) {
 	}
 }
 
+// TestValidateOtherConfigurations: included ports are probed on one of them; with outbound off, no
+// outbound probe is made; as the proxy's own user (root here plays it), whose outbound traffic
+// and DNS are never redirected, only the inbound path is proven, as by Kuma's validator.
+func TestValidateOtherConfigurations(t *testing.T) {
+	requireTools(t)
+	asRoot := Host{ProxyUID: 0, Nameservers: testHost.Nameservers}
+	for _, tc := range []struct {
+		name   string
+		modify func(*api.TransparentProxyConfig)
+		host   Host
+		want   []string
+	}{
+		{"included ports", func(c *api.TransparentProxyConfig) { c.Redirect.Outbound.IncludePorts = api.Ports{443, 80} }, testHost, []string{
+			"ipv4 outbound: 192.0.2.1:443 captured", "ipv4 inbound: 10.200.0.1:10000 captured", "ipv4 dns: 10.200.0.2:53 captured",
+			"ipv6 outbound: [2001:db8::1]:443 captured", "ipv6 inbound: [fd00:200::1]:10000 captured", "ipv6 dns: [fd00:200::2]:53 captured",
+		}},
+		{"outbound off", func(c *api.TransparentProxyConfig) { c.Redirect.Outbound.Enabled = false }, testHost, []string{
+			"ipv4 inbound: skipped: only the proxy's connections to the pod's own address can prove it from here, and with outbound redirection off they are not redirected",
+			"ipv4 dns: 10.200.0.2:53 captured",
+			"ipv6 inbound: skipped: only the proxy's connections to the pod's own address can prove it from here, and with outbound redirection off they are not redirected",
+			"ipv6 dns: [fd00:200::2]:53 captured",
+		}},
+		{"as the proxy", func(*api.TransparentProxyConfig) {}, asRoot, []string{
+			"ipv4 outbound: skipped: runs as UID 0, the proxy's, whose own outbound traffic is never redirected",
+			"ipv4 inbound: 10.200.0.1:10000 captured",
+			"ipv4 dns: skipped: runs as UID 0, the proxy's, whose own dns traffic is never redirected",
+			"ipv6 outbound: skipped: runs as UID 0, the proxy's, whose own outbound traffic is never redirected",
+			"ipv6 inbound: [fd00:200::1]:10000 captured",
+			"ipv6 dns: skipped: runs as UID 0, the proxy's, whose own dns traffic is never redirected",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := netkit.New(t)
+			cfg := api.DefaultTransparentProxyConfig()
+			cfg.Redirect.DNS.Enabled = true
+			tc.modify(cfg)
+			install(t, net.Pod, Backend{Name: "nft"}, cfg, tc.host)
+			checks, err := validateIn(t, net.Pod, cfg, tc.host)
+			var got []string
+			for _, c := range checks {
+				got = append(got, c.String())
+			}
+			if err != nil || !slices.Equal(got, tc.want) {
+				t.Errorf("checks (%v):\n%s\nwant:\n%s", err, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
 func TestValidateFailsWithoutRules(t *testing.T) {
 	requireTools(t)
 	net := netkit.New(t)
@@ -106,13 +155,51 @@ func TestValidateFailsWithoutRules(t *testing.T) {
 	v6 := everything()
 	v6.SetFamily(api.IPFamilyIPv6)
 	install(t, net.Pod, Backend{Name: "nft"}, v6, testHost)
-	checks, err := validateIn(t, net.Pod, cfg)
+	checks, err := validateIn(t, net.Pod, cfg, testHost)
 	if err == nil {
 		t.Fatalf("validation passed without IPv4 rules: %v", checks)
 	}
 	for _, c := range checks {
 		if c.Err == nil {
 			t.Errorf("%s passed without rules", c)
+		}
+	}
+}
+
+// TestGivenExecutablesInKernel gives legacy iptables' programs for IPv4 alone: IPv4's rules go
+// there, IPv6's to the backend detected, nftables in a fresh namespace.
+func TestGivenExecutablesInKernel(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.IPTablesExecutables = api.Executables{}
+	for _, tool := range []string{"iptables", "iptables-save", "iptables-restore"} {
+		cfg.IPTablesExecutables[tool] = prereq.Binary(t, strings.Replace(tool, "iptables", "iptables-legacy", 1))
+	}
+	run := func(uninstall bool) {
+		t.Helper()
+		if err := net.Pod.Do(func() (err error) {
+			if uninstall {
+				// Detection would now count both backends' rules, a tie here: say which.
+				_, err = (&Installer{Backend: &Backend{Name: "nft"}}).Uninstall(context.Background(), cfg)
+			} else {
+				_, err = (&Installer{}).Install(context.Background(), cfg, testHost)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(false)
+	for tool, want := range map[string]bool{"iptables-legacy-save": true, "iptables-nft-save": false, "ip6tables-nft-save": true, "ip6tables-legacy-save": false} {
+		if got := strings.Contains(net.Pod.Run(t, tool), ChainOutbound); got != want {
+			t.Errorf("%s holds our rules: %v, want %v", tool, got, want)
+		}
+	}
+	run(true)
+	for _, tool := range []string{"iptables-legacy-save", "ip6tables-nft-save"} {
+		if out := net.Pod.Run(t, tool); strings.Contains(out, "KUMA_MESH") {
+			t.Errorf("%s after uninstall:\n%s", tool, out)
 		}
 	}
 }

@@ -61,35 +61,45 @@ func foreignPod(t *testing.T, b Backend) *netkit.Namespace {
 	return pod
 }
 
-func everything() *api.TransparentProxyConfig {
+func everything() *api.TransparentProxyConfig { return scenarioConfig("everything") }
+
+func scenarioConfig(name string) *api.TransparentProxyConfig {
 	for _, s := range scenarios {
-		if s.name == "everything" {
+		if s.name == name {
 			return s.config()
 		}
 	}
-	panic("no scenario everything")
+	panic("no scenario " + name)
 }
+
+// lifecycles are the configurations whose install, re-run and uninstall are tried against others'
+// rules: with comments, and without, where only the chains and the jumps tell ours.
+var lifecycles = []string{"everything", "comments-disabled"}
 
 func TestRerunChangesNothing(t *testing.T) {
 	requireTools(t)
 	for _, b := range backends {
-		t.Run(b.Name, func(t *testing.T) {
-			pod := foreignPod(t, b)
-			install(t, pod, b, everything(), testHost)
-			first := saveAll(t, pod, b)
-			res := install(t, pod, b, everything(), testHost)
-			for _, f := range res.Families {
-				if f.Script != nil {
-					t.Errorf("%s: the re-run applied a script:\n%s", f.Family, f.Script)
-				}
-			}
-			if res.PassthroughAddress {
-				t.Error("the re-run added ::6 to lo again")
-			}
-			if second := saveAll(t, pod, b); second != first {
-				t.Errorf("iptables-save changed on re-run:\n--- first\n%s\n--- second\n%s", first, second)
-			}
-		})
+		for _, name := range lifecycles {
+			t.Run(b.Name+"/"+name, func(t *testing.T) { rerunChangesNothing(t, b, scenarioConfig(name)) })
+		}
+	}
+}
+
+func rerunChangesNothing(t *testing.T, b Backend, cfg *api.TransparentProxyConfig) {
+	pod := foreignPod(t, b)
+	install(t, pod, b, cfg, testHost)
+	first := saveAll(t, pod, b)
+	res := install(t, pod, b, cfg, testHost)
+	for _, f := range res.Families {
+		if f.Script != nil {
+			t.Errorf("%s: the re-run applied a script:\n%s", f.Family, f.Script)
+		}
+	}
+	if res.PassthroughAddress {
+		t.Error("the re-run added ::6 to lo again")
+	}
+	if second := saveAll(t, pod, b); second != first {
+		t.Errorf("iptables-save changed on re-run:\n--- first\n%s\n--- second\n%s", first, second)
 	}
 }
 
@@ -122,31 +132,35 @@ func bytesContain(b []byte, s string) bool { return strings.Contains(string(b), 
 func TestUninstallRestoresExactly(t *testing.T) {
 	requireTools(t)
 	for _, b := range backends {
-		t.Run(b.Name, func(t *testing.T) {
-			pod := foreignPod(t, b)
-			before := saveAll(t, pod, b)
-			install(t, pod, b, everything(), testHost)
-			res, err := uninstall(t, pod, b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if after := saveAll(t, pod, b); after != before {
-				t.Errorf("iptables-save after uninstall differs:\n--- before\n%s\n--- after\n%s", before, after)
-			}
-			removed := 0
-			for _, f := range res.Families {
-				removed += f.Before.Count().Rules
-			}
-			if removed == 0 {
-				t.Error("uninstall reports nothing removed")
-			}
-			if !res.PassthroughAddress {
-				t.Error("uninstall did not remove the ::6 address install added")
-			}
-			if again, err := uninstall(t, pod, b); err != nil || again.Families[0].Script != nil {
-				t.Errorf("a second uninstall did something: %v", err)
-			}
-		})
+		for _, name := range lifecycles {
+			t.Run(b.Name+"/"+name, func(t *testing.T) { uninstallRestoresExactly(t, b, scenarioConfig(name)) })
+		}
+	}
+}
+
+func uninstallRestoresExactly(t *testing.T, b Backend, cfg *api.TransparentProxyConfig) {
+	pod := foreignPod(t, b)
+	before := saveAll(t, pod, b)
+	install(t, pod, b, cfg, testHost)
+	res, err := uninstall(t, pod, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := saveAll(t, pod, b); after != before {
+		t.Errorf("iptables-save after uninstall differs:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	removed := 0
+	for _, f := range res.Families {
+		removed += f.Before.Count().Rules
+	}
+	if removed == 0 {
+		t.Error("uninstall reports nothing removed")
+	}
+	if !res.PassthroughAddress {
+		t.Error("uninstall did not remove the ::6 address install added")
+	}
+	if again, err := uninstall(t, pod, b); err != nil || again.Families[0].Script != nil {
+		t.Errorf("a second uninstall did something: %v", err)
 	}
 }
 

@@ -2,20 +2,39 @@ package initcontainer
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/meshinit/meshinit/api"
 )
 
-// Chains of ours, Kuma's names.
+// Chains of ours: in nat, Kuma's names; in raw and mangle, one per built-in chain it is reached
+// from. Every rule of ours lies in a chain of ours, or jumps to one from a built-in chain, so that
+// rules without comments are still known as ours.
 const (
 	ChainInbound          = "KUMA_MESH_INBOUND"
 	ChainInboundRedirect  = "KUMA_MESH_INBOUND_REDIRECT"
 	ChainOutbound         = "KUMA_MESH_OUTBOUND"
 	ChainOutboundRedirect = "KUMA_MESH_OUTBOUND_REDIRECT"
+	ChainVNet             = "KUMA_MESH_VNET"
+	ChainPrerouting       = "KUMA_MESH_PREROUTING"
+	ChainOutput           = "KUMA_MESH_OUTPUT"
 )
 
 // ourChains are every chain this package may create; uninstall removes exactly these.
-var ourChains = []string{ChainInbound, ChainInboundRedirect, ChainOutbound, ChainOutboundRedirect}
+var ourChains = []string{ChainInbound, ChainInboundRedirect, ChainOutbound, ChainOutboundRedirect, ChainVNet, ChainPrerouting, ChainOutput}
+
+// ourRule reports whether a rule of chain, as iptables-save prints it after "-A <chain> ", is ours:
+// it is in a chain of ours, jumps to one, or bears our marker (rules of earlier versions, which
+// lay in built-in chains).
+func ourRule(chain, spec string) bool {
+	if slices.Contains(ourChains, chain) || strings.Contains(spec, `--comment "`+Marker) {
+		return true
+	}
+	// iptables-save prints the target last.
+	return slices.ContainsFunc(ourChains, func(c string) bool { return spec == "-j "+c || strings.HasSuffix(spec, " -j "+c) })
+}
 
 // Tables used, in the order scripts write them.
 const (
@@ -26,8 +45,7 @@ const (
 
 var tables = []string{tableMangle, tableRaw, tableNat}
 
-// Marker starts the comment of every rule of ours; rules in chains that are not ours are
-// recognised by it alone.
+// Marker starts the comment of every rule of ours, unless comments.disabled says rules carry none.
 const Marker = "meshinit: "
 
 // Rule is one iptables rule of ours. Args are what follows "-A <chain>", in the order and spelling
@@ -37,6 +55,9 @@ type Rule struct {
 	Chain   string   `json:"chain"`
 	Args    []string `json:"args"`
 	Purpose string   `json:"purpose"`
+	// Appended is for a rule in a built-in chain that goes after the rules of others there, rather
+	// than before them.
+	Appended bool `json:"appended,omitempty"`
 }
 
 // Spec is the rule's arguments as iptables-save prints them after "-A <chain> ".
@@ -62,7 +83,7 @@ func quote(arg string) string {
 type match struct {
 	src, dst netip.Prefix
 	notDst   bool
-	out      string
+	in, out  string
 	proto    string
 	sport    uint16
 	dport    uint16
@@ -70,7 +91,8 @@ type match struct {
 	target   []string
 }
 
-func (m match) rule(table, chain, purpose string) Rule {
+// rule makes the rule, with our marker and its purpose as its comment unless comment is false.
+func (m match) rule(table, chain, purpose string, comment bool) Rule {
 	var a []string
 	if m.src.IsValid() {
 		a = append(a, "-s", m.src.String())
@@ -80,6 +102,9 @@ func (m match) rule(table, chain, purpose string) Rule {
 			a = append(a, "!")
 		}
 		a = append(a, "-d", m.dst.String())
+	}
+	if m.in != "" {
+		a = append(a, "-i", m.in)
 	}
 	if m.out != "" {
 		a = append(a, "-o", m.out)
@@ -97,7 +122,9 @@ func (m match) rule(table, chain, purpose string) Rule {
 		}
 	}
 	a = append(a, m.extra...)
-	a = append(a, "-m", "comment", "--comment", Marker+purpose)
+	if comment {
+		a = append(a, "-m", "comment", "--comment", Marker+purpose)
+	}
 	a = append(a, m.target...)
 	return Rule{Table: table, Chain: chain, Args: a, Purpose: purpose}
 }
@@ -106,6 +133,7 @@ func jump(chain string) []string { return []string{"-j", chain} }
 
 var (
 	targetReturn = []string{"-j", "RETURN"}
+	targetAccept = []string{"-j", "ACCEPT"}
 	targetDrop   = []string{"-j", "DROP"}
 )
 
@@ -122,6 +150,11 @@ func ownerIsNot(uid string) []string { return []string{"-m", "owner", "!", "--ui
 // traffic flows.
 var logLimit = []string{"-m", "limit", "--limit", "10/min"}
 
-func logTo(prefix string) []string {
-	return []string{"-j", "LOG", "--log-prefix", prefix, "--log-level", "7"}
+// logTo logs with a prefix at a kernel log level; iptables-save leaves out level 4, its default.
+func logTo(prefix string, level api.LogLevel) []string {
+	target := []string{"-j", "LOG", "--log-prefix", prefix}
+	if level != 4 {
+		target = append(target, "--log-level", level.String())
+	}
+	return target
 }

@@ -89,16 +89,57 @@ var scenarios = []scenario{
 		c.Redirect.DNS.Enabled = true
 		c.SetInboundExcluded(mustParse(api.ParsePortRanges("22")))
 	}},
-	{"everything", func(c *api.TransparentProxyConfig) {
+	{"include-ports", func(c *api.TransparentProxyConfig) {
+		c.Redirect.Inbound.IncludePorts = api.Ports{8080, 9090}
+		c.Redirect.Outbound.IncludePorts = api.Ports{80, 443}
+		// Ignored where ports are included, as in Kuma; the address exclusions still apply.
 		c.SetInboundExcluded(mustParse(api.ParsePortRanges("22,8000-8100")))
-		c.Redirect.Inbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("192.168.0.0/16,fd00:1::/64"))
-		c.SetOutboundExcluded(mustParse(api.ParsePortRanges("5432")))
-		c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("169.254.169.254,fd00:2::1"))
-		c.Redirect.Outbound.ExcludePortsForUIDs = mustParse(api.ParsePortsForUIDsList("tcp:22:1000"))
-		c.Redirect.DNS.Enabled = true
-		c.DropInvalidPackets = true
-		c.Log.Enabled = true
+		c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("169.254.169.254"))
 	}},
+	{"outbound-disabled", func(c *api.TransparentProxyConfig) {
+		c.Redirect.Outbound.Enabled = false
+		c.Redirect.DNS.Enabled = true
+		c.Redirect.Outbound.ExcludePortsForUIDs = mustParse(api.ParsePortsForUIDsList("tcp:22:1000;udp:53:106"))
+	}},
+	{"outbound-and-dns-disabled", func(c *api.TransparentProxyConfig) {
+		c.Redirect.Outbound.Enabled = false
+	}},
+	{"vnet", func(c *api.TransparentProxyConfig) {
+		c.Redirect.VNet.Networks = mustParse(api.ParseVNetworks("docker0:172.17.0.0/16,br+:172.18.0.0/16,docker0:fd00:17::/64"))
+		c.Redirect.DNS.Enabled = true
+		c.SetOutboundExcluded(mustParse(api.ParsePortRanges("5432")))
+		c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("169.254.169.254"))
+	}},
+	{"vnet-outbound-disabled", func(c *api.TransparentProxyConfig) {
+		c.Redirect.VNet.Networks = mustParse(api.ParseVNetworks("docker0:172.17.0.0/16"))
+		c.Redirect.DNS.Enabled = true
+		c.Redirect.Outbound.Enabled = false
+	}},
+	{"log-level", func(c *api.TransparentProxyConfig) {
+		c.Log.Enabled = true
+		c.Log.Level = 4
+	}},
+	{"insert-redirect-instead-of-append", func(c *api.TransparentProxyConfig) {
+		c.Redirect.Inbound.InsertRedirectInsteadOfAppend = true
+		c.Redirect.Outbound.InsertRedirectInsteadOfAppend = true
+		c.Redirect.DNS.Enabled = true
+	}},
+	{"comments-disabled", func(c *api.TransparentProxyConfig) {
+		everythingModify(c)
+		c.Comments.Disabled = true
+	}},
+	{"everything", everythingModify},
+}
+
+func everythingModify(c *api.TransparentProxyConfig) {
+	c.SetInboundExcluded(mustParse(api.ParsePortRanges("22,8000-8100")))
+	c.Redirect.Inbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("192.168.0.0/16,fd00:1::/64"))
+	c.SetOutboundExcluded(mustParse(api.ParsePortRanges("5432")))
+	c.Redirect.Outbound.ExcludePortsForIPs = mustParse(api.ParseCIDRs("169.254.169.254,fd00:2::1"))
+	c.Redirect.Outbound.ExcludePortsForUIDs = mustParse(api.ParsePortsForUIDsList("tcp:22:1000"))
+	c.Redirect.DNS.Enabled = true
+	c.DropInvalidPackets = true
+	c.Log.Enabled = true
 }
 
 func (s scenario) config() *api.TransparentProxyConfig {

@@ -13,10 +13,11 @@ import (
 // current already equals desired: re-running changes nothing.
 //
 // Declaring a chain of ours creates it, or empties it when it exists; rules of ours in built-in
-// chains are deleted by their exact text and inserted again on top, in order, so they come before
-// rules that are not ours; chains of ours that are no longer wanted are deleted.
+// chains are deleted by their exact text and added again, in order, those desired first inserted on
+// top, before the rules of others, and the rest appended after them; chains of ours that are no
+// longer wanted are deleted.
 func Script(current, desired State) []byte {
-	if current.Equal(desired) {
+	if current.Satisfies(desired) {
 		return nil
 	}
 	var b bytes.Buffer
@@ -40,8 +41,13 @@ func Script(current, desired State) []byte {
 			}
 		}
 		for _, chain := range builtinChains(desired.Rules[table]) {
+			head := desired.edges(table, chain).Head
 			for i, spec := range desired.Rules[table][chain] {
-				fmt.Fprintf(&b, "-I %s %d %s\n", chain, i+1, spec)
+				if i < head {
+					fmt.Fprintf(&b, "-I %s %d %s\n", chain, i+1, spec)
+				} else {
+					fmt.Fprintf(&b, "-A %s %s\n", chain, spec)
+				}
 			}
 		}
 		for _, chain := range desired.Chains[table] {

@@ -10,18 +10,35 @@ import (
 )
 
 // State is the part of one family's rules that is ours, as iptables-save prints it: our chains, and
-// per table and chain our rules in order, including those bearing our marker in chains that are
-// not ours. Specs keep iptables-save's text, so they can be deleted exactly and compared with
-// desired rules.
+// per table and chain our rules in order, including those of ours in built-in chains. Specs keep
+// iptables-save's text, so they can be deleted exactly and compared with desired rules.
 type State struct {
 	Chains map[string][]string            // table -> our chains, sorted
 	Rules  map[string]map[string][]string // table -> chain -> specs
+	// Edges says where our rules lie in each built-in chain that holds some, relative to the rules
+	// of others there.
+	Edges map[string]map[string]Edges // table -> built-in chain -> edges
 	// Foreign counts rules that are not ours: what install and uninstall leave alone.
 	Foreign int
 }
 
+// Edges place our rules in a built-in chain. Read from the kernel, Head counts ours before the
+// first rule of others and Tail ours after the last; with no rule of others, both count all of
+// ours. Desired, Head counts the rules to come first and Tail the rules to come last, in that order.
+type Edges struct{ Head, Tail int }
+
 func newState() State {
-	return State{Chains: map[string][]string{}, Rules: map[string]map[string][]string{}}
+	return State{Chains: map[string][]string{}, Rules: map[string]map[string][]string{}, Edges: map[string]map[string]Edges{}}
+}
+
+// edges returns where the rules of a built-in chain go when s is desired: the first Head are
+// inserted on top, the others appended. A state read from the kernel puts back on top what was on
+// top, and appends the rest.
+func (s State) edges(table, chain string) Edges {
+	e, n := s.Edges[table][chain], len(s.Rules[table][chain])
+	e.Head = min(e.Head, n)
+	e.Tail = n - e.Head
+	return e
 }
 
 func (s *State) addChain(table, chain string) {
@@ -34,6 +51,27 @@ func (s *State) addRule(table, chain, spec string) {
 		s.Rules[table] = map[string][]string{}
 	}
 	s.Rules[table][chain] = append(s.Rules[table][chain], spec)
+}
+
+// place records, for a built-in chain, that a rule of ours (mine) or of others comes after those
+// already read; othersBefore says whether a rule of others came before it.
+func (s *State) place(table, chain string, mine, othersBefore bool) {
+	e, ok := s.Edges[table][chain]
+	switch {
+	case mine && !ok && s.Edges[table] == nil:
+		s.Edges[table] = map[string]Edges{}
+	case !mine && !ok:
+		return
+	}
+	if !mine {
+		e.Tail = 0
+	} else {
+		if !othersBefore {
+			e.Head++
+		}
+		e.Tail++
+	}
+	s.Edges[table][chain] = e
 }
 
 // Counts are how many chains and rules of ours a State holds.
@@ -59,19 +97,31 @@ func (s State) Count() Counts {
 	return c
 }
 
-// Equal reports whether two states hold the same chains of ours and the same rules of ours, in
-// the same order within each chain. Foreign rules do not count.
-func (s State) Equal(o State) bool {
-	return maps.EqualFunc(s.Chains, o.Chains, slices.Equal) &&
-		maps.EqualFunc(s.Rules, o.Rules, func(a, b map[string][]string) bool {
-			return maps.EqualFunc(a, b, slices.Equal)
-		})
+// Satisfies reports whether s, read from the kernel, is what desired asks for: the same chains of
+// ours and the same rules of ours, in the same order within each chain, and in each built-in chain
+// the rules desired first before every rule of others and those desired last after them. Where in
+// between others' rules lie, and how many there are, does not count.
+func (s State) Satisfies(desired State) bool {
+	if !maps.EqualFunc(s.Chains, desired.Chains, slices.Equal) ||
+		!maps.EqualFunc(s.Rules, desired.Rules, func(a, b map[string][]string) bool { return maps.EqualFunc(a, b, slices.Equal) }) {
+		return false
+	}
+	for table, chains := range desired.Edges {
+		for chain := range chains {
+			want, got := desired.edges(table, chain), s.Edges[table][chain]
+			if got.Head < want.Head || got.Tail < want.Tail {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ParseState reads iptables-save output and keeps what is ours.
 func ParseState(save []byte) (State, error) {
 	st := newState()
 	table := ""
+	others := map[string]bool{} // built-in chains of the table with a rule of others read
 	sc := bufio.NewScanner(bytes.NewReader(save))
 	sc.Buffer(make([]byte, 0, 64*1024), 64*1024*1024)
 	for n := 1; sc.Scan(); n++ {
@@ -81,6 +131,7 @@ func ParseState(save []byte) (State, error) {
 		}
 		if line[0] == '*' {
 			table = line[1:]
+			clear(others)
 			continue
 		}
 		if table == "" {
@@ -95,10 +146,15 @@ func ParseState(save []byte) (State, error) {
 			}
 		case strings.HasPrefix(line, "-A "):
 			chain, spec, _ := strings.Cut(line[3:], " ")
-			if slices.Contains(ourChains, chain) || strings.Contains(spec, `--comment "`+Marker) {
+			mine := ourRule(chain, spec)
+			if mine {
 				st.addRule(table, chain, spec)
 			} else {
 				st.Foreign++
+			}
+			if !slices.Contains(ourChains, chain) {
+				st.place(table, chain, mine, others[chain])
+				others[chain] = others[chain] || !mine
 			}
 		default:
 			return State{}, fmt.Errorf("iptables-save output line %d is not understood: %q", n, line)
@@ -107,14 +163,33 @@ func ParseState(save []byte) (State, error) {
 	return st, sc.Err()
 }
 
-// StateOf is the state a Ruleset leaves in the kernel.
+// StateOf is the state a Ruleset asks of the kernel. In each built-in chain the rules that go
+// first come before those appended, in their order.
 func StateOf(rs Ruleset) State {
 	st := newState()
 	for _, c := range rs.Chains {
 		st.addChain(c.Table, c.Name)
 	}
-	for _, r := range rs.Rules {
-		st.addRule(r.Table, r.Chain, r.Spec())
+	for _, appended := range []bool{false, true} {
+		for _, r := range rs.Rules {
+			if r.Appended != appended {
+				continue
+			}
+			st.addRule(r.Table, r.Chain, r.Spec())
+			if slices.Contains(ourChains, r.Chain) {
+				continue
+			}
+			if st.Edges[r.Table] == nil {
+				st.Edges[r.Table] = map[string]Edges{}
+			}
+			e := st.Edges[r.Table][r.Chain]
+			if appended {
+				e.Tail++
+			} else {
+				e.Head++
+			}
+			st.Edges[r.Table][r.Chain] = e
+		}
 	}
 	return st
 }

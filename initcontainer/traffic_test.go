@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/standin"
 )
 
@@ -45,12 +46,17 @@ func hostFor(p *standin.Pod) Host {
 func TestTraffic(t *testing.T) {
 	requireTools(t)
 	passthrough := func(f standin.Family) netip.Addr { return family(f).passthroughSource().Addr() }
+	// othersFirst are someone else's rules, there before the install, that take the app's traffic
+	// to the remote web server and the remote's to the app out of NAT.
+	othersFirst := fmt.Sprintf("*nat\n-A OUTPUT -p tcp --dport %d -j RETURN\n-A PREROUTING -p tcp --dport %d -j RETURN\nCOMMIT\n", remoteWeb, appPort)
 	cases := []struct {
 		name     string
 		modify   func(*api.TransparentProxyConfig)
 		host     func(*standin.Pod) Host
 		families []standin.Family
-		probes   []probe
+		// foreign is a restore script of others' rules applied to both families before the install.
+		foreign string
+		probes  []probe
 	}{
 		{name: "default paths", modify: func(c *api.TransparentProxyConfig) { c.Redirect.DNS.Enabled = true },
 			probes: []probe{
@@ -151,6 +157,49 @@ func TestTraffic(t *testing.T) {
 		}, families: []standin.Family{standin.IPv4}, probes: []probe{
 			{Name: "outbound TCP", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
 		}},
+		{name: "included ports alone", modify: func(c *api.TransparentProxyConfig) {
+			c.Redirect.Inbound.IncludePorts = api.Ports{appPort}
+			c.Redirect.Outbound.IncludePorts = api.Ports{remoteDB}
+			c.SetInboundExcluded(mustParse(api.ParsePortRanges(fmt.Sprint(appPort)))) // ignored, as in Kuma
+		}, probes: []probe{
+			{Name: "inbound to an included port", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+			{Name: "inbound to another port", From: standin.Remote, To: toPod, Port: sshPort, Lands: "app-ssh"},
+			{Name: "outbound to an included port", To: toRemote, Port: remoteDB, Lands: "sidecar-outbound", Redirected: true},
+			{Name: "outbound to another port", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
+			{Name: "hairpin: the proxy to the pod address", From: standin.Proxy, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+		}},
+		{name: "outbound disabled, DNS still redirected", modify: func(c *api.TransparentProxyConfig) {
+			c.Redirect.Outbound.Enabled = false
+			c.Redirect.DNS.Enabled = true
+		}, probes: []probe{
+			{Name: "outbound TCP", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
+			{Name: "the proxy to the pod address", From: standin.Proxy, To: toPod, Port: appPort, Lands: "app"},
+			{Name: "inbound TCP", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+			{Name: "DNS to the nameserver", UDP: true, To: toRemote, Port: dnsPort, Lands: "sidecar-dns", Redirected: true},
+			{Name: "DNS of the proxy", From: standin.Proxy, UDP: true, To: toRemote, Port: dnsPort, Lands: "nameserver"},
+		}},
+		{name: "the jumps appended after others' rules", foreign: othersFirst, probes: []probe{
+			{Name: "outbound TCP others return first", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
+			{Name: "other outbound TCP", To: toRemote, Port: remoteDB, Lands: "sidecar-outbound", Redirected: true},
+			{Name: "inbound TCP others return first", From: standin.Remote, To: toPod, Port: appPort, Lands: "app"},
+			{Name: "other inbound TCP", From: standin.Remote, To: toPod, Port: sshPort, Lands: "sidecar-inbound", Redirected: true},
+		}},
+		{name: "the jumps inserted before others' rules", foreign: othersFirst, modify: func(c *api.TransparentProxyConfig) {
+			c.Redirect.Inbound.InsertRedirectInsteadOfAppend = true
+			c.Redirect.Outbound.InsertRedirectInsteadOfAppend = true
+		}, probes: []probe{
+			{Name: "outbound TCP others would return", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
+			{Name: "inbound TCP others would return", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+		}},
+		{name: "rules without comments", modify: func(c *api.TransparentProxyConfig) {
+			c.Comments.Disabled = true
+			c.Redirect.DNS.Enabled = true
+		}, probes: []probe{
+			{Name: "outbound TCP", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
+			{Name: "inbound TCP", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+			{Name: "the proxy forwarding inbound to the app", From: standin.Proxy, Source: passthrough, To: toPod, Port: appPort, Lands: "app"},
+			{Name: "DNS to the nameserver", UDP: true, To: toRemote, Port: dnsPort, Lands: "sidecar-dns", Redirected: true},
+		}},
 		{name: "custom redirect ports", modify: func(c *api.TransparentProxyConfig) {
 			c.Redirect.Inbound.Port, c.Redirect.Outbound.Port, c.Redirect.DNS.Port = 16006, 16001, 16053
 			c.Redirect.DNS.Enabled = true
@@ -172,6 +221,11 @@ func TestTraffic(t *testing.T) {
 			if tc.host != nil {
 				host = tc.host(p)
 			}
+			if tc.foreign != "" {
+				for _, f := range []Family{IPv4, IPv6} {
+					p.Pod.RunInput(t, tc.foreign, Backend{Name: "nft"}.Tool(f, "restore"), "--noflush")
+				}
+			}
 			install(t, p.Pod, Backend{Name: "nft"}, cfg, host)
 			families := tc.families
 			if families == nil {
@@ -180,6 +234,57 @@ func TestTraffic(t *testing.T) {
 			for _, f := range families {
 				for _, pr := range tc.probes {
 					p.Check(t, f, pr)
+				}
+			}
+		})
+	}
+}
+
+// TestVirtualNetworks sends traffic from a container on a virtual network of the host, as Docker's
+// are: leaving the network, it is the host's outbound traffic; within it, it is not redirected.
+func TestVirtualNetworks(t *testing.T) {
+	requireTools(t)
+	for _, f := range standin.Families {
+		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
+			cfg := api.DefaultTransparentProxyConfig()
+			cfg.Redirect.DNS.Enabled = true
+			cfg.Redirect.VNet.Networks = api.VNetworks{{Interface: "vnet+", CIDR: netkit.VNetIPv4}, {Interface: "vnet+", CIDR: netkit.VNetIPv6}}
+			cfg.SetOutboundExcluded(mustParse(api.ParsePortRanges(fmt.Sprint(remoteDB))))
+			p := standin.New(t, cfg)
+			container := netkit.VNet(t, p.Pod, "vnet0")
+			host := netip.AddrPortFrom(netkit.VNetHostIPv4, cfg.Redirect.DNS.Port)
+			if f == standin.IPv6 {
+				host = netip.AddrPortFrom(netkit.VNetHostIPv6, cfg.Redirect.DNS.Port)
+			}
+			// REDIRECT sends what arrives on vnet0 to vnet0's own address, where kuma-dp listens with
+			// a virtual network.
+			p.Pod.ListenUDP(t, "sidecar-dns-vnet", host, netkit.OwnedBy(proxyUID), netkit.InConntrackZones(1, 2))
+			install(t, p.Pod, Backend{Name: "nft"}, cfg, hostFor(p))
+			remote := standin.ToRemote(p, f)
+			for _, tc := range []struct {
+				name       string
+				udp        bool
+				dst        netip.AddrPort
+				lands      string
+				redirected bool
+			}{
+				{"TCP leaving the network", false, netip.AddrPortFrom(remote, remoteWeb), "sidecar-outbound", true},
+				{"TCP to an excluded port", false, netip.AddrPortFrom(remote, remoteDB), "remote-db", false},
+				{"TCP to the host within the network, inbound", false, netip.AddrPortFrom(host.Addr(), appPort), "sidecar-inbound", true},
+				{"DNS", true, netip.AddrPortFrom(remote, dnsPort), "sidecar-dns-vnet", true},
+			} {
+				exchange := container.DialTCP
+				if tc.udp {
+					exchange = container.ExchangeUDP
+				}
+				reply, err := exchange(t, tc.dst)
+				want := reply.Local
+				if tc.redirected {
+					want = tc.dst
+				}
+				if err != nil || reply.Listener != tc.lands || reply.OriginalDst != want {
+					t.Errorf("%s to %s: landed on %q with original destination %s (%v); want %s with %s", tc.name, tc.dst, reply.Listener, reply.OriginalDst, err, tc.lands, want)
 				}
 			}
 		})

@@ -49,27 +49,39 @@ var probeTargets = map[Family][]netip.Addr{
 // of cfg capture traffic: it listens on the redirect ports itself (so the sidecar must not be
 // running yet), connects out as the current user, connects to the pod's own address as the
 // proxy's user (when it may act as that user), and sends a DNS query to a nameserver. Each probe
-// must arrive on the right port with its original destination intact. It returns every check, and
-// an error when any failed.
+// must arrive on the right port with its original destination intact. Run as the proxy's user, as
+// Kuma's validation container runs, whose own outbound traffic and DNS are never redirected, it
+// proves the inbound path alone. It returns every check, and an error when any failed.
 func Validate(cfg *api.TransparentProxyConfig, host Host, timeout time.Duration) ([]Check, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if uint32(os.Geteuid()) == host.ProxyUID {
-		return nil, fmt.Errorf("validation runs as UID %d, the proxy's, whose traffic is never redirected: run it as another user", host.ProxyUID)
-	}
 	v := validator{cfg: cfg, host: host, deadline: timeout}
+	asProxy := uint32(os.Geteuid()) == host.ProxyUID
+	skip := func(f Family, path string) Check {
+		return Check{Family: f, Path: path, Skipped: fmt.Sprintf("runs as UID %d, the proxy's, whose own %s traffic is never redirected", host.ProxyUID, path)}
+	}
 	var checks []Check
 	for _, f := range Families(cfg) {
 		if f == IPv6 && !ipv6Available() {
 			checks = append(checks, Check{Family: f, Path: "all", Skipped: "this host has no IPv6"})
 			continue
 		}
-		checks = append(checks, v.outbound(f))
+		switch {
+		case !cfg.Redirect.Outbound.Enabled:
+		case asProxy:
+			checks = append(checks, skip(f, "outbound"))
+		default:
+			checks = append(checks, v.outbound(f))
+		}
 		if cfg.Redirect.Inbound.Enabled {
 			checks = append(checks, v.inbound(f))
 		}
-		if cfg.Redirect.DNS.Enabled {
+		switch {
+		case !cfg.Redirect.DNS.Enabled:
+		case asProxy:
+			checks = append(checks, skip(f, "dns"))
+		default:
 			checks = append(checks, v.dns(f))
 		}
 	}
@@ -93,7 +105,9 @@ func (v validator) outbound(f Family) Check {
 	out := v.cfg.Redirect.Outbound
 	uid := uint32(os.Geteuid())
 	dst, ok := v.target(f, out.ExcludePortsForIPs, func(port uint16) bool {
-		return v.cfg.OutboundExcluded().Contains(port) || excludedForUID(out.ExcludePortsForUIDs, api.ProtocolTCP, port, uid)
+		// Excluded ports count only where no ports are included, as in the rules.
+		return len(out.IncludePorts) == 0 && v.cfg.OutboundExcluded().Contains(port) ||
+			excludedForUID(out.ExcludePortsForUIDs, api.ProtocolTCP, port, uid)
 	})
 	if !ok {
 		c.Skipped = "every probe address or port is excluded"
@@ -106,6 +120,11 @@ func (v validator) outbound(f Family) Check {
 
 func (v validator) inbound(f Family) Check {
 	c := Check{Family: f, Path: "inbound"}
+	if !v.cfg.Redirect.Outbound.Enabled {
+		// The hairpin rule is part of the outbound rules.
+		c.Skipped = "only the proxy's connections to the pod's own address can prove it from here, and with outbound redirection off they are not redirected"
+		return c
+	}
 	pod, ok := podAddress(f)
 	if !ok {
 		c.Skipped = "the pod has no " + f.String() + " address"
@@ -158,13 +177,18 @@ func (v validator) dns(f Family) Check {
 	return c
 }
 
-// target picks a documentation address and port that no exclusion covers.
+// target picks a documentation address and a port that no exclusion covers: one of the included
+// ports, when only those are redirected.
 func (v validator) target(f Family, excludedIPs api.CIDRs, portExcluded func(uint16) bool) (netip.AddrPort, bool) {
+	ports := slices.Clone(v.cfg.Redirect.Outbound.IncludePorts)
+	for port := uint16(9); len(ports) == 0 && port < 20000; port += 997 {
+		ports = append(ports, port)
+	}
 	for _, addr := range probeTargets[f] {
 		if slices.ContainsFunc(excludedIPs, func(p netip.Prefix) bool { return p.Contains(addr) }) {
 			continue
 		}
-		for port := uint16(9); port < 20000; port += 997 {
+		for _, port := range ports {
 			if !portExcluded(port) {
 				return netip.AddrPortFrom(addr, port), true
 			}

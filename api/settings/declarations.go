@@ -225,6 +225,23 @@ var (
 		Description: "How long to wait between two attempts.",
 		Flag:        "sleep-between-retries", FlagValue: "duration", Form: api.FormDurationText},
 		Parse: api.ParseDurationText, In: func(c *api.TransparentProxyConfig) *api.Duration { return &c.Retry.SleepBetweenRetries }})
+
+	// ResolvConfigPath's flag is meshinit's own: kumactl reads the field from the document alone.
+	ResolvConfigPath = declareValue(&Value[string]{Setting: &Setting{Name: "resolv-config-path",
+		Description: "The resolv.conf whose nameservers' DNS is redirected.",
+		Flag:        "resolv-conf", FlagValue: "path", Form: api.FormFilePath},
+		Parse: parseText, In: func(c *api.TransparentProxyConfig) *string { return &c.Redirect.DNS.ResolvConfigPath }})
+
+	DryRun = declareValue(&Value[bool]{Setting: &Setting{Name: "dry-run",
+		Description: "Print the iptables-restore scripts and change nothing; install prints its plan with --output json.",
+		Flag:        "dry-run", FlagValue: "bool", Form: api.FormBool},
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.DryRun }})
+
+	// EBPFEnabled is kumactl's flag before 3.0; the document's validation refuses true.
+	EBPFEnabled = declareValue(&Value[bool]{Setting: &Setting{Name: "ebpf-enabled",
+		Description: "Use Kuma's eBPF mode (before 3.0) instead of iptables rules; meshinit does not implement it, so only false is accepted.",
+		Flag:        "ebpf-enabled", FlagValue: "bool", Form: api.FormBool},
+		Parse: api.ParseBool, In: func(c *api.TransparentProxyConfig) *bool { return &c.EBPF.Enabled }})
 )
 
 // Settings of the injected containers, set per pod by annotations or for the cluster.

@@ -1,12 +1,14 @@
 // Command kuma-init is the init container's program: it installs the transparent-proxy rules in
 // the pod's network namespace from the effective configuration and exits. It links no Kubernetes
 // client and no CLI framework, so that it stays small and starts fast (BenchmarkKumaInitInstall).
+// Its image links /usr/bin/kumactl to it, where Kuma's injector runs kumactl's command lines.
 package main
 
 import (
 	"context"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/meshinit/meshinit/api"
@@ -15,18 +17,11 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Program{
-		Name:    "kuma-init",
-		Version: api.Version,
-		Default: func() *cli.Command {
-			return cli.Install("kuma-init", "Install the transparent-proxy rules in this network namespace")
-		},
-		Commands: map[string]func() *cli.Command{
-			"validate": func() *cli.Command {
-				return cli.Validate("validate", "Prove with real connections that the rules capture traffic")
-			},
-		},
-	}.Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	name := "kuma-init"
+	if filepath.Base(os.Args[0]) == "kumactl" {
+		name = "kumactl" // so that help and errors show the command line as it was typed
+	}
+	code := cli.KumaInit(name, api.Version).Main(ctx, os.Args[1:], cli.OSEnv())
 	stop()
 	os.Exit(code)
 }

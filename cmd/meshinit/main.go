@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,9 +40,9 @@ func newRoot() *cobra.Command {
 // mount makes a framework-free command a cobra command.
 func mount(c *cli.Command) *cobra.Command {
 	cmd := &cobra.Command{Use: c.Name, Short: c.Short, Args: cobra.NoArgs, SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error { return c.Run(cmd.Context(), outOf(cmd)) }}
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.Run(cmd.Context(), cli.Env{Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Environ: os.Environ()})
+		}}
 	cmd.Flags().AddFlagSet(c.Flags)
 	return cmd
 }
-
-func outOf(cmd *cobra.Command) io.Writer { return cmd.OutOrStdout() }

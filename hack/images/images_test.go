@@ -171,8 +171,9 @@ func TestImages(t *testing.T) {
 
 // TestKumaInitIPTables runs kuma-init's image for this machine's architecture as a container
 // would (its root file system, in a network namespace of its own, XTABLES_LOCKFILE in /tmp):
-// both backends' tools load their libraries, and kuma-init installs its rules with the backend
-// that already holds rules, nft by default and legacy when legacy tables are in use.
+// both backends' tools load their libraries, and kuma-init, also as /usr/bin/kumactl with
+// kumactl's command line, installs its rules with the backend that already holds rules, nft by
+// default and legacy when legacy tables are in use.
 func TestKumaInitIPTables(t *testing.T) {
 	prereq.Root(t)
 	unshare := prereq.Binary(t, "unshare")
@@ -186,7 +187,7 @@ func TestKumaInitIPTables(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(rootfs, "proc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(rootfs, "tmp", "config.yaml"), []byte("apiVersion: meshinit.io/v1alpha1\nkind: TransparentProxyConfig\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(rootfs, "tmp", "config.yaml"), []byte("kumaDPUser: \"5678\"\nredirect:\n  inbound:\n    excludePorts: [22]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// /proc tells kuma-init which legacy tables exist; a mount namespace keeps it to this test.
@@ -207,9 +208,10 @@ func TestKumaInitIPTables(t *testing.T) {
 			t.Errorf("%s --version: %q, want %s", tool, out, want)
 		}
 	}
-	if out := sh("chroot . /usr/local/bin/kuma-init --config /tmp/config.yaml && chroot . iptables-nft-save -t nat"); !strings.Contains(out, "installed with iptables-nft") ||
+	// As Kuma's injector runs its kuma-init.
+	if out := sh("chroot . /usr/bin/kumactl install transparent-proxy --config=/tmp/config.yaml && chroot . iptables-nft-save -t nat"); !strings.Contains(out, "installed with iptables-nft") ||
 		!strings.Contains(out, "-A KUMA_MESH_OUTBOUND") {
-		t.Errorf("kuma-init with no legacy tables:\n%s", out)
+		t.Errorf("kumactl install transparent-proxy with no legacy tables:\n%s", out)
 	}
 	if out := sh("chroot . iptables-legacy -t nat -A OUTPUT -d 192.0.2.1 -j RETURN && chroot . /usr/local/bin/kuma-init --config /tmp/config.yaml && chroot . iptables-legacy-save -t nat"); !strings.Contains(out, "installed with iptables-legacy") ||
 		!strings.Contains(out, "-A KUMA_MESH_OUTBOUND") {

@@ -38,6 +38,9 @@ var images = []Image{
 			"/usr/sbin/ip6tables":         "ip6tables-nft",
 			"/usr/sbin/ip6tables-restore": "ip6tables-nft-restore",
 			"/usr/sbin/ip6tables-save":    "ip6tables-nft-save",
+			// Where Kuma's image has kumactl, which Kuma's injector runs: kuma-init takes its
+			// command lines.
+			"/usr/bin/kumactl": "/usr/local/bin/kuma-init",
 		},
 		User:       User{"root", 0},
 		OtherUsers: []User{{"kuma-dp", 5678}},

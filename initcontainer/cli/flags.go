@@ -1,31 +1,42 @@
 // Package cli is the command-line surface of the transparent-proxy engine: kumactl's
-// `install transparent-proxy` flags, the --config document, and the install, uninstall and
-// validate commands that kuma-init and meshinit share.
+// `install transparent-proxy` flags, the --config documents and the KUMA_TRANSPARENT_PROXY_*
+// environment, and the install, uninstall and validate commands that kuma-init and meshinit share.
 package cli
 
 import (
+	"context"
 	"fmt"
-	"os"
+	"io"
+	"maps"
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/pflag"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/initcontainer"
+	"github.com/meshinit/meshinit/internal/readfile"
 )
 
-// Flags are the transparent-proxy settings as flags, kumactl's spellings, plus --config. Flags and
-// the document are two spellings of one configuration: the document (or the defaults) comes
-// first, and each flag given replaces its field.
+// Flags are the transparent-proxy settings as flags, kumactl's spellings, plus the configuration
+// documents. The configuration is built as kumactl builds it: the defaults, then each document in
+// the order given, then the KUMA_TRANSPARENT_PROXY_* environment, then each flag given, in order.
 type Flags struct {
-	configFile string
-	resolvConf string
+	// configs are the documents given, in order.
+	configs []source
 	// set holds, in the order given, what each flag does to a configuration; fields records which
 	// document field each given flag set, to name the flag in validation errors.
 	set    []func(*api.TransparentProxyConfig)
 	fields map[string]string
+	// setBy names, once Config has run, the variable or flag that set each field it set, for the
+	// errors of Host.
+	setBy map[string]string
 }
+
+// source is a document given by a flag: a path, or - for stdin.
+type source struct{ flag, path string }
 
 // setter is a flag's pflag.Value: Set parses with the api parsers, so a bad value fails at once
 // with a message naming the flag, the bad token and the accepted form.
@@ -40,6 +51,7 @@ type setter struct {
 func (s *setter) String() string   { return s.text }
 func (s *setter) Type() string     { return s.setting.FlagValue }
 func (s *setter) IsBoolFlag() bool { return s.isBool }
+
 func (s *setter) Set(v string) error {
 	apply, err := s.setting.FlagSetter()(v)
 	if err != nil {
@@ -55,14 +67,20 @@ func (s *setter) Set(v string) error {
 	return nil
 }
 
-// AddFlags defines the flags on fs: --config, --resolv-conf, and the flag of every setting that
-// has one, each showing the document's default.
+// AddFlags defines on fs the flags of `kumactl install transparent-proxy`: --config and its older
+// spelling --config-file, and the flag of every setting that has one.
 func AddFlags(fs *pflag.FlagSet) *Flags {
+	f := addFlags(fs)
+	f.addConfigFlag(fs, "config", "config-file")
+	return f
+}
+
+// addFlags defines on fs the flag of every setting that has one and that keep selects (none: all),
+// each showing the document's default.
+func addFlags(fs *pflag.FlagSet, keep ...*settings.Setting) *Flags {
 	f := &Flags{fields: map[string]string{}}
-	fs.StringVar(&f.configFile, "config", "", "a "+api.ConfigKind+" document (YAML or JSON) to start from; flags given replace its fields")
-	fs.StringVar(&f.resolvConf, "resolv-conf", initcontainer.DefaultResolvConf, "the resolv.conf whose nameservers' DNS is redirected")
 	for _, s := range settings.All {
-		if s.Flag == "" {
+		if s.Flag == "" || keep != nil && !slices.Contains(keep, s) {
 			continue
 		}
 		isBool := s.FlagValue == "bool"
@@ -80,56 +98,134 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	return f
 }
 
+// configs is a repeatable flag that adds a document to read.
+type configs struct {
+	flags *Flags
+	name  string
+}
+
+func (c configs) String() string { return "" }
+func (c configs) Type() string   { return "path" }
+func (c configs) Set(v string) error {
+	c.flags.configs = append(c.flags.configs, source{c.name, v})
+	return nil
+}
+
+// addConfigFlag defines a repeatable flag naming a document to read, with its deprecated
+// spellings.
+func (f *Flags) addConfigFlag(fs *pflag.FlagSet, name string, deprecated ...string) {
+	for _, n := range append([]string{name}, deprecated...) {
+		fs.Var(configs{f, n}, n, "a "+api.ConfigKind+" document (YAML or JSON), or - for stdin; repeatable, each read over the "+
+			"ones before; the KUMA_TRANSPARENT_PROXY_* environment, then the flags given, replace its fields")
+		if n != name {
+			_ = fs.MarkDeprecated(n, "use --"+name+", as kumactl 2.11 and later say")
+		}
+	}
+}
+
 // usage is a setting's description as a flag's help, with the form of its values.
 func usage(s *settings.Setting) string {
 	text := strings.TrimSuffix(s.Description, ".")
 	if s.FlagValue != "bool" {
 		text += ": " + s.Form
 	}
+	if len(text) > 1 && unicode.IsUpper(rune(text[1])) {
+		return text // an acronym, such as IP
+	}
 	return strings.ToLower(text[:1]) + text[1:]
 }
 
-// Config is the configuration the flags spell: the --config document or the defaults, with each
-// given flag applied in order, validated. Errors name the flag where a flag set the field.
-func (f *Flags) Config() (*api.TransparentProxyConfig, error) {
+// Config is the configuration the documents, the environment and the flags spell, validated.
+// Errors name the flag or variable that set the field; warnings about what the documents and the
+// environment hold, and about the configuration, go to env.Stderr.
+func (f *Flags) Config(ctx context.Context, env Env) (*api.TransparentProxyConfig, error) {
 	cfg := api.DefaultTransparentProxyConfig()
-	if f.configFile != "" {
-		data, err := os.ReadFile(f.configFile)
+	for _, src := range f.configs {
+		data, err := src.read(ctx, env.Stdin)
 		if err != nil {
-			return nil, fmt.Errorf("--config: %w", err)
+			return nil, fmt.Errorf("--%s: %w", src.flag, err)
 		}
-		if cfg, err = api.ParseTransparentProxyConfig(data); err != nil {
-			return nil, fmt.Errorf("--config %s:\n%w", f.configFile, err)
+		doc, err := api.ReadTransparentProxyConfig(data, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s:\n%w", src.flag, src.path, err)
+		}
+		for _, w := range doc.Warnings {
+			env.warn("--%s %s: %s", src.flag, src.path, w)
+		}
+		cfg = doc.Config
+	}
+	given, unknown, err := cfg.ApplyEnv(env.Environ)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range unknown {
+		env.warn("%s is not a variable Kuma or meshinit reads; it is ignored", name)
+	}
+	// Errors name the variable, or the flag given after it, that set the field.
+	f.setBy = map[string]string{}
+	for name, path := range api.EnvNames {
+		if slices.Contains(given, path) {
+			f.setBy[path] = name
 		}
 	}
+	maps.Copy(f.setBy, f.fields)
 	for _, apply := range f.set {
 		apply(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
-		if errs, ok := err.(api.FieldErrors); ok {
-			errs.Rename(func(field string) string {
-				if flag, ok := f.fields[field]; ok {
-					return flag + " (" + field + ")"
-				}
-				return field
-			})
-		}
+		renamed(err, func(field string) string {
+			if name, ok := f.setBy[field]; ok {
+				return name + " (" + field + ")"
+			}
+			return field
+		})
 		return nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		env.warn("%s", w)
 	}
 	return cfg, nil
 }
 
 // Host reads what the rules need from the machine: the proxy's UID (an unknown user is an error
-// before anything is touched) and the nameservers.
+// before anything is touched) and the nameservers. Call it after Config.
 func (f *Flags) Host(cfg *api.TransparentProxyConfig) (initcontainer.Host, error) {
-	host, err := initcontainer.ReadHost(cfg, f.resolvConf)
-	if errs, ok := err.(api.FieldErrors); ok {
-		errs.Rename(func(field string) string {
-			if flag, ok := f.fields[field]; ok {
-				return flag
-			}
-			return field
-		})
-	}
+	host, err := initcontainer.ReadHost(cfg)
+	renamed(err, func(field string) string {
+		if name, ok := f.setBy[field]; ok {
+			return name
+		}
+		return field
+	})
 	return host, err
+}
+
+// renamed renames the fields of err's field errors.
+func renamed(err error, spell func(string) string) {
+	if errs, ok := err.(api.FieldErrors); ok {
+		errs.Rename(spell)
+	}
+}
+
+// read reads the document, bounded: a regular file, or stdin until its end or until ctx ends (a
+// SIGTERM, say).
+func (s source) read(ctx context.Context, stdin io.Reader) ([]byte, error) {
+	if s.path != "-" {
+		return readfile.Regular(s.path, api.MaxDocumentSize)
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := readfile.Limited(stdin, "stdin", api.MaxDocumentSize)
+		done <- result{data, err}
+	}()
+	select {
+	case r := <-done:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading stdin: %w", context.Cause(ctx))
+	}
 }

@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -15,13 +19,24 @@ import (
 
 func parse(t *testing.T, args ...string) (*api.TransparentProxyConfig, error) {
 	t.Helper()
+	cfg, _, err := parseIn(t, Env{}, args...)
+	return cfg, err
+}
+
+// parseIn parses the install flags and builds the configuration in env, whose warnings, and the
+// flags' deprecation notices, it returns.
+func parseIn(t *testing.T, env Env, args ...string) (*api.TransparentProxyConfig, string, error) {
+	t.Helper()
+	var stderr strings.Builder
+	env.Stderr = &stderr
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
-	fs.SetOutput(new(strings.Builder))
+	fs.SetOutput(&stderr)
 	f := AddFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, stderr.String(), err
 	}
-	return f.Config()
+	cfg, err := f.Config(t.Context(), env)
+	return cfg, stderr.String(), err
 }
 
 func TestFlagsSpellTheDocument(t *testing.T) {
@@ -74,6 +89,9 @@ func TestFlagsSpellTheDocument(t *testing.T) {
 		{[]string{"--drop-invalid-packets", "--iptables-logs", "--store-firewalld", "--verbose", "--wait", "0", "--max-retries", "9"}, func(c *api.TransparentProxyConfig) {
 			c.DropInvalidPackets, c.Log.Enabled, c.StoreFirewalld, c.Verbose, c.Wait, c.Retry.MaxRetries = true, true, true, true, 0, 9
 		}},
+		{[]string{"--resolv-conf", "/run/systemd/resolve/resolv.conf", "--dry-run", "--ebpf-enabled=false"}, func(c *api.TransparentProxyConfig) {
+			c.Redirect.DNS.ResolvConfigPath, c.DryRun = "/run/systemd/resolve/resolv.conf", true
+		}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			got, err := parse(t, tc.args...)
@@ -103,6 +121,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--wait", "-1"}, `invalid argument "-1" for "--wait" flag: "-1" is not a whole number; accepted: a whole number 0 or more`},
 		{[]string{"--redirect-inbound-port", "15001"}, `--redirect-inbound-port (redirect.inbound.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
 		{[]string{"--kuma-dp-user", "Kuma DP"}, `--kuma-dp-user (kumaDPUser): "Kuma DP" is not a user name or UID; accepted: ` + api.FormUser},
+		{[]string{"--ebpf-enabled"}, `--ebpf-enabled (ebpf.enabled): "true" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules`},
 		{[]string{"--no-such-flag"}, `unknown flag: --no-such-flag`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -133,7 +152,6 @@ func TestConfigFileThenFlags(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the document, then the flags given:\n got %#v\nwant %#v", got, want)
 	}
-
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("redirect:\n  inbound:\n    port: http\n"), 0o644)
 	_, err = parse(t, "--config", bad)
@@ -143,6 +161,100 @@ func TestConfigFileThenFlags(t *testing.T) {
 	}
 	if _, err := parse(t, "--config", filepath.Join(dir, "missing.yaml")); err == nil || !strings.HasPrefix(err.Error(), "--config: open ") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestConfigSources: documents in order, each over the ones before, then the environment, then
+// the flags, as kumactl; stdin; kumactl's older --config-file; warnings on stderr.
+func TestConfigSources(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	base := write("base.yaml", "redirect:\n  inbound:\n    port: 16006\n    excludePorts: [22]\n  outbound:\n    port: 16001\n")
+	custom := write("custom.yaml", "redirect:\n  inbound:\n    excludePorts: [8080]\nfuture: 1\n")
+	env := Env{
+		Stdin: strings.NewReader(`{"redirect": {"dns": {"enabled": true, "port": 16053}}}`),
+		Environ: []string{"KUMA_TRANSPARENT_PROXY_REDIRECT_OUTBOUND_PORT=17001", "KUMA_TRANSPARENT_PROXY_REDIRECT_DNS_PORT=17053",
+			"KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_EXCLUDE_PORT=22", "HOME=/root"},
+	}
+	got, stderr, err := parseIn(t, env, "--config-file", base, "--config", custom, "--config", "-", "--redirect-dns-port", "18053")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.DefaultTransparentProxyConfig()
+	want.Redirect.Inbound.Port, want.Redirect.Inbound.ExcludePorts = 16006, api.Ports{8080}
+	want.Redirect.Outbound.Port = 17001
+	want.Redirect.DNS.Enabled, want.Redirect.DNS.Port = true, 18053
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %#v\nwant %#v", got, want)
+	}
+	wantStderr := "Flag --config-file has been deprecated, use --config, as kumactl 2.11 and later say\n" +
+		"Warning: --config " + custom + ": future is not a field Kuma or meshinit reads; it is ignored\n" +
+		"Warning: KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_EXCLUDE_PORT is not a variable Kuma or meshinit reads; it is ignored\n"
+	if stderr != wantStderr {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, wantStderr)
+	}
+
+	// Errors name the variable, or the flag that set the field after it.
+	for _, tc := range []struct {
+		environ []string
+		args    []string
+		want    string
+	}{
+		{[]string{"KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=http"}, nil,
+			`KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "http" is not a port number; accepted: a port number 1-65535`},
+		{[]string{"KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=15001"}, nil,
+			`KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
+		{[]string{"KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=16001"}, []string{"--redirect-outbound-port", "16001"},
+			`KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "16001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
+		// A conflict the flag resolves is none.
+		{[]string{"KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=15001"}, []string{"--redirect-outbound-port", "16001"}, ""},
+	} {
+		_, _, err := parseIn(t, Env{Environ: tc.environ}, tc.args...)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {
+			t.Errorf("%q %q: error\n got: %v\nwant: %s", tc.environ, tc.args, err, tc.want)
+		}
+	}
+
+	// Only regular files, bounded, or stdin: a FIFO must not hang the install.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := write("big.yaml", "# "+strings.Repeat("x", api.MaxDocumentSize)+"\n")
+	for path, want := range map[string]string{
+		fifo: "--config: " + fifo + " is not a regular file",
+		big:  fmt.Sprintf("--config: %s is over %d bytes", big, api.MaxDocumentSize),
+	} {
+		if _, err := parse(t, "--config", path); err == nil || err.Error() != want {
+			t.Errorf("--config %s: %v, want %s", path, err, want)
+		}
+	}
+}
+
+// TestStdinHonoursCancel: a document read from a stdin that never ends gives up when the context
+// ends, as on SIGTERM.
+func TestStdinHonoursCancel(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	f := AddFlags(fs)
+	if err := fs.Parse([]string{"--config", "-"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(errors.New("terminated"))
+	if _, err := f.Config(ctx, Env{Stdin: r}); err == nil || err.Error() != "--config: reading stdin: terminated" {
+		t.Errorf("error = %v", err)
 	}
 }
 
@@ -156,10 +268,10 @@ func FuzzFlags(f *testing.F) {
 		if err := fs.Parse(strings.Fields(line)); err != nil {
 			return
 		}
-		if flags.configFile != "" {
+		if len(flags.configs) > 0 {
 			return // the fuzzer does not get to read files
 		}
-		cfg, err := flags.Config()
+		cfg, err := flags.Config(t.Context(), Env{})
 		if err != nil {
 			return
 		}

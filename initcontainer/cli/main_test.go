@@ -13,7 +13,7 @@ func program(ran *string) Program {
 		return func() *Command {
 			c, _ := newCommand(name, "the "+name+" command")
 			extra := c.Flags.Bool("extra", false, "")
-			c.Run = func(_ context.Context, out io.Writer) error {
+			c.Run = func(context.Context, Env) error {
 				*ran = name
 				if *extra {
 					return io.ErrUnexpectedEOF
@@ -23,7 +23,8 @@ func program(ran *string) Program {
 			return c
 		}
 	}
-	return Program{Name: "prog", Version: "v9", Default: cmd("install"), Commands: map[string]func() *Command{"validate": cmd("validate")}}
+	return Program{Name: "prog", Version: "v9", Default: cmd("install"), Commands: map[string]func() *Command{"validate": cmd("validate"),
+		"install transparent-proxy": cmd("install transparent-proxy"), "install transparent-proxy-validator": cmd("install transparent-proxy-validator")}}
 }
 
 func TestProgramMain(t *testing.T) {
@@ -36,18 +37,25 @@ func TestProgramMain(t *testing.T) {
 		{args: nil, ran: "install"},
 		{args: []string{"--redirect-dns"}, ran: "install"},
 		{args: []string{"validate", "--redirect-dns"}, ran: "validate"},
+		// kumactl's words, the longest that match.
+		{args: []string{"install", "transparent-proxy", "--redirect-dns"}, ran: "install transparent-proxy"},
+		{args: []string{"install", "transparent-proxy-validator"}, ran: "install transparent-proxy-validator"},
+		{args: []string{"install", "transparent-proxy", "--bogus"}, code: 1,
+			errOut: "Error: unknown flag: --bogus\nRun 'prog install transparent-proxy --help' for usage.\n"},
+		{args: []string{"install", "control-plane"}, code: 1, errOut: "Error: unexpected argument \"install\"\nRun 'prog --help' for usage.\n"},
 		{args: []string{"--version"}, out: "prog v9\n"},
 		{args: []string{"--extra"}, code: 1, ran: "install", errOut: "Error: unexpected EOF\n"},
 		{args: []string{"extra-arg"}, code: 1, errOut: "Error: unexpected argument \"extra-arg\"\nRun 'prog --help' for usage.\n"},
 		{args: []string{"--redirect-dns", "false"}, code: 1,
 			errOut: "Error: unexpected argument \"false\": --redirect-dns takes its value after '=', as --redirect-dns=false\nRun 'prog --help' for usage.\n"},
 		{args: []string{"--bogus"}, code: 1, errOut: "Error: unknown flag: --bogus\nRun 'prog --help' for usage.\n"},
-		{args: []string{"--help"}, out: "the install command\n\nUsage:\n  prog [flags]\n  prog validate [flags]\tthe validate command\n\nFlags:\n"},
+		{args: []string{"--help"}, out: "the install command\n\nUsage:\n  prog [flags]\n  prog install transparent-proxy [flags]\tthe install transparent-proxy command\n" +
+			"  prog install transparent-proxy-validator [flags]\tthe install transparent-proxy-validator command\n  prog validate [flags]\tthe validate command\n\nFlags:\n"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var ran string
 			var out, errOut strings.Builder
-			code := program(&ran).Main(context.Background(), tc.args, &out, &errOut)
+			code := program(&ran).Main(context.Background(), tc.args, Env{Stdout: &out, Stderr: &errOut})
 			if code != tc.code || ran != tc.ran || !strings.HasPrefix(out.String(), tc.out) || errOut.String() != tc.errOut {
 				t.Errorf("code %d ran %q\nstdout %q\nstderr %q", code, ran, out.String(), errOut.String())
 			}
@@ -64,7 +72,7 @@ func TestDryRunPrintsTheGoldenScripts(t *testing.T) {
 		"--resolv-conf", "testdata/resolv.conf"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Run(context.Background(), &out); err != nil {
+	if err := cmd.Run(context.Background(), Env{Stdout: &out}); err != nil {
 		t.Fatal(err)
 	}
 	golden := readFile(t, "../testdata/golden/universal-redirect-dns-exclude-ssh.rules")
@@ -74,12 +82,12 @@ func TestDryRunPrintsTheGoldenScripts(t *testing.T) {
 	out.Reset()
 	cmd = Install("kuma-init", "")
 	cmd.Flags.Parse([]string{"--dry-run", "-o", "json"})
-	if err := cmd.Run(context.Background(), &out); err != nil || !strings.Contains(out.String(), `"purpose": "outbound TCP to the sidecar"`) {
+	if err := cmd.Run(context.Background(), Env{Stdout: &out}); err != nil || !strings.Contains(out.String(), `"purpose": "outbound TCP to the sidecar"`) {
 		t.Errorf("--dry-run -o json: %v\n%s", err, out.String())
 	}
 	cmd = Install("kuma-init", "")
 	cmd.Flags.Parse([]string{"-o", "yaml"})
-	if err := cmd.Run(context.Background(), &out); err == nil || err.Error() != `--output: "yaml" is not an output format; accepted: text or json` {
+	if err := cmd.Run(context.Background(), Env{Stdout: &out}); err == nil || err.Error() != `--output: "yaml" is not an output format; accepted: text or json` {
 		t.Errorf("-o yaml: %v", err)
 	}
 }

@@ -93,7 +93,7 @@ func TestPiecesAgree(t *testing.T) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	got, err := flags.Config()
+	got, err := flags.Config(t.Context(), cli.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,12 +109,54 @@ var rows = []row{
 	{kumaInitFlags, "--wait -1", "Error: invalid argument \"-1\" for \"--wait\" flag: \"-1\" is not a whole number; accepted: a whole number 0 or more\nRun 'kuma-init --help' for usage."},
 	{kumaInitFlags, "--redirect-inbound-ports 15006", "Error: unknown flag: --redirect-inbound-ports\nRun 'kuma-init --help' for usage."},
 	{kumaInitFlags, "--redirect-dns true", "Error: unexpected argument \"true\": --redirect-dns takes its value after '=', as --redirect-dns=true\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--vnet docker0", "Error: invalid argument \"docker0\" for \"--vnet\" flag: \"docker0\" is not interface:CIDR; accepted: " + api.FormVNetwork + "\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--vnet docker0:172.17.0.0/33", "Error: invalid argument \"docker0:172.17.0.0/33\" for \"--vnet\" flag: \"172.17.0.0/33\" in \"docker0:172.17.0.0/33\" is not a CIDR; accepted: " + api.FormVNetwork + "\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--iptables-executables iptables:/usr/sbin/iptables-legacy", `Error: --iptables-executables (iptablesExecutables): "iptables:/usr/sbin/iptables-legacy" names some of iptables, iptables-save, iptables-restore but not all; accepted: all three of a family, or none`},
+	{kumaInitFlags, "--iptables-executables iptables-nft:/usr/sbin/iptables-nft", "Error: invalid argument \"iptables-nft:/usr/sbin/iptables-nft\" for \"--iptables-executables\" flag: \"iptables-nft\" in \"iptables-nft:/usr/sbin/iptables-nft\" is not an iptables program's role; accepted: " + api.FormExecutables + "\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--wait-interval 1ms", "Error: invalid argument \"1ms\" for \"--wait-interval\" flag: \"1ms\" is not a whole number; accepted: a whole number 0 or more\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--sleep-between-retries 2", "Error: invalid argument \"2\" for \"--sleep-between-retries\" flag: \"2\" is not a non-negative duration; accepted: a duration such as 2s or 500ms\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--redirect-inbound-insert-instead-of-append=first", "Error: invalid argument \"first\" for \"--redirect-inbound-insert-instead-of-append\" flag: \"first\" is not a boolean; accepted: true or false\nRun 'kuma-init --help' for usage."},
+	{kumaInitFlags, "--ebpf-enabled", `Error: --ebpf-enabled (ebpf.enabled): "true" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules`},
+	{kumaInitFlags, "--redirect-dns --resolv-conf /dev/null", `Error: --resolv-conf: "/dev/null" cannot be read: /dev/null is not a regular file; accepted: a resolv.conf whose nameservers' DNS is redirected, or redirect.dns.captureAll: true`},
+	{kumaInitFlags, "--config /dev/null", "Error: --config: /dev/null is not a regular file"},
+	{kumaInitFlags, "--config-file /nonexistent.yaml", "Flag --config-file has been deprecated, use --config, as kumactl 2.11 and later say\nError: --config-file: open /nonexistent.yaml: no such file or directory"},
 	{kumaInitConfig, "", "Error: --config config.yaml:\ndocument: is empty; accepted: a transparent-proxy configuration document, such as redirect: {inbound: {excludePorts: [22]}}"},
 	{kumaInitConfig, "redirect: [", "Error: --config config.yaml:\ndocument: is not YAML or JSON: yaml: line 1: did not find expected node content; accepted: a transparent-proxy configuration document"},
 	{kumaInitConfig, "ipFamilyMode: ipv6", "Error: --config config.yaml:\nipFamilyMode: \"ipv6\" is not an IP family mode Kuma reads; accepted: dualstack or ipv4; ipv6 is meshinit.ipFamilyMode"},
 	{kumaInitConfig, "redirect:\n  inbound:\n    port: 70000\n    excludePorts: 22,x,8000-8100", "Error: --config config.yaml:\nredirect.inbound.excludePorts: \"x\" in \"22,x,8000-8100\" is not a port number; accepted: comma-separated ports 1-65535, e.g. 22,8080 (ranges go in meshinit's excludePortRanges)\nredirect.inbound.port: \"70000\" is out of range 1-65535; accepted: a port number 1-65535"},
 	{kumaInitConfig, "redirect:\n  dns:\n    enabled: true\n    port: 15006", "Error: --config config.yaml:\nredirect.dns.port: \"15006\" is also redirect.inbound.port; accepted: a port no other redirect uses"},
 	{kumaInitConfig, "ebpf:\n  enabled: true", "Error: --config config.yaml:\nebpf.enabled: \"true\" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules"},
+	{kumaInitConfig, "redirect:\n  inbound:\n    includePorts: [8080, 70000]", "Error: --config config.yaml:\nredirect.inbound.includePorts: \"70000\" in \"8080,70000\" is out of range 1-65535; accepted: " + api.FormPorts},
+	{kumaInitConfig, "redirect:\n  outbound:\n    includePorts: \"80-90\"", "Error: --config config.yaml:\nredirect.outbound.includePorts: \"80-90\" is a range, which Kuma's single ports cannot hold; accepted: " + api.FormPorts},
+	{kumaInitConfig, "redirect:\n  outbound:\n    enabled: off", "Error: --config config.yaml:\nredirect.outbound.enabled: \"off\" is not a boolean; accepted: true or false"},
+	{kumaInitConfig, "redirect:\n  inbound:\n    insertRedirectInsteadOfAppend: 2", "Error: --config config.yaml:\nredirect.inbound.insertRedirectInsteadOfAppend: \"2\" is not a boolean; accepted: true or false"},
+	{kumaInitConfig, "redirect:\n  vnet:\n    networks: [docker0]", "Error: --config config.yaml:\nredirect.vnet.networks: \"docker0\" is not interface:CIDR; accepted: " + api.FormVNetwork},
+	{kumaInitConfig, "redirect:\n  dns:\n    enabled: true\n    resolvConfigPath: /nonexistent", `Error: redirect.dns.resolvConfigPath: "/nonexistent" cannot be read: open /nonexistent: no such file or directory; accepted: a resolv.conf whose nameservers' DNS is redirected, or redirect.dns.captureAll: true`},
+	{kumaInitConfig, "log:\n  enabled: true\n  level: 8", "Error: --config config.yaml:\nlog.level: \"8\" is not a kernel log level; accepted: a kernel log level 0-7"},
+	{kumaInitConfig, "comments:\n  disabled: maybe", "Error: --config config.yaml:\ncomments.disabled: \"maybe\" is not a boolean; accepted: true or false"},
+	{kumaInitConfig, "waitInterval: -1", "Error: --config config.yaml:\nwaitInterval: \"-1\" is not a whole number; accepted: a whole number 0 or more"},
+	{kumaInitConfig, "retry:\n  sleepBetweenRetries: 2 seconds", "Error: --config config.yaml:\nretry.sleepBetweenRetries: \"2 seconds\" is not a non-negative duration; accepted: a duration such as 2s or 500ms"},
+	{kumaInitConfig, "iptablesExecutables:\n  iptables: iptables-legacy", "Error: --config config.yaml:\niptablesExecutables.iptables: \"iptables-legacy\" is not an absolute path; accepted: the absolute path of the program\niptablesExecutables: \"iptables:iptables-legacy\" names some of iptables, iptables-save, iptables-restore but not all; accepted: all three of a family, or none"},
+	{kumaInitConfig, "cniMode: true\nkumaDPUser: kuma-dp", `Error: kumaDPUser: "kuma-dp" is not a UID, and in CNI mode (cniMode) users are not looked up; accepted: a UID, such as 5678`},
+	{kumaInitConfig, "dryRun: sometimes", "Error: --config config.yaml:\ndryRun: \"sometimes\" is not a boolean; accepted: true or false"},
+	{kumaInitConfig, "redirect:\n  inbound:\n    excludePort: [22]", "Warning: --config config.yaml: redirect.inbound.excludePort is not a field Kuma or meshinit reads; it is ignored"},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=http", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "http" is not a port number; accepted: a port number 1-65535`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=15001", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_OUTBOUND_INCLUDE_PORTS=80,x", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_OUTBOUND_INCLUDE_PORTS (redirect.outbound.includePorts): "x" in "80,x" is not a port number; accepted: ` + api.FormPorts},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_VNET_NETWORKS=docker0", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_VNET_NETWORKS (redirect.vnet.networks): "docker0" is not interface:CIDR; accepted: ` + api.FormVNetwork},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_LOG_LEVEL=debug", `Error: KUMA_TRANSPARENT_PROXY_LOG_LEVEL (log.level): "debug" is not a kernel log level; accepted: a kernel log level 0-7`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_COMMENTS_DISABLED=maybe", `Error: KUMA_TRANSPARENT_PROXY_COMMENTS_DISABLED (comments.disabled): "maybe" is not a boolean; accepted: true or false`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_WAIT_INTERVAL=-5", `Error: KUMA_TRANSPARENT_PROXY_WAIT_INTERVAL (waitInterval): "-5" is not a whole number; accepted: a whole number 0 or more`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_RETRY_SLEEP_BETWEEN_RETRIES=2", `Error: KUMA_TRANSPARENT_PROXY_RETRY_SLEEP_BETWEEN_RETRIES (retry.sleepBetweenRetries): "2" is not a non-negative duration; accepted: a duration such as 2s or 500ms`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_IPTABLES_EXECUTABLES=iptables:/usr/sbin/iptables", `Error: KUMA_TRANSPARENT_PROXY_IPTABLES_EXECUTABLES (iptablesExecutables): "iptables:/usr/sbin/iptables" names some of iptables, iptables-save, iptables-restore but not all; accepted: all three of a family, or none`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_CNI_MODE=true\nKUMA_TRANSPARENT_PROXY_KUMA_DP_USER=kuma-dp", `Error: KUMA_TRANSPARENT_PROXY_KUMA_DP_USER: "kuma-dp" is not a UID, and in CNI mode (cniMode) users are not looked up; accepted: a UID, such as 5678`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_DNS_ENABLED=true\nKUMA_TRANSPARENT_PROXY_REDIRECT_DNS_RESOLV_CONFIG_PATH=/run/no-resolv.conf", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_DNS_RESOLV_CONFIG_PATH: "/run/no-resolv.conf" cannot be read: open /run/no-resolv.conf: no such file or directory; accepted: a resolv.conf whose nameservers' DNS is redirected, or redirect.dns.captureAll: true`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_EBPF_ENABLED=true", `Error: KUMA_TRANSPARENT_PROXY_EBPF_ENABLED (ebpf.enabled): "true" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules`},
+	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_EXCLUDE_PORT=22", "Warning: KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_EXCLUDE_PORT is not a variable Kuma or meshinit reads; it is ignored"},
+	{kumactlLines, "uninstall transparent-proxy --ebpf-enabled", `Error: --ebpf-enabled (ebpf.enabled): "true" asks for Kuma's eBPF mode, which meshinit does not implement; accepted: false: iptables rules`},
+	{kumactlLines, "uninstall transparent-proxy --exclude-inbound-ports 22", "Error: unknown flag: --exclude-inbound-ports\nRun 'kumactl uninstall transparent-proxy --help' for usage."},
+	{kumactlLines, "install transparent-proxy-validator --validation-server-port 0", "Error: invalid argument \"0\" for \"--validation-server-port\" flag: \"0\" is out of range 1-65535; accepted: a port number 1-65535\nRun 'kumactl install transparent-proxy-validator --help' for usage."},
+	{kumactlLines, "install transparent-proxy-validator --ip-family-mode ipv5", "Error: invalid argument \"ipv5\" for \"--ip-family-mode\" flag: \"ipv5\" is not an IP family mode; accepted: dualstack, ipv4 or ipv6\nRun 'kumactl install transparent-proxy-validator --help' for usage."},
 
 	// The injector's KUMA_RUNTIME_* settings.
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME=TP", `KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME: "TP" is not an object name; accepted: an object name such as kuma-transparent-proxy-config (lowercase letters, digits, '-' and '.')`},
@@ -222,9 +264,9 @@ func injectPod(t *testing.T, podYAML string, nsLabels map[string]string) string 
 	return message(err)
 }
 
-// kuma-init's places: its flags, and the --config document. --dry-run goes first, so that a row
-// that stopped being malformed would change nothing on the machine. The message is what
-// kuma-init prints.
+// kuma-init's places: its flags, the --config document, its environment and kumactl's command
+// lines. --dry-run goes first, so that a row that stopped being malformed would change nothing on
+// the machine. The message is what kuma-init prints on stderr.
 var (
 	kumaInitFlags  = &place{"`kuma-init` flags", func(t *testing.T, in string) string { return kumaInit(t, strings.Fields(in)...) }}
 	kumaInitConfig = &place{"`kuma-init --config config.yaml`", func(t *testing.T, in string) string {
@@ -234,14 +276,33 @@ var (
 		}
 		return kumaInit(t, "--config", "config.yaml")
 	}}
+	// kumaInitEnv are variables, one a line, of kuma-init's environment.
+	kumaInitEnv = &place{"`KUMA_TRANSPARENT_PROXY_*` environment of `kuma-init`", func(t *testing.T, in string) string {
+		for _, kv := range strings.Split(in, "\n") {
+			name, value, _ := strings.Cut(kv, "=")
+			t.Setenv(name, value)
+		}
+		return kumaInit(t)
+	}}
+	// kumactlLines are kumactl's command lines, which kuma-init takes as /usr/bin/kumactl: rows
+	// that are refused before anything is touched.
+	kumactlLines = &place{"`kumactl` command lines of `kuma-init`", func(t *testing.T, in string) string {
+		return runKumaInit(t, "kumactl", strings.Fields(in))
+	}}
 )
 
 func kumaInit(t *testing.T, args ...string) string {
 	t.Helper()
+	return runKumaInit(t, "kuma-init", append([]string{"--dry-run"}, args...))
+}
+
+// runKumaInit runs kuma-init, named name, on args, and returns what it printed on stderr, its
+// errors and warnings, or "(accepted)" when it succeeded without a word.
+func runKumaInit(t *testing.T, name string, args []string) string {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := cli.Program{Name: "kuma-init", Default: func() *cli.Command { return cli.Install("kuma-init", "") }}.
-		Main(context.Background(), append([]string{"--dry-run"}, args...), &stdout, &stderr)
-	if code == 0 {
+	code := cli.KumaInit(name, "").Main(context.Background(), args, cli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Environ: os.Environ()})
+	if code == 0 && stderr.Len() == 0 {
 		return "(accepted)"
 	}
 	return strings.TrimSuffix(stderr.String(), "\n")

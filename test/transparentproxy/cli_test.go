@@ -59,8 +59,8 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 
 	out := mustRun(t, net.Pod, kumaInit, append(args, "--verify")...)
 	for _, want := range []string{
-		"ipv4: installed with iptables-nft: 4 chains, 19 rules\n",
-		"ipv6: installed with iptables-nft: 4 chains, 19 rules\n",
+		"ipv4: installed with iptables-nft: 6 chains, 21 rules\n",
+		"ipv6: installed with iptables-nft: 6 chains, 21 rules\n",
 		"ipv6: added ::6/128 to lo, the source of the proxy's inbound passthrough\n",
 		"validate: ipv4 outbound: 192.0.2.1:9 captured\n",
 		"validate: ipv6 dns: [fd00:200::2]:53 captured\n",
@@ -86,7 +86,7 @@ func TestKumaInitInstallsRerunsAndValidates(t *testing.T) {
 		}
 		PassthroughAddress string
 	}
-	if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Families) != 2 || report.Families[0].Removed != 19 ||
+	if err := json.Unmarshal([]byte(out), &report); err != nil || len(report.Families) != 2 || report.Families[0].Removed != 21 ||
 		report.PassthroughAddress != "removed ::6/128 from lo" {
 		t.Errorf("uninstall report %s: %+v %v", out, report, err)
 	}
@@ -112,7 +112,7 @@ func TestBadInputTouchesNothing(t *testing.T) {
 		{kumaInit, []string{"--kuma-dp-user", "no-such-user"}, `Error: --kuma-dp-user: "no-such-user" is not a user on this host`},
 		{kumaInit, []string{"--redirect-all-dns-traffic=false", "--redirect-dns-port", "15001", "--redirect-dns"}, `Error: --redirect-dns-port (redirect.dns.port): "15001" is also redirect.outbound.port`},
 		{kumaInit, []string{"--config", "/nonexistent.yaml"}, "Error: --config: open /nonexistent.yaml: no such file or directory"},
-		{kumaInit, []string{"--redirect-dns", "--resolv-conf", "/nonexistent"}, "Error: reading the nameservers to redirect DNS for: open /nonexistent"},
+		{kumaInit, []string{"--redirect-dns", "--resolv-conf", "/nonexistent"}, `Error: --resolv-conf: "/nonexistent" cannot be read: open /nonexistent: no such file or directory`},
 		{meshinit, []string{"install", "transparent-proxy", "--ip-family-mode", "both"}, `Error: invalid argument "both" for "--ip-family-mode" flag: "both" is not an IP family mode; accepted: dualstack, ipv4 or ipv6`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

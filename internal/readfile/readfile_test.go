@@ -1,0 +1,39 @@
+package readfile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestRegular(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := Regular(file, 5); err != nil || string(data) != "12345" {
+		t.Errorf("a file at the limit: %q, %v", data, err)
+	}
+	for _, tc := range []struct {
+		path  string
+		limit int64
+		want  string
+	}{
+		{file, 4, file + " is over 4 bytes"},
+		// No writer ever opens the FIFO: a blocking open would wait for one forever.
+		{fifo, 5, fifo + " is not a regular file"},
+		{dir, 5, dir + " is not a regular file"},
+		{filepath.Join(dir, "missing"), 5, "no such file or directory"},
+	} {
+		if _, err := Regular(tc.path, tc.limit); err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+			t.Errorf("Regular(%s, %d) = %v, want an error ending %q", tc.path, tc.limit, err, tc.want)
+		}
+	}
+}
