@@ -24,13 +24,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/test/node"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
@@ -171,22 +171,23 @@ func TestNode(t *testing.T) {
 		if err := n.Client.Create(ctx, svc); err != nil {
 			t.Fatal(err)
 		}
-		wctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		w, err := n.Clientset.DiscoveryV1().EndpointSlices("work").Watch(wctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Stop()
-		for e := range w.ResultChan() {
-			if es, ok := e.Object.(*discoveryv1.EndpointSlice); ok && len(es.Endpoints) == 1 && ptr.Deref(es.Endpoints[0].Conditions.Ready, false) {
-				if ip := net.ParseIP(es.Endpoints[0].Addresses[0]); !node.Subnet.Contains(ip) {
-					t.Errorf("endpoint %s, want a pod address in %s", ip, node.Subnet.String())
-				}
-				return
+		// Listed again and again rather than watched: the API server may end a watch at any time,
+		// and an ended watch says nothing about the endpoints.
+		poll.Until(t, "the Service has a ready endpoint", func() (bool, error) {
+			slices, err := n.Clientset.DiscoveryV1().EndpointSlices("work").List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=web"})
+			if err != nil {
+				return false, err
 			}
-		}
-		t.Errorf("the Service has no ready endpoint: %v", wctx.Err())
+			for _, es := range slices.Items {
+				if len(es.Endpoints) == 1 && ptr.Deref(es.Endpoints[0].Conditions.Ready, false) {
+					if ip := net.ParseIP(es.Endpoints[0].Addresses[0]); !node.Subnet.Contains(ip) {
+						t.Errorf("endpoint %s, want a pod address in %s", ip, node.Subnet.String())
+					}
+					return true, nil
+				}
+			}
+			return false, nil
+		})
 	})
 	t.Run("containerd restarted under a running pod", func(t *testing.T) {
 		id := pod.Status.ContainerStatuses[0].ContainerID
