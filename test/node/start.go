@@ -209,7 +209,8 @@ disabled_plugins = [
     BinaryName = '{{runc}}'
     Root = '{{root}}/runc'
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ['/usr/lib/cni']
+    # The node's own plugin directory first, for plugins tests install (kuma-cni), then Debian's.
+    bin_dirs = ['{{root}}/cni/bin', '/usr/lib/cni']
     conf_dir = '{{root}}/cni/net.d'
     use_internal_loopback = true
 
@@ -238,6 +239,17 @@ const cniConfig = `{
 }
 `
 
+// CNIConfList is the name of the node's conflist in CNIConfDir, the one containerd uses.
+const CNIConfList = "10-" + Name + ".conflist"
+
+// CNIConfDir is the directory containerd reads the pods' network configuration from, as a CNI
+// DaemonSet's netDir names it.
+func (n *Node) CNIConfDir() string { return filepath.Join(n.Root, "cni", "net.d") }
+
+// CNIBinDir is the node's own CNI plugin directory, which containerd searches before Debian's
+// /usr/lib/cni: a CNI DaemonSet's binDir, so that what it installs stays under the node's root.
+func (n *Node) CNIBinDir() string { return filepath.Join(n.Root, "cni", "bin") }
+
 func (n *Node) expand(s string) string {
 	runc, _ := exec.LookPath("runc")
 	return strings.NewReplacer("{{root}}", n.Root, "{{name}}", Name, "{{subnet}}", Subnet.String(),
@@ -250,10 +262,12 @@ func (n *Node) startContainerd(ctx context.Context, pause string) error {
 	if len(filepath.Join(n.Root, "s")) > 38 {
 		return fmt.Errorf("the node's root %s is too long for containerd's shim socket directory (at most 38 characters with /s)", n.Root)
 	}
-	if err := os.MkdirAll(filepath.Join(n.Root, "cni", "net.d"), 0o755); err != nil {
-		return err
+	for _, dir := range []string{n.CNIConfDir(), n.CNIBinDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(n.Root, "cni", "net.d", "10-"+Name+".conflist"), []byte(n.expand(cniConfig)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(n.CNIConfDir(), CNIConfList), []byte(n.expand(cniConfig)), 0o644); err != nil {
 		return err
 	}
 	config := filepath.Join(n.Root, "containerd.toml")
