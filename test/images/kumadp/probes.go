@@ -40,6 +40,7 @@ const (
 type prober struct {
 	podIP netip.Addr
 	log   *slog.Logger
+	rec   *recorder
 }
 
 func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +54,7 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	port, err := strconv.ParseUint(portText, 10, 16)
 	if err != nil {
 		p.log.Warn("probe: no port", "path", r.URL.Path)
+		p.rec.add(Event{Kind: "probe", From: r.RemoteAddr, Detail: kind + " " + r.URL.Path, Status: http.StatusServiceUnavailable, Err: "no port"})
 		result(w, "UNKNOWN", http.StatusServiceUnavailable)
 		return
 	}
@@ -73,6 +75,10 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = p.probeHTTP(ctx, target, "/"+path, r)
 	}
 	p.log.Info("probe", "kind", kind, "target", target, "path", r.URL.Path, "status", status)
+	if kind == "http" && r.Header.Get(headerScheme) != "" {
+		kind += " " + r.Header.Get(headerScheme)
+	}
+	p.rec.add(Event{Kind: "probe", From: r.RemoteAddr, To: target.String(), Detail: kind + " " + r.URL.Path, Status: status})
 	if status == http.StatusOK {
 		result(w, "HEALTHY", status)
 		return
