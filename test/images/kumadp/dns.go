@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 )
 
 // dnsForwarder stands in for kuma-dp's DNS proxy: it knows no mesh names and forwards every query
@@ -65,11 +67,11 @@ func (d *dnsForwarder) serveUDP(pc *net.UDPConn) error {
 			answer, upstream, err := d.exchangeUDP(query)
 			if err != nil {
 				d.log.Warn("dns query failed", "from", client, "err", err)
-				d.rec.add(Event{Kind: "dns", From: client.String(), Detail: "udp", Err: err.Error()})
+				d.rec.add(seen.Event{Kind: "dns", From: client.String(), Detail: "udp", Err: err.Error()})
 				return
 			}
 			d.log.Info("dns", "proto", "udp", "from", client, "upstream", upstream)
-			d.rec.add(Event{Kind: "dns", From: client.String(), To: upstream.String(), Detail: "udp"})
+			d.rec.add(seen.Event{Kind: "dns", From: client.String(), To: upstream.String(), Detail: "udp"})
 			pc.WriteToUDPAddrPort(answer, client)
 		}()
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 )
 
 func main() {
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string) error {
 	go func() {
 		for range usr2 {
 			log.Info("SIGUSR2: draining")
-			rec.add(Event{Kind: "signal", Detail: "USR2"})
+			rec.add(seen.Event{Kind: "signal", Detail: "USR2"})
 		}
 	}()
 	return serve(ctx, s, log, rec)

@@ -26,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/poll"
 )
@@ -121,7 +122,7 @@ func TestServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Record
+	var got seen.Record
 	err = json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
 	if err != nil {
@@ -131,7 +132,7 @@ func TestServe(t *testing.T) {
 		got.CapEff == "" || got.NoNewPrivs == "" {
 		t.Errorf("/standin: %+v; want this process's arguments, credentials and environment", got)
 	}
-	if i := slices.IndexFunc(got.Mounts, func(m Mount) bool { return m.Path == "/" }); i < 0 {
+	if i := slices.IndexFunc(got.Mounts, func(m seen.Mount) bool { return m.Path == "/" }); i < 0 {
 		t.Errorf("/standin: mounts %+v lack /", got.Mounts)
 	}
 	for _, port := range []uint16{tp.Redirect.Inbound.Port, tp.Redirect.Outbound.Port, tp.Redirect.DNS.Port, s.ProbeProxyPort} {

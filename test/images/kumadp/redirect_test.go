@@ -20,6 +20,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/poll"
@@ -102,7 +103,7 @@ func TestRedirected(t *testing.T) {
 	if !waitLogged(&log, "SIGUSR2") {
 		t.Errorf("kuma-dp logged no SIGUSR2")
 	}
-	var rec Record
+	var rec seen.Record
 	_, body := fetch(t, n.Remote, netip.AddrPortFrom(n.Pod.IPv4, api.SidecarReadinessPort), "/standin")
 	if err := json.Unmarshal(body, &rec); err != nil {
 		t.Fatalf("/standin: %v\n%s", err, body)
