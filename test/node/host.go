@@ -373,9 +373,28 @@ func cleanup(s *state, logf func(string, ...any)) error {
 // killProcesses kills every process whose command line names a file under root (the parts,
 // containerd's shims) and every process in the node's cgroups (the pods'), until none is left.
 func killProcesses(root string) error {
+	return killUntilGone(func() []int { return append(processesNaming(root+"/"), cgroupProcesses()...) })
+}
+
+// killPods kills the pods' processes (those in the node's cgroups) and containerd's shims, which
+// name root, until none is left.
+func killPods(root string) error {
+	return killUntilGone(func() []int {
+		var shims []int
+		for _, pid := range processesNaming(root + "/") {
+			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && filepath.Base(exe) == "containerd-shim-runc-v2" {
+				shims = append(shims, pid)
+			}
+		}
+		return append(shims, cgroupProcesses()...)
+	})
+}
+
+// killUntilGone kills the processes list returns with SIGKILL until it returns none.
+func killUntilGone(list func() []int) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		pids := append(processesNaming(root+"/"), cgroupProcesses()...)
+		pids := list()
 		if len(pids) == 0 {
 			return nil
 		}

@@ -13,8 +13,9 @@
 //
 //   - Processes: etcd and kube-apiserver (as envtest starts them), kube-controller-manager,
 //     kube-scheduler, the kubelet and containerd (each in a process group of its own), containerd's
-//     shims, the pods' processes. Undone: on a clean stop the parts get SIGTERM; then, and after a
-//     crash, every process whose command line names a file under the node's root, and every
+//     shims, the pods' processes. Undone: on a clean stop the parts get SIGTERM, but the pods'
+//     processes and their shims, which are killed before the control plane stops; then, and after
+//     a crash, every process whose command line names a file under the node's root, and every
 //     process in its cgroups, is killed with SIGKILL.
 //   - Files: everything lives under one root, /dev/shm/meshinit-node-<random> (tmpfs: etcd's
 //     fsyncs cost nothing, and it must be short, since containerd's shim socket directory is at most
@@ -262,6 +263,11 @@ func (n *Node) Stop() error {
 			if d := n.daemon(name); d != nil {
 				d.stop(5 * time.Second)
 			}
+		}
+		// The pods' processes before the control plane: the API server's graceful shutdown waits
+		// for the watches of clients in pods (an injector's) for a minute.
+		if err := killPods(n.state.Root); err != nil {
+			errs = append(errs, err)
 		}
 		if n.cp != nil {
 			if err := n.cp.Stop(); err != nil {

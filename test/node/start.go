@@ -125,6 +125,9 @@ func (n *Node) startControlPlane() error {
 		// Webhooks and aggregated APIs behind Services are called at their endpoints: the node
 		// has no kube-proxy.
 		Set("enable-aggregator-routing", "true").
+		// The kubelet (logs, exec, port-forward) at the node's address: its name, the first the
+		// API server would try, resolves nowhere.
+		Set("kubelet-preferred-address-types", "InternalIP").
 		Set("service-cluster-ip-range", ServiceRange.String())
 	n.cp = cp
 	cfg, err := cp.Start()
