@@ -224,7 +224,8 @@ disabled_plugins = [
 
 // cniConfig is the pods' network: Debian's bridge plugin on the node's bridge, with no gateway and
 // no masquerade, so that it writes no iptables rule; pods reach the node, and each other, on the
-// bridge's subnet, above the Service range.
+// bridge's subnets, above the Service range, and have default routes through the bridge, as pods
+// of a cluster do (kuma-init's validation needs them to prove capture).
 const cniConfig = `{
   "cniVersion": "1.0.0",
   "name": "{{name}}",
@@ -235,7 +236,11 @@ const cniConfig = `{
     "ipMasq": false,
     "ipam": {
       "type": "host-local",
-      "ranges": [[{"subnet": "{{subnet}}", "rangeStart": "{{podsFrom}}", "gateway": "{{bridgeIP}}"}]],
+      "ranges": [
+        [{"subnet": "{{subnet}}", "rangeStart": "{{podsFrom}}", "gateway": "{{bridgeIP}}"}],
+        [{"subnet": "{{subnet6}}", "gateway": "{{bridgeIP6}}"}]
+      ],
+      "routes": [{"dst": "0.0.0.0/0", "gw": "{{bridgeIP}}"}, {"dst": "::/0", "gw": "{{bridgeIP6}}"}],
       "dataDir": "{{root}}/cni/ipam"
     }
   }]
@@ -256,7 +261,7 @@ func (n *Node) CNIBinDir() string { return filepath.Join(n.Root, "cni", "bin") }
 func (n *Node) expand(s string) string {
 	runc, _ := exec.LookPath("runc")
 	return strings.NewReplacer("{{root}}", n.Root, "{{name}}", Name, "{{subnet}}", Subnet.String(),
-		"{{bridgeIP}}", BridgeIP.String(), "{{podsFrom}}", podsFrom.String(), "{{pause}}", PauseImage, "{{runc}}", runc).Replace(s)
+		"{{bridgeIP}}", BridgeIP.String(), "{{subnet6}}", Subnet6.String(), "{{bridgeIP6}}", BridgeIP6.String(), "{{podsFrom}}", podsFrom.String(), "{{pause}}", PauseImage, "{{runc}}", runc).Replace(s)
 }
 
 // startContainerd starts containerd, waits for its CRI, and imports the sandbox image.
