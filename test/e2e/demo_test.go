@@ -39,6 +39,9 @@ var (
 	}
 )
 
+// demoRan says that TestDemo ran, so that TestMain tells how it cleaned up.
+var demoRan bool
+
 // TestDemo is `make demo`: the whole product on this machine, narrated on standard output. It
 // uses the binaries `make build` put in bin/.
 func TestDemo(t *testing.T) {
