@@ -23,7 +23,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	kumaInit, kumaCNI := binaries.Build(t, "kuma-init"), binaries.Build(t, "kuma-cni")
 	programs := kumactl(t, kumaInit)
-	c := startCluster(ctx, t, binaries.Build(t, "injector"), nil, nil)
+	c := startCluster(ctx, t, binaries.Build(t, "injector"))
 	const namespace = "e2e"
 	c.meshedNamespace(ctx, t, namespace)
 

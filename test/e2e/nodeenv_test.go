@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -74,6 +75,9 @@ func TestMain(m *testing.M) {
 	if shared.env != nil {
 		// A Ctrl-C now would leave the node for the next run to clean up: let it finish.
 		signal.Ignore(os.Interrupt, syscall.SIGTERM)
+		if code != 0 && !interrupted {
+			shared.env.DumpLogs(func(format string, args ...any) { fmt.Printf(format+"\n", args...) })
+		}
 		if err := shared.env.stop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
@@ -148,6 +152,9 @@ func (e *nodeEnv) stop() error {
 	if c := hoststate.Changes(e.before, after); c != "" {
 		return fmt.Errorf("the host is not as it was before the node:\n%s", c)
 	}
+	if len(e.ports) == 0 {
+		return nil // no pod ran: a test stopped before
+	}
 	return hoststate.PortsGone(slices.Collect(maps.Keys(e.ports)))
 }
 
@@ -188,13 +195,19 @@ func (e *nodeEnv) image(ctx context.Context, t *testing.T, name string) string {
 }
 
 // baseValues are the chart's values on the node: the images of bin/images (imported, so never
-// pulled: their references are the chart's own), the stand-in as kuma-dp, and an injector that
-// stops at once when replaced (no API server calls a stopping replica here: endpoints move first).
+// pulled), under the registry and tag `make images` named them with, the stand-in as kuma-dp, and
+// an injector that stops at once when replaced (no API server calls a stopping replica here:
+// endpoints move first).
 func (e *nodeEnv) baseValues(ctx context.Context, t *testing.T) map[string]any {
-	for _, name := range []string{"injector", "kuma-init"} {
-		e.image(ctx, t, name)
+	ref := e.image(ctx, t, "injector")
+	e.image(ctx, t, "kuma-init")
+	repo, tag, _ := strings.Cut(ref[strings.LastIndex(ref, "/")+1:], ":")
+	registry := strings.TrimSuffix(ref[:strings.LastIndex(ref, "/")], "/")
+	if repo != "injector" || tag == "" {
+		t.Fatalf("the injector's image is %s; want <registry>/injector:<tag>", ref)
 	}
 	return map[string]any{
+		"global":       map[string]any{"image": map[string]any{"registry": registry, "tag": tag}},
 		"controlPlane": map[string]any{"shutdownDrainSeconds": 0},
 		"dataPlane":    map[string]any{"image": e.image(ctx, t, "kuma-dp-standin")},
 	}
