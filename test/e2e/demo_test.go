@@ -24,6 +24,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/node"
+	"github.com/meshinit/meshinit/test/nodechart"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -56,18 +57,18 @@ func TestDemo(t *testing.T) {
 	e := d.node()
 
 	ready := d.begin("images from bin/images imported into containerd: injector, kuma-init, the kuma-dp stand-in (as kuma-sidecar), echo (the app)")
-	values := e.baseValues(ctx, t)
-	e.image(ctx, t, "echo")
+	values := e.BaseValues(ctx, t)
+	e.Image(ctx, t, "echo")
 	ready()
 
-	ready = d.begin(fmt.Sprintf("chart installed with the Helm SDK (release %s in %s, dataPlane.image=%s): the injector runs as a pod, the API server calls it through its Service",
-		release, releaseNamespace, dig(values, "dataPlane", "image")))
-	e.chart(ctx, t, nil)
+	ready = d.begin(fmt.Sprintf("chart installed with the Helm SDK (nodechart.Release %s in %s, dataPlane.image=%s): the injector runs as a pod, the API server calls it through its Service",
+		nodechart.Release, nodechart.ReleaseNamespace, nodechart.Dig(values, "dataPlane", "image")))
+	e.Chart(ctx, t, nil)
 	ready()
 
 	ready = d.begin(fmt.Sprintf("namespace %s labelled %s=enabled; pod %s/web created, annotated %s, and pod %s/peer",
 		demoNS, api.LabelSidecarInjection, demoNS, annotations(demoAnnotations), demoNS))
-	e.meshedNamespace(ctx, t, demoNS)
+	e.MeshedNamespace(ctx, t, demoNS)
 	webApp := e.echo(ctx, t, "app", ":8080", ":8443", "", "")
 	webApp.ReadinessProbe = e.app(ctx, t).ReadinessProbe
 	webApp.Ports = []corev1.ContainerPort{{ContainerPort: 8080}, {ContainerPort: 8443}}
@@ -363,7 +364,7 @@ func create(ctx context.Context, config *rest.Config, pod *corev1.Pod) ([]string
 // injectionOf finds in the injector pod's log why and how it injected the pod namespace/name.
 func (e *nodeEnv) injectionOf(ctx context.Context, t *testing.T, namespace, name string) injection {
 	t.Helper()
-	pods, err := e.Clientset.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=injector"})
+	pods, err := e.Clientset.CoreV1().Pods(nodechart.ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=injector"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/node"
+	"github.com/meshinit/meshinit/test/nodechart"
 	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
@@ -62,8 +63,8 @@ const (
 // peer, plain echo, the other pod of pod-to-pod traffic. The injector is the chart's, in init mode.
 func (e *nodeEnv) workloads(ctx context.Context, t *testing.T) (web, peer *corev1.Pod) {
 	t.Helper()
-	e.chart(ctx, t, nil)
-	e.meshedNamespace(ctx, t, meshNS)
+	e.Chart(ctx, t, nil)
+	e.MeshedNamespace(ctx, t, meshNS)
 	app := e.echo(ctx, t, "app", fmt.Sprint(":", webHTTP), fmt.Sprint(":", webHTTPS), fmt.Sprint(":", webTCP), fmt.Sprint(":", webGRPC))
 	app.Args = append(app.Args, "--grpc-services=web")
 	for _, p := range []int32{webHTTP, webHTTPS, webTCP, webGRPC} {
@@ -92,7 +93,7 @@ func (e *nodeEnv) workloads(ctx context.Context, t *testing.T) (web, peer *corev
 // once Ready.
 func (e *nodeEnv) deployedPod(ctx context.Context, t *testing.T, name string) *corev1.Pod {
 	t.Helper()
-	pod, err := waitFor(ctx, e.list("pods", meshNS, "app="+name), func(p *corev1.Pod) (bool, error) {
+	pod, err := nodechart.WaitFor(ctx, e.List("pods", meshNS, "app="+name), func(p *corev1.Pod) (bool, error) {
 		return p.DeletionTimestamp == nil, nil
 	}, nil)
 	if err != nil {
@@ -115,20 +116,20 @@ func TestInjectedOnNode(t *testing.T) {
 	bridge := node.BridgeIP.String()
 
 	t.Run("the injector runs from its image and the API server calls it through its Service", func(t *testing.T) {
-		pods, err := e.Clientset.CoreV1().Pods(releaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=injector"})
+		pods, err := e.Clientset.CoreV1().Pods(nodechart.ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=injector"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pods.Items) != 1 || pods.Items[0].Spec.Containers[0].Image != e.images["injector"] || pods.Items[0].Status.Phase != corev1.PodRunning {
-			t.Errorf("injector pods %v; want one running %s", names(pods.Items), e.images["injector"])
+		if len(pods.Items) != 1 || pods.Items[0].Spec.Containers[0].Image != e.Image(ctx, t, "injector") || pods.Items[0].Status.Phase != corev1.PodRunning {
+			t.Errorf("injector pods %v; want one running %s", names(pods.Items), e.Image(ctx, t, "injector"))
 		}
 		var mwc admissionregistrationv1.MutatingWebhookConfiguration
-		if err := e.Client.Get(ctx, client.ObjectKey{Name: injectorName}, &mwc); err != nil {
+		if err := e.Client.Get(ctx, client.ObjectKey{Name: nodechart.InjectorName}, &mwc); err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range mwc.Webhooks {
-			if s := w.ClientConfig.Service; s == nil || s.Name != injectorName || s.Namespace != releaseNamespace || w.ClientConfig.URL != nil {
-				t.Errorf("webhook %s calls %+v; want the Service %s/%s", w.Name, w.ClientConfig, releaseNamespace, injectorName)
+			if s := w.ClientConfig.Service; s == nil || s.Name != nodechart.InjectorName || s.Namespace != nodechart.ReleaseNamespace || w.ClientConfig.URL != nil {
+				t.Errorf("webhook %s calls %+v; want the Service %s/%s", w.Name, w.ClientConfig, nodechart.ReleaseNamespace, nodechart.InjectorName)
 			}
 		}
 		for _, p := range []*corev1.Pod{web, peer} {
@@ -139,8 +140,8 @@ func TestInjectedOnNode(t *testing.T) {
 	})
 
 	t.Run("kuma-init ran as injected, its rules on the nft backend", func(t *testing.T) {
-		if img := container(web, inject.InitName).Image; img != e.images["kuma-init"] {
-			t.Errorf("kuma-init's image is %s; want %s", img, e.images["kuma-init"])
+		if img := container(web, inject.InitName).Image; img != e.Image(ctx, t, "kuma-init") {
+			t.Errorf("kuma-init's image is %s; want %s", img, e.Image(ctx, t, "kuma-init"))
 		}
 		if s := status(web, inject.InitName); s == nil || s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 {
 			t.Errorf("kuma-init: %+v; want it done, with exit 0", s)
@@ -160,8 +161,8 @@ func TestInjectedOnNode(t *testing.T) {
 
 	t.Run("kuma-sidecar is the stand-in, started exactly as injected", func(t *testing.T) {
 		c := container(web, inject.SidecarName)
-		if c.Image != e.images["kuma-dp-standin"] {
-			t.Errorf("kuma-sidecar's image is %s; want the stand-in, %s", c.Image, e.images["kuma-dp-standin"])
+		if c.Image != e.Image(ctx, t, "kuma-dp-standin") {
+			t.Errorf("kuma-sidecar's image is %s; want the stand-in, %s", c.Image, e.Image(ctx, t, "kuma-dp-standin"))
 		}
 		e.startedAsInjected(t, web, c, c.Image, e.standin(ctx, t, web))
 	})
@@ -352,8 +353,8 @@ func TestInjectedOnNode(t *testing.T) {
 // waitPod waits until cond holds for a pod and returns it.
 func (e *nodeEnv) waitPod(ctx context.Context, t *testing.T, namespace, name string, cond func(*corev1.Pod) bool) *corev1.Pod {
 	t.Helper()
-	lw := cache.NewFilteredListWatchFromClient(e.Clientset.CoreV1().RESTClient(), "pods", namespace, byName(name))
-	pod, err := waitFor(ctx, lw, func(p *corev1.Pod) (bool, error) { return cond(p), nil }, nil)
+	lw := cache.NewFilteredListWatchFromClient(e.Clientset.CoreV1().RESTClient(), "pods", namespace, nodechart.ByName(name))
+	pod, err := nodechart.WaitFor(ctx, lw, func(p *corev1.Pod) (bool, error) { return cond(p), nil }, nil)
 	if err != nil {
 		t.Fatalf("waiting for pod %s/%s: %v%s", namespace, name, err, e.initLog(context.WithoutCancel(ctx), pod))
 	}
@@ -446,9 +447,9 @@ func TestRestartsOnNode(t *testing.T) {
 func TestLegacyBackendOnNode(t *testing.T) {
 	ctx := t.Context()
 	e := onNode(ctx, t, nodeLogf)
-	legacy := e.image(ctx, t, "kuma-init-legacy")
-	e.chart(ctx, t, map[string]any{"dataPlane": map[string]any{"initImage": map[string]any{"repository": "kuma-init-legacy"}}})
-	e.meshedNamespace(ctx, t, meshNS)
+	legacy := e.Image(ctx, t, "kuma-init-legacy")
+	e.Chart(ctx, t, map[string]any{"dataPlane": map[string]any{"initImage": map[string]any{"repository": "kuma-init-legacy"}}})
+	e.MeshedNamespace(ctx, t, meshNS)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: meshNS}, Spec: podSpec(e.app(ctx, t))}
 	if err := e.Client.Create(ctx, pod); err != nil {
 		t.Fatal(err)
@@ -480,9 +481,9 @@ func TestLegacyBackendOnNode(t *testing.T) {
 func TestCNIOnNode(t *testing.T) {
 	ctx := t.Context()
 	e := onNode(ctx, t, nodeLogf)
-	e.chart(ctx, t, map[string]any{"cni": map[string]any{"enabled": true, "chained": true,
+	e.Chart(ctx, t, map[string]any{"cni": map[string]any{"enabled": true, "chained": true,
 		"netDir": e.CNIConfDir(), "binDir": e.CNIBinDir(), "confName": node.CNIConfList}})
-	e.meshedNamespace(ctx, t, meshNS)
+	e.MeshedNamespace(ctx, t, meshNS)
 	chained := func(t *testing.T) {
 		t.Helper()
 		data, err := os.ReadFile(filepath.Join(e.CNIConfDir(), node.CNIConfList))
@@ -532,11 +533,11 @@ func TestCNIOnNode(t *testing.T) {
 	t.Run("a rollout of the DaemonSet", func(t *testing.T) {
 		old := e.cniPod(ctx, t)
 		patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"meshinit.test/rollout":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-		if _, err := e.Clientset.AppsV1().DaemonSets(cniNamespace).Patch(ctx, cniName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		if _, err := e.Clientset.AppsV1().DaemonSets(nodechart.CNINamespace).Patch(ctx, nodechart.CNIName, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		e.waitCNI(ctx, t)
-		if _, err := waitFor(ctx, e.list("pods", cniNamespace, "app="+cniName), nil, func(pods []*corev1.Pod) bool {
+		e.WaitCNI(ctx, t)
+		if _, err := nodechart.WaitFor(ctx, e.List("pods", nodechart.CNINamespace, "app="+nodechart.CNIName), nil, func(pods []*corev1.Pod) bool {
 			return len(pods) == 1 && pods[0].UID != old.UID && pods[0].DeletionTimestamp == nil && podReady(pods[0])
 		}); err != nil {
 			t.Fatalf("waiting for the DaemonSet's new pod alone: %v", err)
@@ -562,7 +563,7 @@ func TestCNIOnNode(t *testing.T) {
 // cniPod returns the CNI DaemonSet's pod, once Ready.
 func (e *nodeEnv) cniPod(ctx context.Context, t *testing.T) *corev1.Pod {
 	t.Helper()
-	pod, err := waitFor(ctx, e.list("pods", cniNamespace, "app="+cniName), func(p *corev1.Pod) (bool, error) {
+	pod, err := nodechart.WaitFor(ctx, e.List("pods", nodechart.CNINamespace, "app="+nodechart.CNIName), func(p *corev1.Pod) (bool, error) {
 		return p.DeletionTimestamp == nil && podReady(p), nil
 	}, nil)
 	if err != nil {

@@ -11,16 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -31,12 +28,13 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/node"
+	"github.com/meshinit/meshinit/test/nodechart"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // echo is a container of the echo image with its servers on the given addresses ("" for none).
 func (e *nodeEnv) echo(ctx context.Context, t *testing.T, name, httpAddr, httpsAddr, tcpAddr, grpcAddr string) corev1.Container {
-	return corev1.Container{Name: name, Image: e.image(ctx, t, "echo"),
+	return corev1.Container{Name: name, Image: e.Image(ctx, t, "echo"),
 		Args: []string{"--http=" + httpAddr, "--https=" + httpsAddr, "--tcp=" + tcpAddr, "--grpc=" + grpcAddr}}
 }
 
@@ -51,7 +49,7 @@ func (e *nodeEnv) app(ctx context.Context, t *testing.T) corev1.Container {
 
 // client is a container of the echo image that fetches url once and exits.
 func (e *nodeEnv) client(ctx context.Context, t *testing.T, name, url string) corev1.Container {
-	return corev1.Container{Name: name, Image: e.image(ctx, t, "echo"), Args: []string{"--get=" + url}}
+	return corev1.Container{Name: name, Image: e.Image(ctx, t, "echo"), Args: []string{"--get=" + url}}
 }
 
 // podSpec is a pod of these containers that resolves names with the node's nameserver (the node
@@ -94,7 +92,7 @@ func (e *nodeEnv) ready(ctx context.Context, namespace, name string) (*corev1.Po
 		lw := cache.NewFilteredListWatchFromClient(e.Clientset.CoreV1().RESTClient(), "events", namespace, func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("involvedObject.name", name).String()
 		})
-		ev, err := waitFor(ctx, lw, func(ev *corev1.Event) (bool, error) {
+		ev, err := nodechart.WaitFor(ctx, lw, func(ev *corev1.Event) (bool, error) {
 			return ev.Reason == "Unhealthy" && ev.Count >= unhealthyAfter, nil
 		}, nil)
 		if err == nil {
@@ -353,7 +351,7 @@ func hasMeshRules(nat string) bool {
 // the spec says with the files it should hold.
 func (e *nodeEnv) startedAsInjected(t *testing.T, pod *corev1.Pod, c *corev1.Container, image string, rec seen.Record) {
 	t.Helper()
-	entrypoint, cmd := e.imageCommand(t, image)
+	entrypoint, cmd := e.ImageCommand(t, image)
 	want := slices.Concat(c.Command, c.Args)
 	switch {
 	case len(c.Command) == 0 && len(c.Args) == 0:
@@ -491,48 +489,6 @@ func expand(s string, env map[string]string) string {
 }
 
 var varRef = regexp.MustCompile(`\$\$|\$\([A-Za-z_][A-Za-z0-9_.-]*\)`)
-
-// imageCommand returns the entrypoint and command of an image of bin/images, by its reference,
-// for this machine's platform.
-func (e *nodeEnv) imageCommand(t *testing.T, ref string) (entrypoint, cmd []string) {
-	t.Helper()
-	for name, r := range e.images {
-		if r != ref {
-			continue
-		}
-		idx, err := layout.ImageIndexFromPath(filepath.Join(e.repo, "bin", "images", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := idx.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		platforms, err := idx.ImageIndex(m.Manifests[0].Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pm, err := platforms.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range pm.Manifests {
-			if d.Platform != nil && d.Platform.Architecture == runtime.GOARCH {
-				img, err := platforms.Image(d.Digest)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg, err := img.ConfigFile()
-				if err != nil {
-					t.Fatal(err)
-				}
-				return cfg.Config.Entrypoint, cfg.Config.Cmd
-			}
-		}
-	}
-	t.Fatalf("no image of bin/images is %s for %s", ref, runtime.GOARCH)
-	return nil, nil
-}
 
 // dnsFromPod sends a UDP query to addr from the pod's network namespace and returns the answer.
 func (e *nodeEnv) dnsFromPod(ctx context.Context, pod *corev1.Pod, addr, query string) (answer, from string, err error) {
