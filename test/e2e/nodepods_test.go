@@ -135,25 +135,6 @@ func (e *nodeEnv) logs(ctx context.Context, pod *corev1.Pod, container string) (
 	return string(data), err
 }
 
-// podOf returns the one pod of a workload, by its label app=name.
-func (e *nodeEnv) podOf(ctx context.Context, t *testing.T, namespace, app string) *corev1.Pod {
-	t.Helper()
-	pods, err := e.Clientset.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=" + app})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var live []corev1.Pod
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			live = append(live, p)
-		}
-	}
-	if len(live) != 1 {
-		t.Fatalf("%d pods of %s/%s; want one", len(live), namespace, app)
-	}
-	return &live[0]
-}
-
 // container returns the pod's init container or container of that name.
 func container(pod *corev1.Pod, name string) *corev1.Container {
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
