@@ -334,10 +334,10 @@ func TestInjectedOnNode(t *testing.T) {
 		}
 	})
 
-	t.Run("kuma-sidecar's preStop hook runs on the stand-in", func(t *testing.T) {
+	t.Run("kuma-sidecar's preStop hook starts its drain", func(t *testing.T) {
 		c := container(layered, inject.SidecarName)
 		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil {
-			t.Skipf("the injector gives kuma-sidecar no preStop exec hook")
+			t.Fatalf("kuma-sidecar, a native sidecar, has no preStop exec hook to start kuma-dp's drain: %+v", c.Lifecycle)
 		}
 		cmd := c.Lifecycle.PreStop.Exec.Command
 		stdout, stderr, code, err := e.ExecSync(ctx, layered, inject.SidecarName, cmd...)
