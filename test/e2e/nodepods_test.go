@@ -344,9 +344,7 @@ func (e *nodeEnv) startedAsInjected(t *testing.T, pod *corev1.Pod, c *corev1.Con
 	for _, v := range c.Env {
 		env[v.Name] = v.Value
 		if f := v.ValueFrom; f != nil && f.FieldRef != nil {
-			env[v.Name] = map[string]string{"metadata.name": pod.Name, "metadata.namespace": pod.Namespace,
-				"status.podIP": pod.Status.PodIP, "status.hostIP": pod.Status.HostIP, "spec.nodeName": pod.Spec.NodeName,
-				"spec.serviceAccountName": pod.Spec.ServiceAccountName}[f.FieldRef.FieldPath]
+			env[v.Name] = fieldValue(pod, f.FieldRef.FieldPath)
 		}
 	}
 	for i, arg := range want {
@@ -410,6 +408,17 @@ func (e *nodeEnv) startedAsInjected(t *testing.T, pod *corev1.Pod, c *corev1.Con
 	}
 }
 
+// fieldValue is the value of a pod's field as the downward API gives it to an environment
+// variable.
+func fieldValue(pod *corev1.Pod, path string) string {
+	if m := fieldRef.FindStringSubmatch(path); m != nil {
+		return map[string]map[string]string{"annotations": pod.Annotations, "labels": pod.Labels}[m[1]][m[2]]
+	}
+	return map[string]string{"metadata.name": pod.Name, "metadata.namespace": pod.Namespace, "metadata.uid": string(pod.UID),
+		"status.podIP": pod.Status.PodIP, "status.hostIP": pod.Status.HostIP, "spec.nodeName": pod.Spec.NodeName,
+		"spec.serviceAccountName": pod.Spec.ServiceAccountName}[path]
+}
+
 // anyContent stands for a file whose content a test cannot know (a service account token).
 const anyContent = "\x00any"
 
@@ -420,14 +429,10 @@ func volumeFiles(pod *corev1.Pod, name string) map[string]string {
 	downward := func(items []corev1.DownwardAPIVolumeFile) {
 		for _, item := range items {
 			if item.FieldRef == nil {
-				files[item.Path] = anyContent
+				files[item.Path] = anyContent // a resource's quantity
 				continue
 			}
-			if m := fieldRef.FindStringSubmatch(item.FieldRef.FieldPath); m != nil {
-				files[item.Path] = map[string]map[string]string{"annotations": pod.Annotations, "labels": pod.Labels}[m[1]][m[2]]
-			} else {
-				files[item.Path] = anyContent
-			}
+			files[item.Path] = fieldValue(pod, item.FieldRef.FieldPath)
 		}
 	}
 	for _, v := range pod.Spec.Volumes {
