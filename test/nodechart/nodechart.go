@@ -8,6 +8,7 @@ package nodechart
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -42,6 +43,10 @@ import (
 
 // The chart's release on the node, in the injector's namespace as the chart's defaults have it.
 const Release, ReleaseNamespace = "meshinit", "kuma-system"
+
+// StandinKumaDPVersion is the kuma-dp version the stand-in is installed as, Kuma's latest release,
+// the injector's default.
+const StandinKumaDPVersion = "2.14.3"
 
 // Cluster is a node with meshinit's chart installed, or about to be.
 type Cluster struct {
@@ -105,7 +110,9 @@ func (c *Cluster) BaseValues(ctx context.Context, t testing.TB) map[string]any {
 	return map[string]any{
 		"global":       map[string]any{"image": map[string]any{"registry": registry, "tag": tag}},
 		"controlPlane": map[string]any{"shutdownDrainSeconds": 0},
-		"dataPlane":    map[string]any{"image": c.Image(ctx, t, "kuma-dp-standin")},
+		// The stand-in's tag is meshinit's: the injector is told which kuma-dp it stands in for, the
+		// chart's default one.
+		"dataPlane": map[string]any{"image": c.Image(ctx, t, "kuma-dp-standin"), "kumaDPVersion": StandinKumaDPVersion},
 	}
 }
 
@@ -172,9 +179,23 @@ const (
 // (once the rollout is over, the old ReplicaSets' pods are all being deleted).
 func (c *Cluster) waitInjector(ctx context.Context, t testing.TB) {
 	t.Helper()
-	d, err := c.WaitDeploymentAvailable(ctx, ReleaseNamespace, InjectorName)
+	// An injector that cannot start ends the wait at once.
+	waitCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		_, err := WaitFor(waitCtx, c.List("pods", ReleaseNamespace, "app.kubernetes.io/component=injector"), func(p *corev1.Pod) (bool, error) {
+			for _, s := range p.Status.ContainerStatuses {
+				if w := s.State.Waiting; w != nil && w.Reason == "CrashLoopBackOff" {
+					return false, fmt.Errorf("the injector's pod %s keeps failing: %s", p.Name, w.Message)
+				}
+			}
+			return false, nil
+		}, nil)
+		cancel(err)
+	}()
+	d, err := c.WaitDeploymentAvailable(waitCtx, ReleaseNamespace, InjectorName)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v (%v)%s", err, context.Cause(waitCtx), c.injectorPods(context.WithoutCancel(ctx)))
 	}
 	pods, err := c.Clientset.CoreV1().Pods(ReleaseNamespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.Set(d.Spec.Selector.MatchLabels).String()})
@@ -201,6 +222,28 @@ func (c *Cluster) waitInjector(ctx context.Context, t testing.TB) {
 		}); err != nil {
 		t.Fatalf("waiting for the injector's Service to lead to its new pods %v only: %v", slices.Collect(maps.Keys(want)), err)
 	}
+}
+
+// injectorPods says, for a failure's message, where the injector's pods are and how their logs end.
+func (c *Cluster) injectorPods(ctx context.Context) string {
+	pods, err := c.Clientset.CoreV1().Pods(ReleaseNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=injector"})
+	if err != nil {
+		return "\nthe injector's pods: " + err.Error()
+	}
+	var b strings.Builder
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "\npod %s: %s", p.Name, p.Status.Phase)
+		for _, s := range p.Status.ContainerStatuses {
+			fmt.Fprintf(&b, "; %s ready %v, %d restarts, %+v", s.Name, s.Ready, s.RestartCount, s.State)
+		}
+		tail := int64(20)
+		log, err := c.Clientset.CoreV1().Pods(ReleaseNamespace).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: &tail}).DoRaw(ctx)
+		if err != nil {
+			log = []byte(err.Error())
+		}
+		fmt.Fprintf(&b, "\nthe end of its log:\n%s", log)
+	}
+	return b.String()
 }
 
 // WaitCNI waits until the CNI DaemonSet has rolled out on the node and its pod is ready: kuma-cni

@@ -95,6 +95,11 @@ func Take() (State, error) {
 	for _, d := range []string{"/dev/shm", "/tmp"} {
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
+			// The parts make directories and sockets; a regular file of such a name in /tmp is
+			// another session's (a shell's redirected output).
+			if d == "/tmp" && e.Type().IsRegular() {
+				continue
+			}
 			if n := e.Name(); strings.Contains(n, "meshinit-node") || strings.HasPrefix(n, "containerd") || strings.HasPrefix(n, "runc") ||
 				strings.HasPrefix(n, "cni") || strings.HasPrefix(n, "kube") {
 				h["file "+filepath.Join(d, n)] = "present"
