@@ -61,7 +61,7 @@ func TestDemo(t *testing.T) {
 	e.Image(ctx, t, "echo")
 	ready()
 
-	ready = d.begin(fmt.Sprintf("chart installed with the Helm SDK (nodechart.Release %s in %s, dataPlane.image=%s): the injector runs as a pod, the API server calls it through its Service",
+	ready = d.begin(fmt.Sprintf("chart installed with the Helm SDK (release %s in %s, dataPlane.image=%s): the injector runs as a pod, the API server calls it through its Service",
 		nodechart.Release, nodechart.ReleaseNamespace, nodechart.Dig(values, "dataPlane", "image")))
 	e.Chart(ctx, t, nil)
 	ready()

@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/meshinit/meshinit/test/node"
 	"github.com/meshinit/meshinit/test/node/hoststate"
 	"github.com/meshinit/meshinit/test/nodechart"
@@ -41,6 +44,9 @@ var shared struct {
 // TestMain stops the shared node, if a test started it, and fails the run if the host is not as
 // it was before the node (its veths, mounts, cgroups, processes, files, rules, sysctls).
 func TestMain(m *testing.M) {
+	// envtest, which starts the node's control plane, logs through controller-runtime: without a
+	// logger, it says so with a stack trace, in the middle of the demo's story.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if shared.env != nil {
 		// A Ctrl-C now would leave the node for the next run to clean up: let it finish.

@@ -120,11 +120,17 @@ func (e *nodeEnv) initLog(ctx context.Context, pod *corev1.Pod) string {
 		if container(pod, name) == nil {
 			continue
 		}
+		// A container that could not even start (its program missing) says why only here.
+		last := ""
+		if s := status(pod, name); s != nil && s.LastTerminationState.Terminated != nil {
+			t := s.LastTerminationState.Terminated
+			last = fmt.Sprintf("\n%s last ended: exit %d, %s: %s", name, t.ExitCode, t.Reason, t.Message)
+		}
 		log, err := e.logs(ctx, pod, name)
 		if err != nil {
-			return fmt.Sprintf("\n%s's log: %v", name, err)
+			return fmt.Sprintf("%s\n%s's log: %v", last, name, err)
 		}
-		return fmt.Sprintf("\n%s's log:\n%s", name, log)
+		return fmt.Sprintf("%s\n%s's log:\n%s", last, name, log)
 	}
 	return ""
 }

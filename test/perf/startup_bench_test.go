@@ -12,6 +12,9 @@ import (
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/meshinit/meshinit/test/node"
 	"github.com/meshinit/meshinit/test/nodechart"
 	"github.com/meshinit/meshinit/test/prereq"
@@ -40,6 +43,8 @@ func BenchmarkInjectedPodStartup(b *testing.B) {
 	for _, name := range nodechart.Images {
 		prereq.File(b, filepath.Join(repo, "bin", "images", name, "index.json"))
 	}
+	// envtest logs through controller-runtime: without a logger, it says so with a stack trace.
+	ctrllog.SetLogger(logr.Discard())
 	ctx := context.Background()
 	n, err := node.New(ctx, node.Options{})
 	if err != nil {
