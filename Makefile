@@ -51,14 +51,15 @@ fmt-check:
 lint:
 	@GO=$(GO) hack/lint.sh
 
-## demo: the whole product on this machine (needs root): a local control plane, the injector, an
-## injected pod, its kuma-init run as injected in a network namespace, and real traffic through it
-demo: provision build
+## demo: the whole product on this machine (needs root): a one-node cluster, the chart installed,
+## the injector running as a pod, an injected pod running on the kubelet, real traffic through it
+demo: provision images
 	@$(GO) test -c -o $(BIN)/meshinit-demo ./test/e2e
 	@CI=true $(BIN)/meshinit-demo -test.run '^TestDemo$$' -test.timeout 5m
 
-## test: every test, against a real kube-apiserver and real network namespaces (needs root)
-test: provision build vet fmt-check lint
+## test: every test, against a real kube-apiserver, real network namespaces and a real node, with
+## the images of bin/images (needs root)
+test: provision build images vet fmt-check lint
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@# Each benchmark once, so that they keep working; docs/benchmarks.md says how to measure.
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./...

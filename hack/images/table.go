@@ -1,5 +1,7 @@
 package main
 
+import "strings"
+
 // images is every image this repository builds: what `make images` writes into bin/images and,
 // but for the test images, what `make push` pushes. The chart's images are named as the chart
 // names them (TestChartImages).
@@ -20,35 +22,7 @@ var images = []Image{
 		Entrypoint: []string{"/install-cni"},
 		Platforms:  allPlatforms,
 	},
-	{
-		// kuma-init drives Debian's iptables, both backends, and picks the one the node uses: root,
-		// with NET_ADMIN and NET_RAW from the pod spec. kuma-dp's user is there so that the proxy's
-		// user may be given by name, as with Kuma's image.
-		Name:     "kuma-init",
-		Binaries: []Binary{{"./cmd/kuma-init", "/usr/local/bin/kuma-init"}},
-		Debian:   []string{"iptables"},
-		// gconv's charset converters are most of libc6's size, and iptables converts no charset.
-		DebianPrune: []string{"usr/lib/*/gconv"},
-		// What Debian's iptables postinst makes with update-alternatives, which does not run here:
-		// the unsuffixed tools are the nft ones (the higher priority); the suffixed ones stay.
-		Symlinks: map[string]string{
-			"/usr/sbin/iptables":          "iptables-nft",
-			"/usr/sbin/iptables-restore":  "iptables-nft-restore",
-			"/usr/sbin/iptables-save":     "iptables-nft-save",
-			"/usr/sbin/ip6tables":         "ip6tables-nft",
-			"/usr/sbin/ip6tables-restore": "ip6tables-nft-restore",
-			"/usr/sbin/ip6tables-save":    "ip6tables-nft-save",
-			// Where Kuma's image has kumactl, which Kuma's injector runs: kuma-init takes its
-			// command lines.
-			"/usr/bin/kumactl": "/usr/local/bin/kuma-init",
-		},
-		User:       User{"root", 0},
-		OtherUsers: []User{{"kuma-dp", 5678}},
-		Entrypoint: []string{"/usr/local/bin/kuma-init"},
-		// kuma-init finds the iptables tools on PATH.
-		Env:       []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-		Platforms: allPlatforms,
-	},
+	kumaInit("kuma-init", "nft"),
 	{
 		Name:       "pause",
 		Test:       true,
@@ -59,9 +33,11 @@ var images = []Image{
 	},
 	{
 		// The sidecar's UID and GID are the injector's default ones, as in Kuma's kuma-dp image.
-		Name:       "kuma-dp-standin",
-		Test:       true,
-		Binaries:   []Binary{{"./test/images/kumadp", "/usr/bin/kuma-dp"}},
+		Name:     "kuma-dp-standin",
+		Test:     true,
+		Binaries: []Binary{{"./test/images/kumadp", "/usr/bin/kuma-dp"}},
+		// The killall of kuma-dp's preStop hook (killall -USR2 kuma-dp), which the stand-in is too.
+		Symlinks:   map[string]string{"/usr/bin/killall": "kuma-dp"},
 		User:       User{"kuma-dp", 5678},
 		Entrypoint: []string{"/usr/bin/kuma-dp"},
 		Platforms:  allPlatforms,
@@ -74,6 +50,47 @@ var images = []Image{
 		Entrypoint: []string{"/echo"},
 		Platforms:  allPlatforms,
 	},
+	// kuma-init on a node whose iptables is legacy only: kuma-init has no nf_tables tools to
+	// choose, so tests run it, as injected, on the legacy backend.
+	kumaInit("kuma-init-legacy", "legacy"),
+}
+
+// kumaInit is kuma-init's image, whose unsuffixed iptables tools are backend's: nft for the
+// chart's image, where the legacy ones stay beside them, and legacy for a test image without the
+// nft ones.
+func kumaInit(name, backend string) Image {
+	img := Image{
+		// kuma-init drives Debian's iptables, both backends, and picks the one the node uses:
+		// root, with NET_ADMIN and NET_RAW from the pod spec. kuma-dp's user is there so that the
+		// proxy's user may be given by name, as with Kuma's image.
+		Name:     name,
+		Binaries: []Binary{{"./cmd/kuma-init", "/usr/local/bin/kuma-init"}},
+		Debian:   []string{"iptables"},
+		// gconv's charset converters are most of libc6's size, and iptables converts no charset.
+		DebianPrune: []string{"usr/lib/*/gconv"},
+		// The unsuffixed tools, as Debian's iptables postinst makes them with update-alternatives
+		// (which does not run here): backend's, below; the suffixed ones stay.
+		Symlinks: map[string]string{
+			// Where Kuma's image has kumactl, which Kuma's injector runs: kuma-init takes its
+			// command lines.
+			"/usr/bin/kumactl": "/usr/local/bin/kuma-init",
+		},
+		User:       User{"root", 0},
+		OtherUsers: []User{{"kuma-dp", 5678}},
+		Entrypoint: []string{"/usr/local/bin/kuma-init"},
+		// kuma-init finds the iptables tools on PATH.
+		Env:       []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Platforms: allPlatforms,
+	}
+	for _, tool := range []string{"iptables", "iptables-restore", "iptables-save", "ip6tables", "ip6tables-restore", "ip6tables-save"} {
+		img.Symlinks["/usr/sbin/"+tool] = strings.Replace(tool, "tables", "tables-"+backend, 1)
+	}
+	if backend == "legacy" {
+		img.Test = true
+		// Everything nf_tables: its tools and what links to them.
+		img.DebianPrune = append(img.DebianPrune, "usr/sbin/*-nft*", "usr/sbin/*-translate", "usr/sbin/xtables-monitor")
+	}
+	return img
 }
 
 // allPlatforms are the architectures Go cross-compiles to and Debian's mirror serves.

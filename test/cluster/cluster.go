@@ -9,7 +9,6 @@ package cluster
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"testing"
 
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/kubeenv"
-	"github.com/meshinit/meshinit/webhook"
 )
 
 const (
@@ -58,23 +56,11 @@ func New(ctx context.Context, t testing.TB) *Cluster {
 
 // Start is the usual installation: a control plane, one injector (the binary at injector, with
 // the extra environment env) on the certificate's port, and the webhook registered to call it.
-// step, if not nil, hears of each part as it starts, and the function it returns as it is ready.
-func Start(ctx context.Context, t testing.TB, injector string, env []string, step func(what string) (ready func())) (*Cluster, *Injector) {
+func Start(ctx context.Context, t testing.TB, injector string, env []string) (*Cluster, *Injector) {
 	t.Helper()
-	if step == nil {
-		step = func(string) func() { return func() {} }
-	}
-	ready := step("control plane: etcd and kube-apiserver " + kubeenv.KubeVersion + " from bin/")
 	c := New(ctx, t)
-	ready()
-
-	ready = step(fmt.Sprintf("injector: %s serving https://127.0.0.1:%d%s", injector, c.Certs.LocalServingPort, webhook.Path))
 	inj := c.RunInjector(ctx, t, injector, InjectorOptions{Env: env, Port: c.Certs.LocalServingPort, Args: []string{NoDrain}})
-	ready()
-
-	ready = step("webhook registered from the chart's MutatingWebhookConfiguration")
 	c.Register(ctx, t, inj.URL, nil)
-	ready()
 	return c, inj
 }
 

@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
-	"os"
 	"testing"
 
 	testcluster "github.com/meshinit/meshinit/test/cluster"
@@ -16,15 +12,14 @@ import (
 // the chart's own webhook configuration.
 type cluster struct {
 	*testcluster.Cluster
-	injector *testcluster.Injector
 }
 
-// startCluster starts the control plane and the injector (the binary at injector, with the extra
-// environment env) and registers the webhook; see testcluster.Start.
-func startCluster(ctx context.Context, t *testing.T, injector string, env []string, step func(what string) (ready func())) *cluster {
+// startCluster starts the control plane and the injector binary, and registers the webhook; see
+// testcluster.Start.
+func startCluster(ctx context.Context, t *testing.T, injector string) *cluster {
 	t.Helper()
-	c, inj := testcluster.Start(ctx, t, injector, env, step)
-	return &cluster{Cluster: c, injector: inj}
+	c, _ := testcluster.Start(ctx, t, injector, nil)
+	return &cluster{Cluster: c}
 }
 
 // injection is the injector's log entry for an injected pod.
@@ -32,28 +27,4 @@ type injection struct {
 	Reason   string           `json:"reason"`
 	Settings []inject.Setting `json:"settings"`
 	Warnings []string         `json:"warnings"`
-}
-
-// injectionOf finds in the injector's log why and how it injected the pod namespace/name.
-func (c *cluster) injectionOf(t *testing.T, namespace, name string) injection {
-	t.Helper()
-	data, err := os.ReadFile(c.injector.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scanner := bufio.NewScanner(bytes.NewReader(data))
-	scanner.Buffer(nil, 1<<20)
-	for scanner.Scan() {
-		var entry struct {
-			injection
-			Msg       string `json:"msg"`
-			Namespace string `json:"namespace"`
-			Pod       string `json:"pod"`
-		}
-		if json.Unmarshal(scanner.Bytes(), &entry) == nil && entry.Msg == "injected" && entry.Namespace == namespace && entry.Pod == name {
-			return entry.injection
-		}
-	}
-	t.Fatalf("the injector's log has no injection of %s/%s:\n%s", namespace, name, data)
-	return injection{}
 }

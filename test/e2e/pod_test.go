@@ -14,8 +14,6 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/cniconf"
@@ -43,15 +41,8 @@ func app(namespace, name string, annotations map[string]string) *corev1.Pod {
 // create creates the pod through the API server, and returns it as stored, with the admission
 // warnings the API server passed on.
 func (c *cluster) create(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, []string, error) {
-	warnings := &warningLog{}
-	cfg := rest.CopyConfig(c.Config)
-	cfg.WarningHandler = warnings
-	cl, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	err = cl.Create(ctx, pod)
-	return pod, warnings.messages, err
+	warnings, err := create(ctx, c.Config, pod)
+	return pod, warnings, err
 }
 
 type warningLog struct{ messages []string }

@@ -35,7 +35,7 @@ const podsPerCase = 10
 // labelled: the registration leaves them out, so that the injector can always start.
 func TestInjectorDown(t *testing.T) {
 	ctx := t.Context()
-	c, inj := testcluster.Start(ctx, t, binaries.Build(t, "injector"), nil, nil)
+	c, inj := testcluster.Start(ctx, t, binaries.Build(t, "injector"), nil)
 	meshed := meshedNamespaces(ctx, t, c.Client, "down", 1)[0]
 	plain := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "down-plain"}}
 	off := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "down-off", Labels: map[string]string{api.LabelSidecarInjection: "disabled"}}}

@@ -240,10 +240,10 @@ func topMissing(p string) (string, error) {
 	}
 }
 
-// checkSubnetFree refuses a host where a route already covers part of the node's subnet (other
+// checkSubnetFree refuses a host where a route already covers part of the node's subnets (other
 // than the node's own bridge, which a crashed run may have left and cleanup removes).
 func checkSubnetFree() error {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_ALL)
 	if err != nil {
 		return err
 	}
@@ -251,11 +251,14 @@ func checkSubnetFree() error {
 		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
 			continue
 		}
-		if r.Dst.Contains(Subnet.IP) || Subnet.Contains(r.Dst.IP) {
+		for _, subnet := range []net.IPNet{Subnet, Subnet6} {
+			if !r.Dst.Contains(subnet.IP) && !subnet.Contains(r.Dst.IP) {
+				continue
+			}
 			if link, err := netlink.LinkByIndex(r.LinkIndex); err == nil && link.Attrs().Name == Name {
 				continue
 			}
-			return fmt.Errorf("the node's subnet %s overlaps the host's route %s: another network uses it", Subnet.String(), r.Dst)
+			return fmt.Errorf("the node's subnet %s overlaps the host's route %s: another network uses it", subnet.String(), r.Dst)
 		}
 	}
 	return nil
@@ -307,6 +310,11 @@ func makeBridge() error {
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: BridgeIP, Mask: Subnet.Mask}}
 	if err := netlink.AddrAdd(br, addr); err != nil {
+		return err
+	}
+	// No duplicate address detection: the address is usable at once, and the bridge is the node's.
+	addr6 := &netlink.Addr{IPNet: &net.IPNet{IP: BridgeIP6, Mask: Subnet6.Mask}, Flags: unix.IFA_F_NODAD}
+	if err := netlink.AddrAdd(br, addr6); err != nil {
 		return err
 	}
 	return netlink.LinkSetUp(br)
@@ -373,9 +381,28 @@ func cleanup(s *state, logf func(string, ...any)) error {
 // killProcesses kills every process whose command line names a file under root (the parts,
 // containerd's shims) and every process in the node's cgroups (the pods'), until none is left.
 func killProcesses(root string) error {
+	return killUntilGone(func() []int { return append(processesNaming(root+"/"), cgroupProcesses()...) })
+}
+
+// killPods kills the pods' processes (those in the node's cgroups) and containerd's shims, which
+// name root, until none is left.
+func killPods(root string) error {
+	return killUntilGone(func() []int {
+		var shims []int
+		for _, pid := range processesNaming(root + "/") {
+			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && filepath.Base(exe) == "containerd-shim-runc-v2" {
+				shims = append(shims, pid)
+			}
+		}
+		return append(shims, cgroupProcesses()...)
+	})
+}
+
+// killUntilGone kills the processes list returns with SIGKILL until it returns none.
+func killUntilGone(list func() []int) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		pids := append(processesNaming(root+"/"), cgroupProcesses()...)
+		pids := list()
 		if len(pids) == 0 {
 			return nil
 		}

@@ -1,263 +1,43 @@
 package node_test
 
 import (
-	"bufio"
-	"fmt"
-	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"sort"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
-	"github.com/meshinit/meshinit/test/node"
+	"github.com/meshinit/meshinit/test/node/hoststate"
 )
 
-// host is what the node may change on the host, as "what: value" lines, for a diff before and after.
-type host map[string]string
-
-// sysctlTrees are the settings compared: the kubelet writes some of vm and kernel, and containerd,
-// runc and the bridge plugin could write the others.
-var sysctlTrees = []string{"vm", "kernel", "fs/inotify", "net/core", "net/ipv4/conf/all", "net/ipv4/conf/default",
-	"net/ipv6/conf/all", "net/ipv6/conf/default", "net/bridge", "net/ipv4/ip_forward", "net/ipv4/ip_local_port_range"}
-
-// volatileSysctls change by themselves: counters, and the perf sample rate, which the kernel
-// lowers when the machine is busy.
-var volatileSysctls = regexp.MustCompile(`^kernel/(random/|ns_last_pid|pty/nr|sched_domain|tainted|perf_event_max_sample_rate|.*_count$)|^fs/inotify/.*_instances$`)
-
-// fixedPaths are the places outside its root where a node's parts write by default.
-var fixedPaths = []string{"/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/containerd",
-	"/var/lib/cni", "/etc/cni", "/opt/cni", "/opt/containerd", "/opt/nri", "/etc/nri", "/var/run/nri",
-	"/etc/containerd", "/var/lib/containerd", "/etc/cdi", "/var/run/cdi", "/etc/kubernetes",
-	"/usr/libexec/kubernetes", "/var/lib/dockershim", "/run/runc"}
-
-// listedDirs are listed to one level, for anything new at a place no one thought of.
-var listedDirs = []string{"/var/lib", "/var/log", "/run", "/etc", "/opt", "/var/run", "/sys/fs/cgroup"}
-
-// othersEntries are made in listedDirs by the other tests that run meanwhile: ip netns (/run/netns,
-// /etc/netns for a namespace's resolv.conf) and legacy iptables (/run/xtables.lock).
-var othersEntries = map[string]bool{"netns": true, "xtables.lock": true}
-
-// takeHost records the host's sysctls, mounts, fixed paths, cgroups, links, iptables rules and
-// processes that a node could leave behind. Other tests run on the machine at the same time: their
-// network namespaces (/run/netns, except containerd's cni-*) and their own control planes are not
-// the node's, and are left out.
-func takeHost(t *testing.T) host {
+// takeHost records the host as hoststate sees it.
+func takeHost(t *testing.T) hoststate.State {
 	t.Helper()
-	h := host{}
-	for _, tree := range sysctlTrees {
-		_ = filepath.WalkDir(filepath.Join("/proc/sys", tree), func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return nil
-			}
-			key := strings.TrimPrefix(p, "/proc/sys/")
-			if volatileSysctls.MatchString(key) {
-				return nil
-			}
-			if v, err := os.ReadFile(p); err == nil {
-				h["sysctl "+key] = strings.Join(strings.Fields(string(v)), " ")
-			}
-			return nil
-		})
-	}
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	h, err := hoststate.Take()
 	if err != nil {
 		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(strings.TrimSpace(string(mounts)), "\n") {
-		f := strings.Fields(line)
-		point := f[4]
-		if strings.HasPrefix(point, "/run/netns/") && !strings.HasPrefix(point, "/run/netns/cni-") {
-			continue
-		}
-		h["mount "+point] += strings.Join(f[len(f)-3:len(f)-1], " ") + ";"
-	}
-	for _, p := range fixedPaths {
-		h["path "+p] = listTree(p)
-	}
-	for _, d := range listedDirs {
-		entries, _ := os.ReadDir(d)
-		var names []string
-		for _, e := range entries {
-			if !othersEntries[e.Name()] {
-				names = append(names, e.Name())
-			}
-		}
-		h["dir "+d] = strings.Join(names, " ")
-	}
-	for _, d := range []string{"/dev/shm", "/tmp"} {
-		entries, _ := os.ReadDir(d)
-		for _, e := range entries {
-			if n := e.Name(); strings.Contains(n, "meshinit-node") || strings.HasPrefix(n, "containerd") || strings.HasPrefix(n, "runc") ||
-				strings.HasPrefix(n, "cni") || strings.HasPrefix(n, "kube") {
-				h["file "+filepath.Join(d, n)] = "present"
-			}
-		}
-	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*")
-	for _, c := range cgroups {
-		entries, _ := os.ReadDir(c)
-		var dirs []string
-		for _, e := range entries {
-			if e.IsDir() {
-				dirs = append(dirs, e.Name())
-			}
-		}
-		h["cgroup "+c] = strings.Join(dirs, " ")
-	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range links {
-		// Other tests' CNI plugins (ptp) add and delete veths in this namespace all the time: the
-		// node's own are those on its bridge, which portsGone checks.
-		if l.Type() != "veth" {
-			h["link "+l.Attrs().Name] = l.Type()
-		}
-	}
-	for _, save := range []string{"iptables-save", "ip6tables-save"} {
-		out, err := exec.Command(save).Output()
-		if err != nil {
-			t.Fatalf("%s: %v", save, err)
-		}
-		h["rules "+save] = normalizeRules(string(out))
-	}
-	for pid, cmdline := range nodeProcesses() {
-		h["process "+strconv.Itoa(pid)] = cmdline
 	}
 	return h
 }
 
-// listTree lists a directory tree, or says it is missing.
-func listTree(root string) string {
-	var entries []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		entries = append(entries, strings.TrimPrefix(p, root))
-		return nil
-	})
-	if err != nil {
-		return "missing"
-	}
-	return strings.Join(entries, " ")
-}
-
-var counters = regexp.MustCompile(`\[\d+:\d+\]`)
-
-// normalizeRules drops the comments (dates) and counters of iptables-save.
-func normalizeRules(s string) string {
-	var lines []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		if line := sc.Text(); !strings.HasPrefix(line, "#") {
-			lines = append(lines, counters.ReplaceAllString(line, ""))
-		}
-	}
-	return strings.Join(lines, "\n")
-}
-
-// nodeBinaries are the programs only a node runs (other tests run etcd, kube-apiserver and the
-// project's binaries at the same time).
-var nodeBinaries = map[string]bool{"containerd": true, "containerd-shim-runc-v2": true, "ctr": true, "kubelet": true,
-	"kube-controller-manager": true, "kube-scheduler": true, "runc": true, "pause": true, "tool": true}
-
-// nodeProcesses lists the processes that could be a node's: those naming a node root, and those
-// running the node's programs.
-func nodeProcesses() map[int]string {
-	procs := map[int]string{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || len(raw) == 0 {
-			continue
-		}
-		cmdline := strings.ReplaceAll(strings.TrimRight(string(raw), "\x00"), "\x00", " ")
-		if strings.Contains(cmdline, "meshinit-node") || nodeBinaries[filepath.Base(strings.Fields(cmdline)[0])] {
-			procs[pid] = cmdline
-		}
-	}
-	return procs
-}
-
 // diffHost reports every difference between two records of the host.
-func diffHost(t *testing.T, before, after host) {
+func diffHost(t *testing.T, before, after hoststate.State) {
 	t.Helper()
-	if c := changes(before, after); c != "" {
+	if c := hoststate.Changes(before, after); c != "" {
 		t.Errorf("the host is not as it was before the node:\n%s", c)
 	}
-}
-
-// changes lists the differences between two records of the host.
-func changes(before, after host) string {
-	var out []string
-	keys := map[string]bool{}
-	for k := range before {
-		keys[k] = true
-	}
-	for k := range after {
-		keys[k] = true
-	}
-	var sorted []string
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
-	for _, k := range sorted {
-		b, inBefore := before[k]
-		a, inAfter := after[k]
-		switch {
-		case !inBefore:
-			out = append(out, fmt.Sprintf("new: %s = %s", k, a))
-		case !inAfter:
-			out = append(out, fmt.Sprintf("gone: %s (was %s)", k, b))
-		case a != b:
-			out = append(out, fmt.Sprintf("changed: %s\n  before: %s\n  after:  %s", k, b, a))
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // bridgePorts lists the links on the node's bridge: its pods' veths.
 func bridgePorts(t *testing.T) []string {
 	t.Helper()
-	br, err := netlink.LinkByName(node.Name)
-	if err != nil {
-		t.Fatalf("the node's bridge: %v", err)
-	}
-	links, err := netlink.LinkList()
+	ports, err := hoststate.BridgePorts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, l := range links {
-		if l.Attrs().MasterIndex == br.Attrs().Index {
-			names = append(names, l.Attrs().Name)
-		}
-	}
-	return names
+	return ports
 }
 
 // portsGone checks that the node's veths went with it.
 func portsGone(t *testing.T, ports []string) {
 	t.Helper()
-	if len(ports) == 0 {
-		t.Errorf("the node had no veth on its bridge; the test proves less")
-	}
-	for _, name := range ports {
-		if _, err := netlink.LinkByName(name); err == nil {
-			t.Errorf("the node's veth %s is still there", name)
-		}
+	if err := hoststate.PortsGone(ports); err != nil {
+		t.Error(err)
 	}
 }

@@ -13,8 +13,9 @@
 //
 //   - Processes: etcd and kube-apiserver (as envtest starts them), kube-controller-manager,
 //     kube-scheduler, the kubelet and containerd (each in a process group of its own), containerd's
-//     shims, the pods' processes. Undone: on a clean stop the parts get SIGTERM; then, and after a
-//     crash, every process whose command line names a file under the node's root, and every
+//     shims, the pods' processes. Undone: on a clean stop the parts get SIGTERM, but the pods'
+//     processes and their shims, which are killed before the control plane stops; then, and after
+//     a crash, every process whose command line names a file under the node's root, and every
 //     process in its cgroups, is killed with SIGKILL.
 //   - Files: everything lives under one root, /dev/shm/meshinit-node-<random> (tmpfs: etcd's
 //     fsyncs cost nothing, and it must be short, since containerd's shim socket directory is at most
@@ -33,10 +34,11 @@
 //     Undone: their processes killed, removed deepest first.
 //   - Network: the bridge meshinit-node with 10.244.250.1/24 (kube-apiserver listens there on 443,
 //     which is also the kubernetes Service's ClusterIP, so that pods reach it without kube-proxy,
-//     and the kubelet on a free port: the API server will not advertise 127.0.0.1), and the pods'
-//     veths on it. The bridge CNI
-//     plugin runs with isGateway and ipMasq off, and the kubelet with makeIPTablesUtilChains off, so
-//     no iptables rule of the host changes. Undone: the veths and the bridge deleted.
+//     and the kubelet on a free port: the API server will not advertise 127.0.0.1) and
+//     fd00:10:244:250::1/64, and the pods' veths on it. Pods are dual-stack, with default routes
+//     through the bridge, as in a cluster. The bridge CNI plugin runs with isGateway and ipMasq
+//     off, and the kubelet with makeIPTablesUtilChains off, so no iptables rule of the host
+//     changes. Undone: the veths and the bridge deleted.
 //   - sysctls: the kubelet sets vm.overcommit_memory=1, vm.panic_on_oom=0, kernel.panic=10,
 //     kernel.panic_on_oops=1, kernel.keys.root_maxkeys and kernel.keys.root_maxbytes. Undone: the
 //     values saved before are written back (not after a reboot, which restored them already).
@@ -79,13 +81,15 @@ import (
 // Name is the node's name, and that of its bridge, cgroup and CNI network.
 const Name = "meshinit-node"
 
-// The node's network: a bridge of its own, whose subnet no route of the host may overlap. The API
+// The node's network: a bridge of its own, whose subnets no route of the host may overlap. The API
 // server listens on BridgeIP:443, which is also the kubernetes Service's ClusterIP, the first of
-// ServiceRange; pods get addresses from podsFrom on. Other ClusterIPs lead nowhere: there is no
-// kube-proxy.
+// ServiceRange; pods get addresses from podsFrom on, and IPv6 ones in Subnet6. Other ClusterIPs
+// lead nowhere: there is no kube-proxy.
 var (
 	Subnet       = net.IPNet{IP: net.IPv4(10, 244, 250, 0).To4(), Mask: net.CIDRMask(24, 32)}
 	BridgeIP     = net.IPv4(10, 244, 250, 1).To4()
+	Subnet6      = net.IPNet{IP: net.ParseIP("fd00:10:244:250::"), Mask: net.CIDRMask(64, 128)}
+	BridgeIP6    = net.ParseIP("fd00:10:244:250::1")
 	ServiceRange = net.IPNet{IP: net.IPv4(10, 244, 250, 0).To4(), Mask: net.CIDRMask(28, 32)}
 	podsFrom     = net.IPv4(10, 244, 250, 16).To4()
 )
@@ -262,6 +266,11 @@ func (n *Node) Stop() error {
 			if d := n.daemon(name); d != nil {
 				d.stop(5 * time.Second)
 			}
+		}
+		// The pods' processes before the control plane: the API server's graceful shutdown waits
+		// for the watches of clients in pods (an injector's) for a minute.
+		if err := killPods(n.state.Root); err != nil {
+			errs = append(errs, err)
 		}
 		if n.cp != nil {
 			if err := n.cp.Stop(); err != nil {

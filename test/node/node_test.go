@@ -31,6 +31,7 @@ import (
 
 	"github.com/meshinit/meshinit/test/node"
 	"github.com/meshinit/meshinit/test/poll"
+	"github.com/meshinit/meshinit/test/node/hoststate"
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
@@ -209,7 +210,7 @@ func TestNode(t *testing.T) {
 		ports = bridgePorts(t)
 		// Else the comparison after it stops would prove nothing.
 		during := takeHost(t)
-		t.Logf("the running node's changes to the host:\n%s", changes(before, during))
+		t.Logf("the running node's changes to the host:\n%s", hoststate.Changes(before, during))
 		for _, key := range []string{"sysctl kernel/panic", "link " + node.Name, "cgroup /sys/fs/cgroup/memory",
 			"path /var/lib/kubelet", "path /var/log/containers"} {
 			if before[key] == during[key] {
@@ -407,7 +408,7 @@ func runCrashChild(t *testing.T) {
 // processesNaming lists the processes whose command line contains s.
 func processesNaming(s string) map[int]string {
 	procs := map[int]string{}
-	for pid, cmdline := range nodeProcesses() {
+	for pid, cmdline := range hoststate.Processes() {
 		if strings.Contains(cmdline, s) {
 			procs[pid] = cmdline
 		}

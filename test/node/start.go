@@ -125,6 +125,9 @@ func (n *Node) startControlPlane() error {
 		// Webhooks and aggregated APIs behind Services are called at their endpoints: the node
 		// has no kube-proxy.
 		Set("enable-aggregator-routing", "true").
+		// The kubelet (logs, exec, port-forward) at the node's address: its name, the first the
+		// API server would try, resolves nowhere.
+		Set("kubelet-preferred-address-types", "InternalIP").
 		Set("service-cluster-ip-range", ServiceRange.String())
 	n.cp = cp
 	cfg, err := cp.Start()
@@ -209,7 +212,8 @@ disabled_plugins = [
     BinaryName = '{{runc}}'
     Root = '{{root}}/runc'
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ['/usr/lib/cni']
+    # The node's own plugin directory first, for plugins tests install (kuma-cni), then Debian's.
+    bin_dirs = ['{{root}}/cni/bin', '/usr/lib/cni']
     conf_dir = '{{root}}/cni/net.d'
     use_internal_loopback = true
 
@@ -220,7 +224,8 @@ disabled_plugins = [
 
 // cniConfig is the pods' network: Debian's bridge plugin on the node's bridge, with no gateway and
 // no masquerade, so that it writes no iptables rule; pods reach the node, and each other, on the
-// bridge's subnet, above the Service range.
+// bridge's subnets, above the Service range, and have default routes through the bridge, as pods
+// of a cluster do (kuma-init's validation needs them to prove capture).
 const cniConfig = `{
   "cniVersion": "1.0.0",
   "name": "{{name}}",
@@ -231,17 +236,32 @@ const cniConfig = `{
     "ipMasq": false,
     "ipam": {
       "type": "host-local",
-      "ranges": [[{"subnet": "{{subnet}}", "rangeStart": "{{podsFrom}}", "gateway": "{{bridgeIP}}"}]],
+      "ranges": [
+        [{"subnet": "{{subnet}}", "rangeStart": "{{podsFrom}}", "gateway": "{{bridgeIP}}"}],
+        [{"subnet": "{{subnet6}}", "gateway": "{{bridgeIP6}}"}]
+      ],
+      "routes": [{"dst": "0.0.0.0/0", "gw": "{{bridgeIP}}"}, {"dst": "::/0", "gw": "{{bridgeIP6}}"}],
       "dataDir": "{{root}}/cni/ipam"
     }
   }]
 }
 `
 
+// CNIConfList is the name of the node's conflist in CNIConfDir, the one containerd uses.
+const CNIConfList = "10-" + Name + ".conflist"
+
+// CNIConfDir is the directory containerd reads the pods' network configuration from, as a CNI
+// DaemonSet's netDir names it.
+func (n *Node) CNIConfDir() string { return filepath.Join(n.Root, "cni", "net.d") }
+
+// CNIBinDir is the node's own CNI plugin directory, which containerd searches before Debian's
+// /usr/lib/cni: a CNI DaemonSet's binDir, so that what it installs stays under the node's root.
+func (n *Node) CNIBinDir() string { return filepath.Join(n.Root, "cni", "bin") }
+
 func (n *Node) expand(s string) string {
 	runc, _ := exec.LookPath("runc")
 	return strings.NewReplacer("{{root}}", n.Root, "{{name}}", Name, "{{subnet}}", Subnet.String(),
-		"{{bridgeIP}}", BridgeIP.String(), "{{podsFrom}}", podsFrom.String(), "{{pause}}", PauseImage, "{{runc}}", runc).Replace(s)
+		"{{bridgeIP}}", BridgeIP.String(), "{{subnet6}}", Subnet6.String(), "{{bridgeIP6}}", BridgeIP6.String(), "{{podsFrom}}", podsFrom.String(), "{{pause}}", PauseImage, "{{runc}}", runc).Replace(s)
 }
 
 // startContainerd starts containerd, waits for its CRI, and imports the sandbox image.
@@ -250,10 +270,12 @@ func (n *Node) startContainerd(ctx context.Context, pause string) error {
 	if len(filepath.Join(n.Root, "s")) > 38 {
 		return fmt.Errorf("the node's root %s is too long for containerd's shim socket directory (at most 38 characters with /s)", n.Root)
 	}
-	if err := os.MkdirAll(filepath.Join(n.Root, "cni", "net.d"), 0o755); err != nil {
-		return err
+	for _, dir := range []string{n.CNIConfDir(), n.CNIBinDir()} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
-	if err := os.WriteFile(filepath.Join(n.Root, "cni", "net.d", "10-"+Name+".conflist"), []byte(n.expand(cniConfig)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(n.CNIConfDir(), CNIConfList), []byte(n.expand(cniConfig)), 0o644); err != nil {
 		return err
 	}
 	config := filepath.Join(n.Root, "containerd.toml")

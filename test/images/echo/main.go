@@ -8,6 +8,10 @@
 //	--grpc=:9090    gRPC: grpc.health.v1.Health, SERVING for "" and each of --grpc-services
 //
 // It exits 0 on SIGTERM or SIGINT.
+//
+// With --get=URL it is a client instead, for Jobs and init containers: it fetches URL once (HTTP,
+// or HTTPS without verifying the certificate), prints the answer, and exits 0 on a 2xx status, 1
+// otherwise; no server starts.
 package main
 
 import (
@@ -68,7 +72,16 @@ func main() {
 	flag.StringVar(&cfg.TCP, "tcp", ":9000", "TCP echo address; empty for none")
 	flag.StringVar(&cfg.GRPC, "grpc", ":9090", "gRPC health address; empty for none")
 	flag.StringVar(&services, "grpc-services", "", "comma-separated gRPC service names reported SERVING, besides \"\"")
+	get := flag.String("get", "", "fetch this URL once, print the answer and exit: 0 on a 2xx status")
 	flag.Parse()
+	if *get != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), getTimeout)
+		defer cancel()
+		if err := Get(ctx, *get, os.Stdout); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if services != "" {
 		cfg.GRPCServices = strings.Split(services, ",")
 	}
@@ -172,6 +185,30 @@ func echoTCP(l net.Listener) error {
 			io.Copy(c, c)
 		}()
 	}
+}
+
+// getTimeout bounds --get: a connection that hangs fails the container rather than holding it.
+const getTimeout = 10 * time.Second
+
+// Get fetches url and copies the answer to out; a status other than 2xx is an error.
+func Get(ctx context.Context, url string, out io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 // selfSigned makes the HTTPS server's certificate: kubelet and kuma-dp do not verify probes'

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -96,5 +98,31 @@ func TestGRPCHealth(t *testing.T) {
 	}
 	if _, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{Service: "other"}); status.Code(err) != codes.NotFound {
 		t.Errorf("an unknown service: %v, want NotFound", err)
+	}
+}
+
+// TestGet: the client mode fetches and prints the answer, and fails on a status other than 2xx
+// or no server.
+func TestGet(t *testing.T) {
+	addrs := start(t)
+	var out strings.Builder
+	if err := Get(t.Context(), "https://"+addrs["https"].String()+"/from-get", &out); err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil || rep.Path != "/from-get" || !rep.TLS {
+		t.Errorf("printed %q (%v); want the report of GET /from-get over TLS", out.String(), err)
+	}
+	if err := Get(t.Context(), "http://"+addrs["http"].String()+"/status/503", io.Discard); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("a 503: %v; want an error saying so", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	if err := Get(t.Context(), "http://"+closed+"/", io.Discard); err == nil {
+		t.Errorf("no server: no error")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 )
 
 // dnsForwarder stands in for kuma-dp's DNS proxy: it knows no mesh names and forwards every query
@@ -17,6 +19,7 @@ import (
 // redirected, so the queries reach them.
 type dnsForwarder struct {
 	log       *slog.Logger
+	rec       *recorder
 	upstreams []netip.AddrPort
 }
 
@@ -64,9 +67,11 @@ func (d *dnsForwarder) serveUDP(pc *net.UDPConn) error {
 			answer, upstream, err := d.exchangeUDP(query)
 			if err != nil {
 				d.log.Warn("dns query failed", "from", client, "err", err)
+				d.rec.add(seen.Event{Kind: "dns", From: client.String(), Detail: "udp", Err: err.Error()})
 				return
 			}
 			d.log.Info("dns", "proto", "udp", "from", client, "upstream", upstream)
+			d.rec.add(seen.Event{Kind: "dns", From: client.String(), To: upstream.String(), Detail: "udp"})
 			pc.WriteToUDPAddrPort(answer, client)
 		}()
 	}
@@ -99,7 +104,7 @@ func (d *dnsForwarder) exchangeUDP(query []byte) ([]byte, netip.AddrPort, error)
 
 // serveTCP forwards each DNS-over-TCP connection, whole, to the first upstream.
 func (d *dnsForwarder) serveTCP(l *net.TCPListener) error {
-	f := &forwarder{name: "dns", log: d.log}
+	f := &forwarder{name: "dns", log: d.log, rec: d.rec}
 	for {
 		c, err := l.AcceptTCP()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshinit/meshinit/initcontainer/origdst"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 )
 
 // dialTimeout bounds each upstream connection attempt.
@@ -27,6 +28,7 @@ var (
 type forwarder struct {
 	name string // outbound, inbound, dns
 	log  *slog.Logger
+	rec  *recorder
 	// passthrough dials from Envoy's inbound passthrough source.
 	passthrough bool
 }
@@ -49,11 +51,13 @@ func (f *forwarder) handle(c *net.TCPConn) {
 	orig, err := origdst.Of(c)
 	if err != nil {
 		f.log.Error("no original destination", "listener", f.name, "from", c.RemoteAddr(), "err", err)
+		f.rec.add(seen.Event{Kind: f.name, From: c.RemoteAddr().String(), Err: "no original destination: " + err.Error()})
 		return
 	}
 	if local := addrPort(c.LocalAddr()); orig == local {
 		// Forwarding a connection that was not redirected would connect to this listener again.
 		f.log.Warn("not redirected: closed", "listener", f.name, "from", c.RemoteAddr(), "to", local)
+		f.rec.add(seen.Event{Kind: f.name, From: c.RemoteAddr().String(), To: local.String(), Err: "not redirected: closed"})
 		return
 	}
 	f.forward(c, orig)
@@ -72,10 +76,12 @@ func (f *forwarder) forward(c *net.TCPConn, dst netip.AddrPort) {
 	up, err := d.Dial("tcp", dst.String())
 	if err != nil {
 		f.log.Warn("forward failed", "listener", f.name, "from", c.RemoteAddr(), "to", dst, "err", err)
+		f.rec.add(seen.Event{Kind: f.name, From: c.RemoteAddr().String(), To: dst.String(), Err: err.Error()})
 		return
 	}
 	defer up.Close()
 	f.log.Info("forwarding", "listener", f.name, "from", c.RemoteAddr(), "to", dst, "via", up.LocalAddr())
+	f.rec.add(seen.Event{Kind: f.name, From: c.RemoteAddr().String(), To: dst.String(), Via: up.LocalAddr().String()})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		io.Copy(up, c)

@@ -15,8 +15,13 @@
 //   - the application probe proxy on KUMA_APPLICATION_PROBE_PROXY_PORT (9001, 0 for none), which
 //     probes the app at INSTANCE_IP (the pod's address) for kubelet's rewritten probes.
 //
-// It logs each connection and probe to stdout, runs as whatever UID it is started with, and exits
-// 0 on SIGTERM or SIGINT.
+// It logs each connection and probe to stdout, records them with how it was started (Record, at
+// GET /standin on the readiness port), runs as whatever UID it is started with, takes SIGUSR2
+// (kuma-dp's drain) without stopping, and exits 0 on SIGTERM or SIGINT.
+//
+// Started as killall (a link to it in the image), it is the killall of kuma-dp's preStop hook:
+//
+//	killall [-SIGNAL | -s SIGNAL] NAME...
 package main
 
 import (
@@ -27,15 +32,20 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 )
 
 func main() {
+	if filepath.Base(os.Args[0]) == "killall" {
+		os.Exit(killall(os.Args[1:], "/proc", os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
@@ -67,7 +77,19 @@ func run(ctx context.Context, args []string) error {
 	log.Info("starting", "uid", os.Getuid(), "outbound", s.TP.Redirect.Outbound.Port,
 		"inbound", s.TP.Redirect.Inbound.Port, "dns", s.TP.Redirect.DNS.Enabled, "dnsPort", s.TP.Redirect.DNS.Port,
 		"readiness", s.ReadinessPort, "probeProxy", s.ProbeProxyPort)
-	return serve(ctx, s, log)
+	rec := newRecorder()
+	// kuma-dp starts draining on SIGUSR2, which the injected preStop sends (killall -USR2 kuma-dp):
+	// the stand-in only says it got it, and goes on until SIGTERM.
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	defer signal.Stop(usr2)
+	go func() {
+		for range usr2 {
+			log.Info("SIGUSR2: draining")
+			rec.add(seen.Event{Kind: "signal", Detail: "USR2"})
+		}
+	}()
+	return serve(ctx, s, log, rec)
 }
 
 // parse reads kuma-dp's flags, tolerating the ones the stand-in does not know, and the environment.

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -10,9 +12,12 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/poll"
 )
@@ -91,7 +97,8 @@ func TestServe(t *testing.T) {
 	s := &Settings{TP: tp, ReadinessPort: uint16(netkit.FreePort(t)), ProbeProxyPort: uint16(netkit.FreePort(t)), ResolvConf: resolv}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, s, quiet) }()
+	rec := newRecorder()
+	go func() { done <- serve(ctx, s, quiet, rec) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -110,6 +117,24 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "READY" {
 		t.Errorf("/ready: %d %q", resp.StatusCode, body)
 	}
+	// The record says how the process was started.
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(int(s.ReadinessPort)) + "/standin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got seen.Record
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Args, os.Args) || got.UID != os.Getuid() || got.GID != os.Getgid() || len(got.Env) == 0 ||
+		got.CapEff == "" || got.NoNewPrivs == "" {
+		t.Errorf("/standin: %+v; want this process's arguments, credentials and environment", got)
+	}
+	if i := slices.IndexFunc(got.Mounts, func(m seen.Mount) bool { return m.Path == "/" }); i < 0 {
+		t.Errorf("/standin: mounts %+v lack /", got.Mounts)
+	}
 	for _, port := range []uint16{tp.Redirect.Inbound.Port, tp.Redirect.Outbound.Port, tp.Redirect.DNS.Port, s.ProbeProxyPort} {
 		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
 		if err != nil {
@@ -126,12 +151,13 @@ func TestForward(t *testing.T) {
 		line, _ := bufio.NewReader(c).ReadString('\n')
 		io.WriteString(c, c.RemoteAddr().(*net.TCPAddr).IP.String()+" "+line)
 	})
+	rec := &recorder{}
 	for _, tc := range []struct {
 		f      *forwarder
 		source string
 	}{
-		{&forwarder{name: "outbound", log: quiet}, "127.0.0.1"},
-		{&forwarder{name: "inbound", log: quiet, passthrough: true}, "127.0.0.6"},
+		{&forwarder{name: "outbound", log: quiet, rec: rec}, "127.0.0.1"},
+		{&forwarder{name: "inbound", log: quiet, rec: rec, passthrough: true}, "127.0.0.6"},
 	} {
 		proxy := listen(t, func(c net.Conn) { tc.f.forward(c.(*net.TCPConn), upstream) })
 		c, err := net.Dial("tcp", proxy.String())
@@ -146,6 +172,16 @@ func TestForward(t *testing.T) {
 			t.Errorf("%s: got %q, %v; want %q", tc.f.name, got, err, want)
 		}
 	}
+	// Each connection is in the record, with where it went and from where the stand-in dialed.
+	if len(rec.events) != 2 {
+		t.Fatalf("recorded %+v; want the two connections", rec.events)
+	}
+	for i, want := range []struct{ kind, via string }{{"outbound", "127.0.0.1"}, {"inbound", "127.0.0.6"}} {
+		e := rec.events[i]
+		if e.Kind != want.kind || e.To != upstream.String() || !strings.HasPrefix(e.Via, want.via+":") || e.From == "" || e.Err != "" {
+			t.Errorf("event %d: %+v; want %s to %s via %s", i, e, want.kind, upstream, want.via)
+		}
+	}
 }
 
 // TestNotRedirected: a connection that reached the port without REDIRECT is closed, rather than
@@ -156,7 +192,8 @@ func TestNotRedirected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	go (&forwarder{name: "outbound", log: quiet}).serve(l)
+	rec := &recorder{}
+	go (&forwarder{name: "outbound", log: quiet, rec: rec}).serve(l)
 	c, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -166,13 +203,18 @@ func TestNotRedirected(t *testing.T) {
 	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read %d bytes, %v; want the connection closed", n, err)
 	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.events) != 1 || rec.events[0].Err == "" {
+		t.Errorf("recorded %+v; want the closed connection, with why", rec.events)
+	}
 }
 
 // TestDNS: UDP queries go to the first nameserver that answers, TCP connections to the first.
 func TestDNS(t *testing.T) {
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	os.WriteFile(resolv, []byte("search default.svc\nnameserver 10.96.0.10\nnameserver fd00::10\noptions ndots:5\n"), 0o644)
-	d := &dnsForwarder{log: quiet}
+	d := &dnsForwarder{log: quiet, rec: &recorder{}}
 	if err := d.readResolvConf(resolv); err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +256,12 @@ func TestDNS(t *testing.T) {
 	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "answer to query" {
 		t.Errorf("got %q, %v", buf[:n], err)
 	}
+	// The answer is written after the query is recorded.
+	d.rec.mu.Lock()
+	defer d.rec.mu.Unlock()
+	if e := d.rec.events; len(e) != 1 || e[0].Kind != "dns" || e[0].From != c.LocalAddr().String() || e[0].To != d.upstreams[0].String() {
+		t.Errorf("recorded %+v; want the query from %s to %s", e, c.LocalAddr(), d.upstreams[0])
+	}
 }
 
 // TestProbes: each kind of rewritten probe, healthy and not, against real servers on the pod's
@@ -245,7 +293,8 @@ func TestProbes(t *testing.T) {
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 	httpPort, tlsPort, grpcPort := port(app.Listener.Addr().String()), port(tlsApp.Listener.Addr().String()), port(grpcListener.Addr().String())
 	closed := strconv.Itoa(netkit.FreePort(t))
-	proxy := httptest.NewServer(&prober{podIP: netip.MustParseAddr("127.0.0.1"), log: quiet})
+	rec := &recorder{}
+	proxy := httptest.NewServer(&prober{podIP: netip.MustParseAddr("127.0.0.1"), log: quiet, rec: rec})
 	defer proxy.Close()
 	for _, tc := range []struct {
 		path    string
@@ -284,6 +333,18 @@ func TestProbes(t *testing.T) {
 		if resp.StatusCode != tc.status {
 			t.Errorf("%s %v: %d %s, want %d", tc.path, tc.headers, resp.StatusCode, body, tc.status)
 		}
+		// Each probe is recorded with its kind, the scheme it was asked for and its answer.
+		e := rec.events[len(rec.events)-1]
+		kind := "http"
+		if k, _, ok := strings.Cut(strings.TrimPrefix(tc.path, "/"), "/"); ok && (k == "tcp" || k == "grpc") {
+			kind = k
+		}
+		if s := tc.headers[headerScheme]; s != "" {
+			kind += " " + s
+		}
+		if path, _, _ := strings.Cut(tc.path, "?"); e.Kind != "probe" || e.Detail != kind+" "+path || e.Status != tc.status {
+			t.Errorf("%s %v: recorded %+v; want %q with %d", tc.path, tc.headers, e, kind+" "+path, tc.status)
+		}
 	}
 }
 
@@ -308,4 +369,41 @@ func listen(t *testing.T, handle func(net.Conn)) netip.AddrPort {
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// TestKillall: the preStop hook's killall signals the processes of that name, and only them, and
+// fails when there is none; processes are found in a stand-in for /proc that names a child
+// process of the test, so that no other process of the machine is touched.
+func TestKillall(t *testing.T) {
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	proc := t.TempDir()
+	for pid, comm := range map[int]string{child.Process.Pid: "kuma-dp", os.Getpid(): "kuma-dp", 1: "init"} {
+		dir := filepath.Join(proc, strconv.Itoa(pid))
+		os.Mkdir(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "comm"), []byte(comm+"\n"), 0o644)
+	}
+	var stderr strings.Builder
+	if code := killall([]string{"-USR2", "kuma-dp"}, proc, &stderr); code != 0 {
+		t.Fatalf("killall -USR2 kuma-dp: exit %d: %s", code, stderr.String())
+	}
+	err := child.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGUSR2 {
+		t.Errorf("the child ended with %v; want SIGUSR2", err)
+	}
+	if code := killall([]string{"-s", "TERM", "envoy"}, proc, &stderr); code != 1 || !strings.Contains(stderr.String(), "envoy: no process found") {
+		t.Errorf("killall of no process: exit %d, %q; want 1 and why", code, stderr.String())
+	}
+	for spec, want := range map[string]syscall.Signal{"USR2": syscall.SIGUSR2, "SIGUSR2": syscall.SIGUSR2, "usr2": syscall.SIGUSR2, "12": syscall.SIGUSR2, "TERM": syscall.SIGTERM} {
+		if got, err := parseSignal(spec); err != nil || got != want {
+			t.Errorf("signal %s: %v, %v; want %v", spec, got, err, want)
+		}
+	}
+	if _, err := parseSignal("NOPE"); err == nil {
+		t.Error("signal NOPE: no error")
+	}
 }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 )
 
 // The probe proxy's request headers, set by the injector on rewritten probes.
@@ -40,6 +42,7 @@ const (
 type prober struct {
 	podIP netip.Addr
 	log   *slog.Logger
+	rec   *recorder
 }
 
 func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -53,6 +56,7 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	port, err := strconv.ParseUint(portText, 10, 16)
 	if err != nil {
 		p.log.Warn("probe: no port", "path", r.URL.Path)
+		p.rec.add(seen.Event{Kind: "probe", From: r.RemoteAddr, Detail: kind + " " + r.URL.Path, Status: http.StatusServiceUnavailable, Err: "no port"})
 		result(w, "UNKNOWN", http.StatusServiceUnavailable)
 		return
 	}
@@ -73,6 +77,10 @@ func (p *prober) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = p.probeHTTP(ctx, target, "/"+path, r)
 	}
 	p.log.Info("probe", "kind", kind, "target", target, "path", r.URL.Path, "status", status)
+	if kind == "http" && r.Header.Get(headerScheme) != "" {
+		kind += " " + r.Header.Get(headerScheme)
+	}
+	p.rec.add(seen.Event{Kind: "probe", From: r.RemoteAddr, To: target.String(), Detail: kind + " " + r.URL.Path, Status: status})
 	if status == http.StatusOK {
 		result(w, "HEALTHY", status)
 		return

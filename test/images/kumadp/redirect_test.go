@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/logbuf"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/poll"
@@ -93,6 +95,31 @@ func TestRedirected(t *testing.T) {
 	if status := get(t, n.Remote, netip.AddrPortFrom(n.Pod.IPv4, api.DefaultApplicationProbeProxyPort), "/tcp/8081"); status != "503 UNHEALTHY" {
 		t.Errorf("probe /tcp/8081, where nothing listens: %s", status)
 	}
+
+	// kuma-dp's drain signal is recorded, and the stand-in goes on serving.
+	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	if !waitLogged(&log, "SIGUSR2") {
+		t.Errorf("kuma-dp logged no SIGUSR2")
+	}
+	var rec seen.Record
+	_, body := fetch(t, n.Remote, netip.AddrPortFrom(n.Pod.IPv4, api.SidecarReadinessPort), "/standin")
+	if err := json.Unmarshal(body, &rec); err != nil {
+		t.Fatalf("/standin: %v\n%s", err, body)
+	}
+	if rec.UID != api.DefaultSidecarUID || rec.GID != api.DefaultSidecarGID || !slices.Equal(rec.Args, cmd.Args) {
+		t.Errorf("/standin: uid %d, gid %d, args %q; want %d, %d, %q", rec.UID, rec.GID, rec.Args, api.DefaultSidecarUID, api.DefaultSidecarGID, cmd.Args)
+	}
+	kinds := map[string]int{}
+	for _, e := range rec.Events {
+		kinds[e.Kind]++
+	}
+	// Two outbound connections, two inbound ones and the GETs above (to the app's port, through
+	// the inbound redirection), two probes, the signal.
+	if kinds["outbound"] != 2 || kinds["inbound"] < 2 || kinds["probe"] != 2 || kinds["signal"] != 1 {
+		t.Errorf("/standin recorded %v; want 2 outbound, 2 or more inbound, 2 probes, 1 signal:\n%+v", kinds, rec.Events)
+	}
 }
 
 // waitLogged waits for a line of the log with all the words, and reports whether one came.
@@ -111,7 +138,16 @@ func waitLogged(log *logbuf.Buffer, words ...string) bool {
 // starts, and returns the status code and the body's first line.
 func get(t *testing.T, ns *netkit.Namespace, addr netip.AddrPort, path string) string {
 	t.Helper()
-	var status string
+	status, body := fetch(t, ns, addr, path)
+	return fmt.Sprintf("%d %s", status, strings.TrimSpace(string(body)))
+}
+
+// fetch sends GET path to addr from the namespace, retrying while the stand-in starts, and returns
+// the status code and the body.
+func fetch(t *testing.T, ns *netkit.Namespace, addr netip.AddrPort, path string) (int, []byte) {
+	t.Helper()
+	var status int
+	var body []byte
 	poll.Until(t, fmt.Sprintf("GET %s%s answers", addr, path), func() (bool, error) {
 		var c net.Conn
 		// The dial happens on the namespace's thread, so the socket belongs to the namespace.
@@ -125,9 +161,9 @@ func get(t *testing.T, ns *netkit.Namespace, addr netip.AddrPort, path string) s
 		if err != nil {
 			return false, nil
 		}
-		body, _ := io.ReadAll(resp.Body)
-		status = fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		body, _ = io.ReadAll(resp.Body)
+		status = resp.StatusCode
 		return true, nil
 	})
-	return status
+	return status, body
 }

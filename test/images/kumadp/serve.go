@@ -13,9 +13,10 @@ import (
 	"time"
 )
 
-// serve listens on every port of s and serves until ctx ends. A listener that cannot be opened
-// stops it, except IPv6 ones on a host without IPv6, which are only logged.
-func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
+// serve listens on every port of s and serves until ctx ends, recording what it handles in rec. A
+// listener that cannot be opened stops it, except IPv6 ones on a host without IPv6, which are only
+// logged.
+func serve(ctx context.Context, s *Settings, log *slog.Logger, rec *recorder) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 16)
@@ -35,11 +36,11 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		go func() { errs <- srv.Serve(l) }()
 		return nil
 	}
-	if err := httpServer("readiness", s.ReadinessPort, readiness()); err != nil {
+	if err := httpServer("readiness", s.ReadinessPort, readiness(rec)); err != nil {
 		return err
 	}
 	if s.ProbeProxyPort != 0 {
-		if err := httpServer("probe proxy", s.ProbeProxyPort, &prober{podIP: s.PodIP, log: log}); err != nil {
+		if err := httpServer("probe proxy", s.ProbeProxyPort, &prober{podIP: s.PodIP, log: log, rec: rec}); err != nil {
 			return err
 		}
 	}
@@ -62,19 +63,19 @@ func serve(ctx context.Context, s *Settings, log *slog.Logger) error {
 		families = append(families, netip.IPv6Unspecified())
 	}
 	for _, unspecified := range families {
-		out := &forwarder{name: "outbound", log: log}
+		out := &forwarder{name: "outbound", log: log, rec: rec}
 		if err := tcp("outbound", unspecified, tp.Redirect.Outbound.Port, out.serve); err != nil {
 			return err
 		}
 		if tp.Redirect.Inbound.Enabled {
-			in := &forwarder{name: "inbound", log: log, passthrough: true}
+			in := &forwarder{name: "inbound", log: log, rec: rec, passthrough: true}
 			if err := tcp("inbound", unspecified, tp.Redirect.Inbound.Port, in.serve); err != nil {
 				return err
 			}
 		}
 	}
 	if tp.Redirect.DNS.Enabled {
-		d := &dnsForwarder{log: log}
+		d := &dnsForwarder{log: log, rec: rec}
 		if err := d.readResolvConf(s.ResolvConf); err != nil {
 			return err
 		}
@@ -125,10 +126,12 @@ func network(proto string, ip netip.Addr) string {
 	return proto + "6"
 }
 
-// readiness is kuma-dp's /ready. The stand-in is ready once it listens, and exits when stopped
-// rather than draining, so it never answers kuma-dp's TERMINATING.
-func readiness() http.Handler {
+// readiness is kuma-dp's /ready, and the stand-in's record at /standin. The stand-in is ready once
+// it listens, and exits when stopped rather than draining, so it never answers kuma-dp's
+// TERMINATING.
+func readiness(rec *recorder) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /standin", rec)
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Write([]byte("READY"))

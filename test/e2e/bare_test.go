@@ -1,7 +1,10 @@
-// Package e2e runs meshinit's whole pipeline on this machine: a real control plane, the injector
-// binary registered by the chart's webhook configuration, pods created through the API server,
-// their kuma-init run exactly as injected, or kuma-cni run through libcni for them, in real network
-// namespaces, and real traffic judged by where it lands. TestDemo is `make demo`.
+// Package e2e runs meshinit's whole pipeline on this machine, in two ways. Against a bare control
+// plane: the injector binary registered by the chart's webhook configuration, pods created through
+// the API server, their kuma-init run exactly as injected, or kuma-cni run through libcni for them,
+// in real network namespaces, and real traffic judged by where it lands (TestEndToEnd, each
+// annotation set). On a real node (test/node), one for the whole test binary: the chart installed
+// and the pods it injects running on the kubelet, with real traffic through the kuma-dp stand-in
+// (the *OnNode tests). TestDemo is `make demo`.
 package e2e
 
 import (
@@ -23,7 +26,7 @@ func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	kumaInit, kumaCNI := binaries.Build(t, "kuma-init"), binaries.Build(t, "kuma-cni")
 	programs := kumactl(t, kumaInit)
-	c := startCluster(ctx, t, binaries.Build(t, "injector"), nil, nil)
+	c := startCluster(ctx, t, binaries.Build(t, "injector"))
 	const namespace = "e2e"
 	c.meshedNamespace(ctx, t, namespace)
 
