@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -72,7 +71,7 @@ func onNode(ctx context.Context, t *testing.T, logf func(string, ...any)) *nodeE
 	node.Prerequisites(t)
 	repo := prereq.RepoRoot(t)
 	for _, name := range nodechart.Images {
-		prereq.File(t, filepath.Join(repo, "bin", "images", name, "index.json"))
+		prereq.Image(t, repo, name)
 	}
 	if shared.env == nil && shared.err == nil {
 		shared.env, shared.err = startNode(ctx, repo, logf)

@@ -3,7 +3,6 @@ package perf
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -41,7 +40,7 @@ func BenchmarkInjectedPodStartup(b *testing.B) {
 	node.Prerequisites(b)
 	repo := prereq.RepoRoot(b)
 	for _, name := range nodechart.Images {
-		prereq.File(b, filepath.Join(repo, "bin", "images", name, "index.json"))
+		prereq.Image(b, repo, name)
 	}
 	// envtest logs through controller-runtime: without a logger, it says so with a stack trace.
 	ctrllog.SetLogger(logr.Discard())

@@ -53,6 +53,17 @@ func File(t testing.TB, path string) string {
 	return path
 }
 
+// Image returns the OCI layout of the image built as name in repo's bin/images, or reports it
+// missing.
+func Image(t testing.TB, repo, name string) string {
+	t.Helper()
+	dir := filepath.Join(repo, "bin", "images", name)
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		Missing(t, "the image %s is not built in %s (run: make images)", name, dir)
+	}
+	return dir
+}
+
 // RepoRoot returns the repository's top directory, found from the working directory upwards
 // (tests run in their package's folder).
 func RepoRoot(t testing.TB) string {
