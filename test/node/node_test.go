@@ -30,8 +30,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/test/node"
-	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/node/hoststate"
+	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
