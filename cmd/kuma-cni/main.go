@@ -11,5 +11,6 @@ import (
 
 func main() {
 	p := &plugin.Plugin{}
-	skel.PluginMainFuncs(skel.CNIFuncs{Add: p.Add, Check: p.Check, Del: p.Del}, plugin.Versions, "kuma-cni "+api.Version)
+	skel.PluginMainFuncs(skel.CNIFuncs{Add: p.Add, Check: p.Check, Del: p.Del, Status: p.Status, GC: p.GC},
+		plugin.Versions, "kuma-cni "+api.Version)
 }

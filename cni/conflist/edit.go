@@ -3,7 +3,9 @@ package conflist
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/meshinit/meshinit/cni"
@@ -14,7 +16,11 @@ import (
 // already there is replaced in place, so inserting again changes nothing. A .conflist keeps its
 // name; a .conf or .json becomes a .conflist (see the package documentation). A file that is not
 // valid JSON, has no plugins, or mixes CNI versions is refused with an *Error.
-func Insert(name string, data []byte, entry cni.NetConf) (out []byte, newName string, err error) {
+func Insert(name string, data []byte, entry cni.NetConf, opts ...Option) (out []byte, newName string, err error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ours, err := entryJSON(entry)
 	if err != nil {
 		return nil, "", err
@@ -24,10 +30,24 @@ func Insert(name string, data []byte, entry cni.NetConf) (out []byte, newName st
 		out, err = insertIntoList(name, data, ours)
 		return out, name, err
 	case ".conf", ".json":
-		out, err = convert(name, data, ours)
+		out, err = convert(name, data, ours, o.versionOf)
 		return out, ConflistName(name), err
 	}
 	return nil, "", &Error{File: name, Problem: "is not a CNI network configuration file; accepted: a name ending in .conflist, .conf or .json"}
+}
+
+// Option changes how Insert converts a .conf.
+type Option func(*options)
+
+type options struct {
+	versionOf func(pluginType string) (string, error)
+}
+
+// VersionOf gives a converted .conf that declares no cniVersion the version f says its plugin
+// speaks. A .conf may omit it, as Flannel's did: runtimes then hand the plugin 0.1.0, which
+// predates chaining; a list made of it needs a version that has it.
+func VersionOf(f func(pluginType string) (string, error)) Option {
+	return func(o *options) { o.versionOf = f }
 }
 
 // Remove returns the conflist name, whose content is data, without kuma-cni's entry: the very
@@ -74,6 +94,9 @@ func insertIntoList(name string, data, ours []byte) ([]byte, error) {
 	if err := doc.checkVersions(list); err != nil {
 		return nil, err
 	}
+	if err := doc.checkSupported(); err != nil {
+		return nil, err
+	}
 	if len(list) == 0 {
 		return nil, doc.fail("has no plugins; accepted: a list with the network's own plugin, which kuma-cni chains after")
 	}
@@ -101,7 +124,7 @@ func insertIntoList(name string, data, ours []byte) ([]byte, error) {
 
 // convert makes a .conf into a list of the conf and kuma-cni, as described in the package
 // documentation, indented like the .conf.
-func convert(name string, data, ours []byte) ([]byte, error) {
+func convert(name string, data, ours []byte, versionOf func(string) (string, error)) ([]byte, error) {
 	doc, err := parse(name, data)
 	if err != nil {
 		return nil, err
@@ -109,15 +132,16 @@ func convert(name string, data, ours []byte) ([]byte, error) {
 	if _, ok := doc.members["plugins"]; ok {
 		return nil, doc.fail(`holds a list of plugins, which runtimes do not load from a .conf or .json ("missing 'type'"); accepted: the same content in a .conflist`)
 	}
-	if t, err := doc.stringValue("type"); err != nil {
+	pluginType, err := doc.stringValue("type")
+	if err != nil {
 		return nil, err
-	} else if t == "" {
+	} else if pluginType == "" {
 		return nil, doc.fail(`has no "type"; accepted: a single plugin's configuration`)
 	}
 	if _, err := doc.stringValue("name"); err != nil {
 		return nil, err
 	}
-	if _, err := doc.stringValue("cniVersion"); err != nil {
+	if err := doc.checkSupported(); err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
@@ -126,6 +150,12 @@ func convert(name string, data, ours []byte) ([]byte, error) {
 		b.WriteString(`"cniVersion":`)
 		b.Write(v)
 		b.WriteString(",")
+	} else if versionOf != nil {
+		v, err := versionOf(pluginType)
+		if err != nil {
+			return nil, doc.fail(fmt.Sprintf("declares no cniVersion, and %v; accepted: a cniVersion in the file", err))
+		}
+		b.WriteString(`"cniVersion":` + strconv.Quote(v) + ",")
 	}
 	// libcni requires a list's name; runtimes give an unnamed .conf the name "" when they convert it.
 	b.WriteString(`"name":`)

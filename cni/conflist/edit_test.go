@@ -257,6 +257,13 @@ func TestInsertRefuses(t *testing.T) {
 		{"mixed versions without the list's", "10-x.conflist", `{"name": "x", "plugins": [{"type": "a", "cniVersion": "0.4.0"}, {"type": "b", "cniVersion": "1.0.0"}]}`,
 			`mixes CNI versions: plugins[1] (b) declares cniVersion "1.0.0", plugins[0] (a) "0.4.0"`},
 		{"version not a string", "10-x.conflist", `{"cniVersion": 1, "name": "x", "plugins": [{"type": "a"}]}`, "has cniVersion 1, which is not a string"},
+		{"a version kuma-cni does not speak", "10-x.conflist", `{"cniVersion": "2.0.0", "name": "x", "plugins": [{"type": "a"}]}`,
+			`declares cniVersion "2.0.0", which kuma-cni does not speak; accepted: a cniVersion kuma-cni speaks: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0 or 1.1.0`},
+		{"not a version", "10-x.conflist", `{"cniVersion": "latest", "name": "x", "plugins": [{"type": "a"}]}`, `declares cniVersion "latest", which kuma-cni does not speak`},
+		{"cniVersions with one kuma-cni does not speak", "10-x.conflist", `{"cniVersion": "1.0.0", "cniVersions": ["1.0.0", "1.2.0"], "name": "x", "plugins": [{"type": "a"}]}`,
+			`declares "1.2.0" in cniVersions, of which a runtime may pick the highest it knows, and kuma-cni does not speak it`},
+		{"cniVersions not strings", "10-x.conflist", `{"cniVersions": [1], "name": "x", "plugins": [{"type": "a"}]}`, "has cniVersions [1], which is not an array of strings"},
+		{"a .conf of a version kuma-cni does not speak", "10-x.conf", `{"cniVersion": "0.5.0", "name": "x", "type": "a"}`, `declares cniVersion "0.5.0", which kuma-cni does not speak`},
 		{"a list in a .conf", "10-x.conf", `{"name": "x", "plugins": [{"type": "a"}]}`, "holds a list of plugins"},
 		{"a .conf without type", "10-x.conf", `{"name": "x"}`, `has no "type"`},
 		{"not a configuration name", "10-x.yaml", `{}`, "is not a CNI network configuration file"},
@@ -274,6 +281,52 @@ func TestInsertRefuses(t *testing.T) {
 	}
 }
 
+// TestEveryVersion: a list of each version kuma-cni speaks takes it, as does one that declares
+// them all in cniVersions, or none.
+func TestEveryVersion(t *testing.T) {
+	for _, v := range cni.SupportedVersions {
+		if _, _, err := Insert("10-x.conflist", []byte(`{"cniVersion": "`+v+`", "name": "x", "plugins": [{"type": "a"}]}`), testEntry); err != nil {
+			t.Errorf("%s: %v", v, err)
+		}
+	}
+	all, _ := json.Marshal(cni.SupportedVersions)
+	for _, data := range []string{`{"cniVersions": ` + string(all) + `, "name": "x", "plugins": [{"type": "a"}]}`, `{"name": "x", "plugins": [{"type": "a"}]}`} {
+		if _, _, err := Insert("10-x.conflist", []byte(data), testEntry); err != nil {
+			t.Errorf("%s: %v", data, err)
+		}
+	}
+}
+
+// TestConfWithoutVersion: a .conf that declares no cniVersion (Flannel's, as Kuma's tests have it)
+// becomes a list of the version its plugin speaks, as VersionOf says; the .conf itself is kept
+// whole. Without an answer the file is refused, naming why.
+func TestConfWithoutVersion(t *testing.T) {
+	conf := []byte(`{"name": "cbr0", "type": "flannel", "delegate": {"hairpinMode": true, "isDefaultGateway": true}}` + "\n")
+	asked := ""
+	out, name, err := Insert("10-flannel.conf", conf, testEntry, VersionOf(func(pluginType string) (string, error) {
+		asked = pluginType
+		return "0.3.1", nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != "flannel" {
+		t.Errorf("asked the version of %q, want flannel", asked)
+	}
+	list := loadWithLibcni(t, name, out)
+	if list.CNIVersion != "0.3.1" || len(list.Plugins) != 2 || list.Plugins[0].Network.Type != "flannel" {
+		t.Errorf("libcni reads version %q and %d plugins:\n%s", list.CNIVersion, len(list.Plugins), out)
+	}
+
+	_, _, err = Insert("10-flannel.conf", conf, testEntry, VersionOf(func(string) (string, error) {
+		return "", errors.New("flannel could not be asked which CNI versions it speaks: no /host/opt/cni/bin/flannel")
+	}))
+	want := "10-flannel.conf: declares no cniVersion, and flannel could not be asked which CNI versions it speaks: no /host/opt/cni/bin/flannel; accepted: a cniVersion in the file"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
 func TestRemoveLeavesOthersAlone(t *testing.T) {
 	for _, name := range []string{"10-x.conf", "10-x.conflist"} {
 		data := []byte(`{"name":"x","cniVersion":"0.3.1","type":"bridge","plugins":[{"type":"bridge"}]}`)
@@ -288,10 +341,10 @@ func TestRemoveLeavesOthersAlone(t *testing.T) {
 
 // TestEntryWritesEveryField guards entryJSON, which lists kuma-cni's fields by hand.
 func TestEntryWritesEveryField(t *testing.T) {
-	if n := reflect.TypeFor[cni.NetConf]().NumField(); n != 3 {
+	if n := reflect.TypeFor[cni.NetConf]().NumField(); n != 4 {
 		t.Fatalf("cni.NetConf has %d fields now; write the new ones in entryJSON", n)
 	}
-	if n := reflect.TypeFor[cni.Kubernetes]().NumField(); n != 2 {
+	if n := reflect.TypeFor[cni.Kubernetes]().NumField(); n != 3 {
 		t.Fatalf("cni.Kubernetes has %d fields now; check that entryJSON writes them", n)
 	}
 }

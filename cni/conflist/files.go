@@ -26,13 +26,13 @@ type Result struct {
 // InsertFile puts entry into the network configuration file name in dir (see Insert), writing
 // atomically and keeping the file's mode. Nothing is written when nothing would change, so that
 // the installer's own writes, seen again by its watch, are no-ops.
-func InsertFile(dir, name string, entry cni.NetConf) (Result, error) {
+func InsertFile(dir, name string, entry cni.NetConf, opts ...Option) (Result, error) {
 	path := filepath.Join(dir, name)
 	data, mode, err := read(path)
 	if err != nil {
 		return Result{}, err
 	}
-	out, newPath, err := Insert(path, data, entry)
+	out, newPath, err := Insert(path, data, entry, opts...)
 	if err != nil {
 		return Result{}, err
 	}

@@ -19,8 +19,9 @@ func entryJSON(e cni.NetConf) ([]byte, error) {
 	err := enc.Encode(struct {
 		Type       string         `json:"type"`
 		LogLevel   string         `json:"log_level,omitempty"`
+		LogSocket  string         `json:"log_socket,omitempty"`
 		Kubernetes cni.Kubernetes `json:"kubernetes"`
-	}{cni.PluginType, e.LogLevel, e.Kubernetes})
+	}{cni.PluginType, e.LogLevel, e.LogSocket, e.Kubernetes})
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 

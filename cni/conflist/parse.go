@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/meshinit/meshinit/cni"
 )
@@ -141,6 +143,38 @@ func (d *document) checkVersions(list []plugin) error {
 		default:
 			return d.fail(fmt.Sprintf("mixes CNI versions: plugins[%d] (%s) declares cniVersion %q, %s %q; accepted: one cniVersion for the whole list",
 				i, p.Type, p.CNIVersion, declaredBy, version))
+		}
+	}
+	return nil
+}
+
+// formVersions is the accepted form of a configuration's CNI version.
+var formVersions = "a cniVersion kuma-cni speaks: " + strings.Join(cni.SupportedVersions[:len(cni.SupportedVersions)-1], ", ") +
+	" or " + cni.SupportedVersions[len(cni.SupportedVersions)-1]
+
+// checkSupported refuses a configuration that declares a CNI version kuma-cni does not speak,
+// which the runtime would hand it on every call: every ADD and DEL of the node would fail. Both
+// spellings count: cniVersion, and CNI 1.1.0's cniVersions, of which a runtime takes the highest
+// it knows, so each must do.
+func (d *document) checkSupported() error {
+	v, err := d.stringValue("cniVersion")
+	if err != nil {
+		return err
+	}
+	if v != "" && !slices.Contains(cni.SupportedVersions, v) {
+		return d.fail(fmt.Sprintf("declares cniVersion %q, which kuma-cni does not speak; accepted: %s", v, formVersions))
+	}
+	raw, ok := d.value("cniVersions")
+	if !ok {
+		return nil
+	}
+	var vs []string
+	if err := json.Unmarshal(raw, &vs); err != nil {
+		return d.fail(fmt.Sprintf("has cniVersions %.60s, which is not an array of strings", raw))
+	}
+	for _, v := range vs {
+		if !slices.Contains(cni.SupportedVersions, v) {
+			return d.fail(fmt.Sprintf("declares %q in cniVersions, of which a runtime may pick the highest it knows, and kuma-cni does not speak it; accepted: %s", v, formVersions))
 		}
 	}
 	return nil

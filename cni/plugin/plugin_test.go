@@ -70,11 +70,11 @@ func TestPodConfig(t *testing.T) {
 				`kumaDPUser: "kuma-dp" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := p.parse(cmdArgs(netconf, tc.args))
+			c, err := p.begin("ADD", cmdArgs(netconf, tc.args))
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, _, err := p.podRules(c)
+			r, err := p.podRules(c)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
 					t.Errorf("error %v, want it to start with %q", err, tc.wantErr)
@@ -98,14 +98,38 @@ func TestParseErrors(t *testing.T) {
 			want: "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
 		{conf: strings.Replace(netconf, `"log_level"`, `"prevResult":{"cniVersion":"1.0.0","ips":"10.0.0.2"},"log_level"`, 1),
 			want: "kuma-cni: the network configuration's prevResult.ips is a JSON string; accepted: an array"},
-		{conf: strings.Replace(netconf, `"error"`, `"loud"`, 1), want: `kuma-cni: log_level "loud" is not a log level; accepted: debug, info, warn or error`},
+		{conf: strings.Replace(netconf, `"error"`, `"loud"`, 1), want: `kuma-cni: log_level "loud" is not a log level; accepted: off, debug, info, warn or error`},
 		{conf: netconf, env: "verbose", want: `kuma-cni: CNI_LOG_LEVEL "verbose" is not a log level`},
 		{conf: netconf, args: "K8S_POD_NAME", want: `kuma-cni: CNI_ARGS "K8S_POD_NAME": invalid pair "K8S_POD_NAME"; accepted: KEY=value pairs separated by ';'`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			t.Setenv("CNI_LOG_LEVEL", tc.env)
-			if _, err := p.parse(cmdArgs(tc.conf, tc.args)); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			if _, err := p.begin("ADD", cmdArgs(tc.conf, tc.args)); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 				t.Errorf("error %v, want it to start with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestKumasNetconf: the values Kuma documents and its install-cni writes are accepted: log_level
+// off, info and debug (also as CNI_LOG_LEVEL), and cni_bin_dir in the kubernetes block.
+func TestKumasNetconf(t *testing.T) {
+	p := &Plugin{Pods: &fakePods{}}
+	kuma := `{"cniVersion":"0.3.1","name":"kuma-cni","type":"kuma-cni","log_level":"LEVEL",
+		"kubernetes":{"kubeconfig":"/etc/cni/net.d/ZZZ-kuma-cni-kubeconfig","cni_bin_dir":"/opt/cni/bin","exclude_namespaces":["kube-system"]}}`
+	for _, level := range []string{"off", "info", "debug"} {
+		t.Run(level, func(t *testing.T) {
+			t.Setenv("CNI_LOG_LEVEL", "")
+			c, err := p.begin("ADD", cmdArgs(strings.Replace(kuma, "LEVEL", level, 1), "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.conf.Kubernetes.CNIBinDir != "/opt/cni/bin" {
+				t.Errorf("cni_bin_dir read as %q", c.conf.Kubernetes.CNIBinDir)
+			}
+			t.Setenv("CNI_LOG_LEVEL", level)
+			if _, err := p.begin("ADD", cmdArgs(netconf, "")); err != nil {
+				t.Errorf("CNI_LOG_LEVEL=%s: %v", level, err)
 			}
 		})
 	}
@@ -116,9 +140,9 @@ func TestParseErrors(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	p := &Plugin{Pods: &fakePods{}, Stderr: os.Stderr}
 	f.Fuzz(func(t *testing.T, conf []byte, args string) {
-		c, err := p.parse(&skel.CmdArgs{StdinData: conf, Args: args})
-		if err == nil && c.conf == nil {
-			t.Fatal("no error and no configuration")
+		c, err := p.begin("ADD", &skel.CmdArgs{StdinData: conf, Args: args})
+		if c == nil || (err == nil && c.conf == nil) {
+			t.Fatal("no call, or no error and no configuration")
 		}
 	})
 }

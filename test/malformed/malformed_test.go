@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/meshinit/meshinit/initcontainer/cli"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/kubeenv"
+	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/readme"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
@@ -184,11 +186,14 @@ var rows = []row{
 
 	// kuma-cni: its network configuration, CNI_ARGS, and the pod's configuration.
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni",`, "kuma-cni: the network configuration is not JSON: unexpected end of JSON input"},
-	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","log_level":"loud"}`, `kuma-cni: log_level "loud" is not a log level; accepted: debug, info, warn or error`},
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","log_level":"loud"}`, `kuma-cni: log_level "loud" is not a log level; accepted: off, debug, info, warn or error`},
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","prevResult":{"ips":"10.0.0.2"}}`, "kuma-cni: the network configuration's prevResult.ips is a JSON string; accepted: an array"},
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"exclude_namespaces":"kube-system"}}`, "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
 	{kumaCNIArgs, "K8S_POD_NAMESPACE", `kuma-cni: CNI_ARGS "K8S_POD_NAMESPACE": invalid pair "K8S_POD_NAMESPACE"; accepted: KEY=value pairs separated by ';', such as K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app`},
 	{kumaCNIPod, `{"kumaDPUser":"kuma-dp"}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nkumaDPUser: \"kuma-dp\" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678"},
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"cni_bin_dir":5}}`, "kuma-cni: the network configuration's kubernetes.cni_bin_dir is a JSON number; accepted: a string"},
+	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","log_socket":["/var/run/kuma-cni/kuma-cni.sock"]}`, "kuma-cni: the network configuration's log_socket is a JSON array; accepted: a string"},
+	{kumaCNINetNS, "/proc/thread-self/ns/net", `kuma-cni: pod demo/app: CNI_NETNS "/proc/thread-self/ns/net" is kuma-cni's own network namespace (the node's), where rules would redirect the node's own traffic; nothing was installed; accepted: the pod's own network namespace`},
 	{kumaCNIPod, `{"redirect":{"inbound":{"port":0}}}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nredirect.inbound.port: \"0\" is out of range 1-65535; accepted: a port number 1-65535"},
 
 	// The node's network configuration, which install-cni chains kuma-cni into.
@@ -331,6 +336,26 @@ var (
 	kumaCNIArgs = &place{"kuma-cni `CNI_ARGS`", func(t *testing.T, in string) string { return kumaCNI(t, netconf, in, validConfig) }}
 	kumaCNIPod  = &place{"`traffic.kuma.io/transparent-proxy-config` of a pod, read by kuma-cni", func(t *testing.T, in string) string {
 		return kumaCNI(t, netconf, "K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app", in)
+	}}
+	// kumaCNINetNS runs the ADD of an injected pod on a thread that entered a test namespace, which
+	// stands for the node's: CNI_NETNS names the caller's own namespace, which kuma-cni must refuse,
+	// and were it to act, only the test namespace would get rules.
+	kumaCNINetNS = &place{"kuma-cni `CNI_NETNS`", func(t *testing.T, in string) string {
+		node := netkit.NewBare(t)
+		var msg string
+		err := node.Do(func() error {
+			p := &plugin.Plugin{Pods: podSource{validConfig}, Stderr: io.Discard, OwnNetNS: "/proc/thread-self/ns/net"}
+			msg = message(p.Add(&skel.CmdArgs{ContainerID: "c1", Netns: in, IfName: "eth0", Args: "K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app",
+				StdinData: []byte(netconf)}))
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rules := node.Run(t, "iptables-save") + node.Run(t, "ip6tables-save"); strings.Contains(rules, "KUMA_MESH") {
+			t.Errorf("rules were installed in kuma-cni's own namespace:\n%s", rules)
+		}
+		return msg
 	}}
 )
 
