@@ -116,4 +116,14 @@ type NodeTaintController struct {
 	CNINamespace string
 	// Nodes are the nodes the CNI DaemonSet runs on; others are never tainted.
 	Nodes labels.Selector
+	// TaintKey is the taint's key; empty is the setting's default (Kuma's NodeReadiness).
+	TaintKey string
+}
+
+// Key is the taint's key.
+func (c NodeTaintController) Key() string {
+	if c.TaintKey == "" {
+		return settings.NodeTaintControllerTaintKey.Default
+	}
+	return c.TaintKey
 }

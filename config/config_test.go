@@ -60,7 +60,7 @@ func TestDefault(t *testing.T) {
 		},
 		Exceptions: Exceptions{Labels: map[string]string{
 			"openshift.io/build.name": "*", "openshift.io/deployer-pod-for.name": "*"}},
-		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system", Nodes: labels.Everything()},
+		NodeTaintController: NodeTaintController{CNIApp: "kuma-cni", CNINamespace: "kube-system", Nodes: labels.Everything(), TaintKey: "NodeReadiness"},
 	}
 	if diff := cmp.Diff(want, defaults(t), configDiff...); diff != "" {
 		t.Errorf("defaults(t) (-want +got):\n%s", diff)

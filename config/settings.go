@@ -54,6 +54,7 @@ var bindings = []binding{
 	bind(settings.NodeTaintControllerCNIApp, parseLabelValue, func(c *Config) *string { return &c.NodeTaintController.CNIApp }),
 	bind(settings.NodeTaintControllerCNINamespace, parseNamespace, func(c *Config) *string { return &c.NodeTaintController.CNINamespace }),
 	bind(settings.NodeTaintControllerNodeSelector, parseSelector, func(c *Config) *labels.Selector { return &c.NodeTaintController.Nodes }),
+	bind(settings.NodeTaintControllerTaintKey, parseTaintKey, func(c *Config) *string { return &c.NodeTaintController.TaintKey }),
 }
 
 // bind makes a binding from a parser and the field it fills.

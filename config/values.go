@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 )
 
 func parseURL(s string) (string, error) {
@@ -155,4 +156,12 @@ func parseSelector(s string) (labels.Selector, error) {
 		return nil, fail(s, "", "is not a label selector ("+err.Error()+")", api.FormSelector)
 	}
 	return sel, nil
+}
+
+// parseTaintKey reads a taint's key, which has a label key's syntax.
+func parseTaintKey(s string) (string, error) {
+	if len(validation.IsQualifiedName(s)) > 0 {
+		return "", fail(s, "", "is not a taint key", settings.NodeTaintControllerTaintKey.Form)
+	}
+	return s, nil
 }

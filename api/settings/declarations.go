@@ -432,4 +432,11 @@ var (
 	NodeTaintControllerNodeSelector = declare(&Setting{Name: "node-taint-controller-node-selector",
 		Description: "The nodes the CNI DaemonSet runs on, as its node selector says; other nodes are never tainted.",
 		Env:         runtime + "NODE_TAINT_CONTROLLER_NODE_SELECTOR", Form: api.FormSelector})
+
+	// NodeTaintControllerTaintKey's value is also the taint the chart's MutatingAdmissionPolicy
+	// puts on nodes at registration.
+	NodeTaintControllerTaintKey = declare(&Setting{Name: "node-taint-controller-taint-key",
+		Description: "Key of the NoSchedule taint that keeps pods off a node until kuma-cni is ready there.",
+		Env:         runtime + "NODE_TAINT_CONTROLLER_TAINT_KEY", Default: "NodeReadiness",
+		Chart: "cni.taintController.taintKey", Form: "a taint key such as NodeReadiness or example.com/cni-not-ready"})
 )

@@ -55,7 +55,7 @@ func TestReconcileKeepsConcurrentTaints(t *testing.T) {
 	if err := c.Get(ctx, req.NamespacedName, &node); err != nil {
 		t.Fatal(err)
 	}
-	want := []corev1.Taint{theirs, {Key: Key, Effect: Effect}}
+	want := []corev1.Taint{theirs, {Key: r.cfg.Key(), Effect: Effect}}
 	if diff := cmp.Diff(want, node.Spec.Taints); diff != "" {
 		t.Errorf("taints (-want +got):\n%s", diff)
 	}

@@ -84,7 +84,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	covered := r.cfg.Nodes == nil || r.cfg.Nodes.Matches(labels.Set(node.Labels))
-	d := decide(node.Name, covered, node.Spec.Taints, pods.Items)
+	d := decide(r.cfg.Key(), node.Name, covered, node.Spec.Taints, pods.Items)
 	if d.change == unchanged {
 		return reconcile.Result{}, nil
 	}
@@ -92,7 +92,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	// refuse it if someone else changed the node since our read, rather than lose their taints.
 	patch := client.MergeFromWithOptions(node.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	node.Spec.Taints = d.taints
-	logger := log.FromContext(ctx).WithValues("node", node.Name, "taint", Key+":"+string(Effect), "reason", d.reason)
+	logger := log.FromContext(ctx).WithValues("node", node.Name, "taint", r.cfg.Key()+":"+string(Effect), "reason", d.reason)
 	if err := r.client.Patch(ctx, &node, patch); err != nil {
 		if apierrors.IsConflict(err) {
 			logger.V(1).Info("node changed meanwhile; retrying")

@@ -28,8 +28,9 @@ import (
 const elsewhere = "elsewhere"
 
 var (
-	ours  = corev1.Taint{Key: Key, Effect: Effect}
-	other = corev1.Taint{Key: "example.com/dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
+	// ourTaint's key is not the default one, so that the setting is seen to be honoured.
+	ourTaint = corev1.Taint{Key: "meshinit.io/cni-not-ready", Effect: Effect}
+	other    = corev1.Taint{Key: "example.com/dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
 	// notReady is put on every new node by the API server (TaintNodesByCondition admission); with
 	// no node lifecycle controller here it stays: one more taint that must survive every change.
 	notReady = corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoSchedule}
@@ -43,7 +44,7 @@ func TestController(t *testing.T) {
 	// complains, with a stack trace, that it was never set. Not testr: it outlives this test.
 	log.SetLogger(funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
 	// Not the default namespace, so that the setting is seen to be honoured.
-	cfg := config.NodeTaintController{Enabled: true, CNIApp: "kuma-cni", CNINamespace: "kuma-cni-system",
+	cfg := config.NodeTaintController{Enabled: true, CNIApp: "kuma-cni", CNINamespace: "kuma-cni-system", TaintKey: ourTaint.Key,
 		Nodes: labels.SelectorFromSet(labels.Set{"kubernetes.io/os": "linux"})}
 	for _, ns := range []string{cfg.CNINamespace, elsewhere} {
 		if err := env.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
@@ -89,14 +90,14 @@ type cluster struct {
 // ready, is terminating, or is gone.
 func (k *cluster) readiness(t *testing.T) {
 	node := k.node(t, "n1")
-	k.waitTaints(t, node, notReady, ours)
+	k.waitTaints(t, node, notReady, ourTaint)
 
 	p1 := k.pod(t, k.cfg.CNINamespace, "cni-1", node, k.cfg.CNIApp)
 	k.setReady(t, p1, true)
 	k.waitTaints(t, node, notReady)
 
 	k.setReady(t, p1, false)
-	k.waitTaints(t, node, notReady, ours)
+	k.waitTaints(t, node, notReady, ourTaint)
 
 	k.setReady(t, p1, true)
 	k.waitTaints(t, node, notReady)
@@ -104,7 +105,7 @@ func (k *cluster) readiness(t *testing.T) {
 	if err := k.c.Delete(t.Context(), p1); err != nil {
 		t.Fatal(err)
 	}
-	k.waitTaints(t, node, notReady, ours)
+	k.waitTaints(t, node, notReady, ourTaint)
 
 	// The DaemonSet's replacement, alongside the terminating pod.
 	p2 := k.pod(t, k.cfg.CNINamespace, "cni-2", node, k.cfg.CNIApp)
@@ -113,19 +114,19 @@ func (k *cluster) readiness(t *testing.T) {
 	if err := k.c.Delete(t.Context(), p2, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	k.waitTaints(t, node, notReady, ours)
+	k.waitTaints(t, node, notReady, ourTaint)
 }
 
 // registeredWithTaints: a node that comes with our taint and another keeps the other one through
 // every change, including one made meanwhile by someone else.
 func (k *cluster) registeredWithTaints(t *testing.T) {
-	node := k.node(t, "n2", other, ours)
+	node := k.node(t, "n2", other, ourTaint)
 	pod := k.pod(t, k.cfg.CNINamespace, "cni-3", node, k.cfg.CNIApp)
 	k.setReady(t, pod, true)
 	k.waitTaints(t, node, notReady, other)
 
 	k.setReady(t, pod, false)
-	k.waitTaints(t, node, notReady, other, ours)
+	k.waitTaints(t, node, notReady, other, ourTaint)
 
 	maintenance := corev1.Taint{Key: "example.com/maintenance", Effect: corev1.TaintEffectPreferNoSchedule}
 	k.editTaints(t, node, func(taints []corev1.Taint) []corev1.Taint { return append(taints, maintenance) })
@@ -135,14 +136,14 @@ func (k *cluster) registeredWithTaints(t *testing.T) {
 	if err := k.c.Delete(t.Context(), pod, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
 	}
-	k.waitTaints(t, node, notReady, other, maintenance, ours)
+	k.waitTaints(t, node, notReady, other, maintenance, ourTaint)
 }
 
 // notCNIPods: ready pods with the CNI label in another namespace, or in the CNI namespace with
 // another label, do not untaint their node.
 func (k *cluster) notCNIPods(t *testing.T) {
 	node := k.node(t, "n3")
-	k.waitTaints(t, node, notReady, ours)
+	k.waitTaints(t, node, notReady, ourTaint)
 	k.setReady(t, k.pod(t, elsewhere, "cni-elsewhere", node, k.cfg.CNIApp), true)
 	k.setReady(t, k.pod(t, k.cfg.CNINamespace, "not-cni", node, "something-else"), true)
 
@@ -153,15 +154,15 @@ func (k *cluster) notCNIPods(t *testing.T) {
 	k.waitTaints(t, sentinel, notReady)
 
 	// Someone removes our taint: the controller, now with those pods cached, puts it back.
-	k.editTaints(t, node, func(taints []corev1.Taint) []corev1.Taint { return slices.DeleteFunc(taints, isOurs) })
-	k.waitTaints(t, node, notReady, ours)
+	k.editTaints(t, node, func(taints []corev1.Taint) []corev1.Taint { return slices.DeleteFunc(taints, ours(ourTaint.Key)) })
+	k.waitTaints(t, node, notReady, ourTaint)
 }
 
 // uncovered: a node outside the DaemonSet's node selector (a Windows node, here) is never tainted,
 // and loses our taint when it leaves the selector; one that enters it is tainted.
 func (k *cluster) uncovered(t *testing.T) {
 	windows := k.node(t, "n5")
-	k.waitTaints(t, windows, notReady, ours)
+	k.waitTaints(t, windows, notReady, ourTaint)
 	k.setLabel(t, windows, "kubernetes.io/os", "windows")
 	k.waitTaints(t, windows, notReady)
 
@@ -169,11 +170,11 @@ func (k *cluster) uncovered(t *testing.T) {
 	// been reconciled too (one watch, in order).
 	bornWindows := k.nodeWithLabels(t, "n6", map[string]string{"kubernetes.io/os": "windows"})
 	sentinel := k.node(t, "n7")
-	k.waitTaints(t, sentinel, notReady, ours)
+	k.waitTaints(t, sentinel, notReady, ourTaint)
 	k.waitTaints(t, bornWindows, notReady)
 
 	k.setLabel(t, bornWindows, "kubernetes.io/os", "linux")
-	k.waitTaints(t, bornWindows, notReady, ours)
+	k.waitTaints(t, bornWindows, notReady, ourTaint)
 }
 
 // setLabel sets a node's label as an operator would.

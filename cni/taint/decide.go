@@ -7,11 +7,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// Key and Effect make the taint the controller owns; it has no value.
-const (
-	Key    = "NodeReadiness"
-	Effect = corev1.TaintEffectNoSchedule
-)
+// Effect is the effect of the taint the controller owns; its key is a setting
+// (config.NodeTaintController.Key), and it has no value.
+const Effect = corev1.TaintEffectNoSchedule
 
 // change is what a decision does to the node's taints.
 type change int
@@ -32,8 +30,9 @@ type decision struct {
 // decide says what node's taints should be, given its current taints, whether the CNI DaemonSet
 // runs there (covered) and the CNI pods (pods on other nodes are ignored). A node the DaemonSet
 // does not cover would never get a CNI pod, so it is never tainted. It never touches a taint
-// other than ours.
-func decide(node string, covered bool, taints []corev1.Taint, cniPods []corev1.Pod) decision {
+// other than ours, whose key is key.
+func decide(key, node string, covered bool, taints []corev1.Taint, cniPods []corev1.Pod) decision {
+	isOurs := ours(key)
 	tainted := slices.ContainsFunc(taints, isOurs)
 	if !covered {
 		const reason = "the CNI DaemonSet does not run on the node (its node selector)"
@@ -47,13 +46,16 @@ func decide(node string, covered bool, taints []corev1.Taint, cniPods []corev1.P
 	case ready && tainted:
 		return decision{taints: slices.DeleteFunc(slices.Clone(taints), isOurs), change: removed, reason: reason}
 	case !ready && !tainted:
-		return decision{taints: append(slices.Clone(taints), corev1.Taint{Key: Key, Effect: Effect}), change: added, reason: reason}
+		return decision{taints: append(slices.Clone(taints), corev1.Taint{Key: key, Effect: Effect}), change: added, reason: reason}
 	}
 	return decision{taints: taints, change: unchanged, reason: reason}
 }
 
-// isOurs matches by key and effect, which identify a taint: one registered with a value is ours too.
-func isOurs(t corev1.Taint) bool { return t.Key == Key && t.Effect == Effect }
+// ours matches our taint by key and effect, which identify a taint: one registered with a value
+// (by the chart's admission policy, or kubelet's --register-with-taints) is ours too.
+func ours(key string) func(corev1.Taint) bool {
+	return func(t corev1.Taint) bool { return t.Key == key && t.Effect == Effect }
+}
 
 // cniReady reports whether a CNI pod on node is ready, and why or why not.
 func cniReady(node string, pods []corev1.Pod) (bool, string) {

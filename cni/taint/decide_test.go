@@ -10,10 +10,11 @@ import (
 )
 
 func TestDecide(t *testing.T) {
-	ours := corev1.Taint{Key: Key, Effect: Effect}
+	const key = "NodeReadiness"
+	ours := corev1.Taint{Key: key, Effect: Effect}
 	other := corev1.Taint{Key: "example.com/dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
 	// A taint with our key but another effect is someone else's.
-	sameKeyOtherEffect := corev1.Taint{Key: Key, Effect: corev1.TaintEffectNoExecute}
+	sameKeyOtherEffect := corev1.Taint{Key: key, Effect: corev1.TaintEffectNoExecute}
 	pod := func(name, node string, ready corev1.ConditionStatus) corev1.Pod {
 		p := corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name},
@@ -68,7 +69,7 @@ func TestDecide(t *testing.T) {
 			want: []corev1.Taint{other, sameKeyOtherEffect}, change: removed, reason: "CNI pod kube-system/cni-a is ready"},
 		{name: "registered with our taint, no pod yet", taints: []corev1.Taint{other, ours},
 			want: []corev1.Taint{other, ours}, change: unchanged, reason: "no CNI pod on the node"},
-		{name: "registered with our taint with a value", taints: []corev1.Taint{{Key: Key, Value: "cni", Effect: Effect}},
+		{name: "registered with our taint with a value", taints: []corev1.Taint{{Key: key, Value: "cni", Effect: Effect}},
 			pods: []corev1.Pod{pod("cni-a", "n1", corev1.ConditionTrue)},
 			want: nil, change: removed, reason: "CNI pod kube-system/cni-a is ready"},
 		{name: "ready CNI pod on another node", pods: []corev1.Pod{pod("cni-b", "n2", corev1.ConditionTrue)},
@@ -80,7 +81,7 @@ func TestDecide(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := append([]corev1.Taint(nil), tc.taints...)
-			got := decide("n1", !tc.uncovered, tc.taints, tc.pods)
+			got := decide(key, "n1", !tc.uncovered, tc.taints, tc.pods)
 			if diff := cmp.Diff(tc.want, got.taints, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("taints (-want +got):\n%s", diff)
 			}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/cni/multus"
 	"github.com/meshinit/meshinit/cni/plugin"
@@ -150,11 +151,13 @@ func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, &node); err != nil {
 			return false, err
 		}
-		has := slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect })
+		has := slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool {
+			return t.Key == settings.NodeTaintControllerTaintKey.Default && t.Effect == taint.Effect
+		})
 		return has == want, nil
 	})
 	if err != nil {
-		t.Fatalf("node %s: taint %s wanted %v: %v", name, taint.Key, want, err)
+		t.Fatalf("node %s: taint %s wanted %v: %v", name, settings.NodeTaintControllerTaintKey.Default, want, err)
 	}
 }
 

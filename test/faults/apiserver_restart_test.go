@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/cni/taint"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/test/binaries"
@@ -151,12 +152,14 @@ func setReady(t *testing.T, c client.Client, pod *corev1.Pod, ready bool) {
 // waitTaint waits until the node has (or has not) the taint controller's taint.
 func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 	t.Helper()
-	poll.Until(t, fmt.Sprintf("node %s has taint %s: %v", name, taint.Key, want), func() (bool, error) {
+	poll.Until(t, fmt.Sprintf("node %s has taint %s: %v", name, settings.NodeTaintControllerTaintKey.Default, want), func() (bool, error) {
 		var node corev1.Node
 		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, &node); err != nil {
 			return false, err
 		}
-		return slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect }) == want, nil
+		return slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool {
+			return t.Key == settings.NodeTaintControllerTaintKey.Default && t.Effect == taint.Effect
+		}) == want, nil
 	})
 }
 

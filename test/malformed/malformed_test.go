@@ -174,6 +174,7 @@ var rows = []row{
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION=2.8", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: "2.8" is kuma-dp 2.8, which meshinit does not support; accepted: a kuma-dp version 2.9 to 2.14 or 3.x, such as 2.14.3, or empty for the sidecar image's tag`},
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=registry.local/kuma-dp:latest", `KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_KUMA_DP_VERSION: is empty, and the tag of the sidecar image "registry.local/kuma-dp:latest" says no kuma-dp version; accepted: a kuma-dp version 2.9 to 2.14 or 3.x, such as 2.14.3`},
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE=ca.crt", `KUMA_RUNTIME_KUBERNETES_INJECTOR_CA_CERT_FILE: "ca.crt" is not an absolute path; accepted: the absolute path of a PEM file, or empty for none`},
+	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_TAINT_KEY=Node Readiness", `KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_TAINT_KEY: "Node Readiness" is not a taint key; accepted: a taint key such as NodeReadiness or example.com/cni-not-ready`},
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE=a/b:1\nKUMA_INJECTOR_INIT_CONTAINER_IMAGE=c/d:2", `KUMA_INJECTOR_INIT_CONTAINER_IMAGE: "c/d:2" disagrees with KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE="a/b:1"; accepted: one of the two spellings, or the same value in both`},
 
 	// install-cni's environment.
@@ -209,6 +210,7 @@ var rows = []row{
 	// The chart's values.
 	{chartValues, "cni.chained=maybe", "the chart's values are not valid; nothing was rendered:\ncni.chained: \"maybe\" is a string; accepted: a boolean"},
 	{chartValues, "cni.chaned=true", "the chart's values are not valid; nothing was rendered:\ncni: has no key \"chaned\"; accepted: the keys binDir, chained, confName, containerSecurityContext, enabled, excludeNamespaces, image, logLevel, namespace, netDir, nodeSelector, podAnnotations, readinessPort, resources, taintController, tolerations"},
+	{chartValues, "cni.enabled=true\ncni.taintController.taintKey=Node Readiness", "the chart's values are not valid; nothing was rendered:\ncni.taintController.taintKey: \"Node Readiness\" is not accepted; accepted: a taint key such as NodeReadiness or example.com/cni-not-ready"},
 	{chartValues, "webhook.failurePolicy=Never", "the chart's values are not valid; nothing was rendered:\nwebhook.failurePolicy: \"Never\" is not accepted; accepted: Fail or Ignore"},
 	{chartValues, "dataPlane.uid=0", "the chart's values are not valid; nothing was rendered:\ndataPlane.uid: \"0\" is less than 1; accepted: a UID 1-2147483647 (not 0: the sidecar must not run as root), or null for the default"},
 	{chartValues, "controlPlane.replicas=-1\nwebhook.timeoutSeconds=99", "the chart's values are not valid; nothing was rendered:\ncontrolPlane.replicas: \"-1\" is less than 0; accepted: a number of replicas, 0 or more\nwebhook.timeoutSeconds: \"99\" is more than 30; accepted: seconds, 1-30"},

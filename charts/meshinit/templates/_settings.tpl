@@ -26,6 +26,7 @@
   "node-taint-controller-cni-namespace": "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE",
   "node-taint-controller-enabled": "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED",
   "node-taint-controller-node-selector": "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_NODE_SELECTOR",
+  "node-taint-controller-taint-key": "KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_TAINT_KEY",
   "redirect-inbound-port": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND",
   "redirect-outbound-port": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND",
   "sidecar-drain-time": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_DRAIN_TIME",
@@ -67,6 +68,7 @@
   "node-taint-controller-cni-namespace": "kube-system",
   "node-taint-controller-enabled": "false",
   "node-taint-controller-node-selector": "",
+  "node-taint-controller-taint-key": "NodeReadiness",
   "redirect-inbound-port": "15006",
   "redirect-outbound-port": "15001",
   "sidecar-drain-time": "30s",
@@ -113,6 +115,7 @@
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_LIMITS_MEMORY","dataPlane.resources.limits.memory"],
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED","dataPlane.initContainerPrivileged"],
   ["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_ENABLED","cni.taintController.enabled"],
-  ["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE","cni.namespace"]
+  ["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_CNI_NAMESPACE","cni.namespace"],
+  ["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_TAINT_KEY","cni.taintController.taintKey"]
 ]
 {{- end -}}
