@@ -15,8 +15,11 @@ const settingsTemplatePath = "meshinit/templates/_settings.tpl"
 // no variable or value path of their own; a test keeps the file equal to this.
 func settingsTemplate() string {
 	env, defaults := map[string]string{}, map[string]string{}
-	var values [][2]string
+	var values, installCNI [][2]string
 	for _, s := range settings.All {
+		if s.InstallCNIEnv != "" && s.Chart != "" {
+			installCNI = append(installCNI, [2]string{s.InstallCNIEnv, s.Chart})
+		}
 		if s.Env == "" {
 			continue
 		}
@@ -28,12 +31,15 @@ func settingsTemplate() string {
 	}
 	envJSON, _ := json.MarshalIndent(env, "", "  ")
 	defaultsJSON, _ := json.MarshalIndent(defaults, "", "  ")
-	lines := make([]string, len(values))
-	for i, v := range values {
-		line, _ := json.Marshal(v)
-		lines[i] = "  " + string(line)
+	pairs := func(values [][2]string) string {
+		lines := make([]string, len(values))
+		for i, v := range values {
+			line, _ := json.Marshal(v)
+			lines[i] = "  " + string(line)
+		}
+		return "[\n" + strings.Join(lines, ",\n") + "\n]"
 	}
-	valuesJSON := "[\n" + strings.Join(lines, ",\n") + "\n]"
+	valuesJSON := pairs(values)
 	var b strings.Builder
 	b.WriteString("{{/* Generated from the declarations in api/settings; do not edit:\n")
 	b.WriteString("   go test ./charts -run TestSettingsTemplate -update rewrites it. */}}\n\n")
@@ -48,6 +54,10 @@ func settingsTemplate() string {
 	b.WriteString("{{/* [variable, value path] of every setting whose variable a chart value fills. */}}\n")
 	b.WriteString("{{- define \"meshinit.settingValues\" -}}\n")
 	b.WriteString(valuesJSON)
+	b.WriteString("\n{{- end -}}\n\n")
+	b.WriteString("{{/* [variable, value path] of every setting of install-cni whose variable a chart value fills. */}}\n")
+	b.WriteString("{{- define \"meshinit.installCNISettingValues\" -}}\n")
+	b.WriteString(pairs(installCNI))
 	b.WriteString("\n{{- end -}}\n")
 	return b.String()
 }

@@ -439,4 +439,9 @@ var (
 		Description: "Key of the NoSchedule taint that keeps pods off a node until kuma-cni is ready there.",
 		Env:         runtime + "NODE_TAINT_CONTROLLER_TAINT_KEY", Default: "NodeReadiness",
 		Chart: "cni.taintController.taintKey", Form: "a taint key such as NodeReadiness or example.com/cni-not-ready"})
+
+	// CNIRepairEnabled is install-cni's: each node's repairs the pods of its node.
+	CNIRepairEnabled = declare(&Setting{Name: "cni-repair-enabled",
+		Description:   "Recreate the pods that kuma-cni could not set up or whose validation failed, when a controller owns them; mark the others with an event and a condition.",
+		InstallCNIEnv: "CNI_REPAIR_ENABLED", Default: "true", Chart: "cni.repair.enabled", Form: api.FormBool})
 )

@@ -49,7 +49,11 @@ func TestREADMESpellingsTable(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("| setting | pod annotation | injector variable | flag | document field | chart value |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, s := range All {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.Name, code("", s.Annotation), code("", s.Env),
+		env := code("", s.Env)
+		if s.InstallCNIEnv != "" {
+			env = code("", s.InstallCNIEnv) + " (install-cni's)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.Name, code("", s.Annotation), env,
 			code("--", s.Flag), code("", s.Field), code("", s.Chart))
 	}
 	readme.CheckSection(t, "spellings", b.String(), *update)

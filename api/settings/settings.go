@@ -50,6 +50,9 @@ type Setting struct {
 	// Chart is the chart value that sets Env, such as dataPlane.drainTime; empty when the chart
 	// has none or decides the variable itself.
 	Chart string
+	// InstallCNIEnv is install-cni's variable, for the settings of the CNI DaemonSet, which the
+	// injector does not read: Chart then fills it in the DaemonSet.
+	InstallCNIEnv string
 
 	// Form is the accepted form of the setting's values.
 	Form string

@@ -25,19 +25,21 @@ func TestDeclarationsComplete(t *testing.T) {
 		unique(s, "name", s.Name)
 		unique(s, "annotation", s.Annotation)
 		unique(s, "flag", s.Flag)
-		for _, env := range append([]string{s.Env}, s.EnvAliases...) {
+		for _, env := range append([]string{s.Env, s.InstallCNIEnv}, s.EnvAliases...) {
 			unique(s, "variable", env)
 		}
 		switch {
 		case s.Name == "" || s.Description == "" || s.Form == "":
 			t.Errorf("%q: a setting needs a name, a description and a form", s.Name)
-		case s.Annotation == "" && s.Env == "" && s.Flag == "":
+		case s.Annotation == "" && s.Env == "" && s.Flag == "" && s.InstallCNIEnv == "":
 			t.Errorf("%s: nothing sets it", s.Name)
+		case s.InstallCNIEnv != "" && s.Env != "":
+			t.Errorf("%s: both the injector's variable %s and install-cni's %s", s.Name, s.Env, s.InstallCNIEnv)
 		case s.Env != "" && !strings.HasPrefix(s.Env, runtime):
 			t.Errorf("%s: variable %s is not one of the injector's", s.Name, s.Env)
 		case len(s.EnvAliases) > 0 && s.Env == "":
 			t.Errorf("%s: aliases of no variable", s.Name)
-		case s.Chart != "" && s.Env == "":
+		case s.Chart != "" && s.Env == "" && s.InstallCNIEnv == "":
 			t.Errorf("%s: chart value %s fills no variable", s.Name, s.Chart)
 		case s.Flag != "" && (s.FlagValue == "" || s.FlagSetter() == nil):
 			t.Errorf("%s: flag --%s needs a value name and a meaning", s.Name, s.Flag)

@@ -1,6 +1,7 @@
 // Command install-cni is the kuma-cni DaemonSet's program: it copies kuma-cni onto the node,
-// chains it into the network configuration, keeps it there, and takes it out on SIGTERM. Its
-// settings are its environment (see package install).
+// chains it into the network configuration, keeps it there, relays kuma-cni's logs, serves
+// metrics, repairs the node's pods, and on SIGTERM takes kuma-cni out when its DaemonSet is being
+// removed. Its settings are its environment (see package install).
 package main
 
 import (
@@ -33,5 +34,5 @@ func main() {
 		log.Error(err.Error())
 		os.Exit(1)
 	}
-	log.Info("kuma-cni is uninstalled")
+	log.Info("stopped")
 }

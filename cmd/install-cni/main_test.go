@@ -67,7 +67,7 @@ func TestSIGTERMUninstalls(t *testing.T) {
 					t.Errorf("%s is still there after SIGTERM", path)
 				}
 			}
-			for _, line := range []string{`msg="removed the kuma-cni binary"`, `msg="removed kuma-cni's kubeconfig"`, `msg="kuma-cni is uninstalled"`} {
+			for _, line := range []string{`msg="removed the kuma-cni binary"`, `msg="removed kuma-cni's kubeconfig"`, `msg=stopped`} {
 				if !strings.Contains(stderr.String(), line) {
 					t.Errorf("the log does not say %s:\n%s", line, stderr)
 				}

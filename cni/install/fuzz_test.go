@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/cni"
 )
 
 // FuzzLoadConfig sets two of install-cni's variables to any values, two so that the settings that
@@ -36,7 +38,8 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 			return
 		}
-		for _, dir := range []string{cfg.NetDir, cfg.MountedNetDir, cfg.BinDir, cfg.MountedBinDir, cfg.ServiceAccountDir, cfg.KumaCNIBinary} {
+		for _, dir := range []string{cfg.NetDir, cfg.MountedNetDir, cfg.BinDir, cfg.MountedBinDir, cfg.RunDir, cfg.MountedRunDir,
+			cfg.ServiceAccountDir, cfg.KumaCNIBinary, cfg.TokenFile, cfg.CAFile} {
 			if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
 				t.Fatalf("%q: accepted the path %q", environ, dir)
 			}
@@ -48,7 +51,7 @@ func FuzzLoadConfig(f *testing.F) {
 			!cfg.Chained && ext != ".conf" && ext != ".json":
 			t.Fatalf("%q: accepted the file name %q (chained %v)", environ, cfg.ConfName, cfg.Chained)
 		}
-		if !slices.Contains([]string{"debug", "info", "warn", "error"}, cfg.LogLevel) {
+		if _, ok := cni.ParseLogLevel(cfg.LogLevel); !ok {
 			t.Fatalf("%q: accepted the log level %q", environ, cfg.LogLevel)
 		}
 		for _, ns := range cfg.ExcludeNamespaces {
@@ -58,6 +61,16 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 		if _, _, err := net.SplitHostPort(cfg.ReadyAddr); err != nil || cfg.KubernetesServicePort == 0 || cfg.KubernetesServiceHost == "" {
 			t.Fatalf("%q: accepted %+v", environ, cfg)
+		}
+		switch ext := filepath.Ext(cfg.KubeconfigName); {
+		case cfg.KubeconfigName == "" || strings.ContainsRune(cfg.KubeconfigName, '/') || ext == ".conf" || ext == ".conflist" || ext == ".json":
+			t.Fatalf("%q: accepted the kubeconfig name %q", environ, cfg.KubeconfigName)
+		}
+		if cfg.CheckInterval < time.Second || cfg.TokenRefresh < time.Second {
+			t.Fatalf("%q: accepted the intervals %v, %v", environ, cfg.CheckInterval, cfg.TokenRefresh)
+		}
+		if !slices.Contains(cni.SupportedVersions, cfg.NetworkVersion) || cfg.NetworkName == "" {
+			t.Fatalf("%q: accepted the standalone network %q %q", environ, cfg.NetworkName, cfg.NetworkVersion)
 		}
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/cni"
@@ -31,8 +33,13 @@ type Installer struct {
 	standalone *standalone
 	// notReady is why kuma-cni is not installed, nil when it is; read by ServeHTTP.
 	notReady atomic.Pointer[string]
+	// installed is set once kuma-cni was first installed: a write after it is a heal.
+	installed bool
 	// passes counts Run's passes; see Passes.
-	passes atomic.Uint64
+	passes  atomic.Uint64
+	metrics *metrics
+	// client reaches the API server, made when first needed.
+	client kubernetes.Interface
 }
 
 // New checks what the configuration names exists, and prepares an installer.
@@ -62,19 +69,20 @@ func New(cfg *Config, log *slog.Logger) (*Installer, error) {
 		cfg:        cfg,
 		log:        log,
 		bin:        bin,
-		kubeconfig: filepath.Join(cfg.MountedNetDir, KubeconfigName),
+		kubeconfig: filepath.Join(cfg.MountedNetDir, cfg.KubeconfigName),
 		entry: cni.NetConf{
 			NetConf:  types.NetConf{Type: cni.PluginType},
 			LogLevel: cfg.LogLevel,
 			Kubernetes: cni.Kubernetes{
 				// The host's path: kuma-cni runs on the host.
-				Kubeconfig:        path.Join(cfg.NetDir, KubeconfigName),
+				Kubeconfig:        path.Join(cfg.NetDir, cfg.KubeconfigName),
 				ExcludeNamespaces: cfg.ExcludeNamespaces,
 			},
 		},
+		metrics: newMetrics(),
 	}
 	if !cfg.Chained {
-		if in.standalone, err = newStandalone(filepath.Join(cfg.MountedNetDir, cfg.ConfName), in.entry); err != nil {
+		if in.standalone, err = newStandalone(filepath.Join(cfg.MountedNetDir, cfg.ConfName), cfg.NetworkName, cfg.NetworkVersion, in.entry); err != nil {
 			return nil, err
 		}
 	}
@@ -82,6 +90,9 @@ func New(cfg *Config, log *slog.Logger) (*Installer, error) {
 	in.notReady.Store(&starting)
 	return in, nil
 }
+
+// Registry is install-cni's metrics registry, which GET /metrics serves.
+func (in *Installer) Registry() *prometheus.Registry { return in.metrics.registry }
 
 // Passes is how many passes Run has finished, failed ones included. Each pass compares everything
 // with what it should be, so a pass begun after some moment shows what the installer makes of
@@ -109,6 +120,7 @@ func (in *Installer) install() error {
 		return fmt.Errorf("copying kuma-cni to %s: %w", in.bin.dst, err)
 	} else if wrote {
 		in.log.Info("copied the kuma-cni binary", "file", in.bin.dst, "from", in.bin.src)
+		in.healed(healBinary)
 	}
 	if wrote, err := ensureKubeconfig(in.cfg, in.kubeconfig); err != nil {
 		return fmt.Errorf("writing kuma-cni's kubeconfig %s: %w", in.kubeconfig, err)
@@ -120,6 +132,7 @@ func (in *Installer) install() error {
 			return err
 		} else if wrote {
 			in.log.Info("wrote kuma-cni's network configuration for Multus", "file", in.standalone.path)
+			in.healed(healNetworkConfig)
 		}
 		in.setReady("kuma-cni's network configuration for Multus is " + in.standalone.path)
 		return nil
@@ -132,7 +145,7 @@ func (in *Installer) install() error {
 		in.setNotReady(slog.LevelInfo, in.waiting())
 		return nil
 	}
-	res, err := conflist.InsertFile(in.cfg.MountedNetDir, name, in.entry)
+	res, err := conflist.InsertFile(in.cfg.MountedNetDir, name, in.entry, conflist.VersionOf(in.pluginVersion))
 	if err != nil {
 		return err
 	}
@@ -141,6 +154,9 @@ func (in *Installer) install() error {
 		in.log.Info("converted the network configuration into a conflist with kuma-cni", "file", res.File, "original", res.KeptAside)
 	case res.Written:
 		in.log.Info("added kuma-cni to the network configuration", "file", res.File)
+	}
+	if res.Written {
+		in.healed(healConflist)
 	}
 	in.setReady("kuma-cni is chained in " + res.File)
 	return nil
@@ -209,8 +225,17 @@ func (in *Installer) removeTemporaries() error {
 	return errors.Join(errs...)
 }
 
+// healed counts a write that put back what was installed before.
+func (in *Installer) healed(what string) {
+	if in.installed {
+		in.metrics.heals.WithLabelValues(what).Inc()
+	}
+}
+
 // setReady records that kuma-cni is installed, and logs it with note when it was not.
 func (in *Installer) setReady(note string) {
+	in.installed = true
+	in.metrics.ready.Set(1)
 	if in.notReady.Swap(nil) != nil {
 		in.log.Info("ready: " + note)
 	}
@@ -219,6 +244,7 @@ func (in *Installer) setReady(note string) {
 // setNotReady records why kuma-cni is not installed, and logs each new reason once, so that a
 // problem retried every second is not logged every second.
 func (in *Installer) setNotReady(level slog.Level, reason string) {
+	in.metrics.ready.Set(0)
 	if old := in.notReady.Swap(&reason); old == nil || *old != reason {
 		in.log.Log(context.Background(), level, "not ready: "+reason)
 	}

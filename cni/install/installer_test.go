@@ -278,6 +278,7 @@ func TestStandalone(t *testing.T) {
   "name": "kuma-cni",
   "type": "kuma-cni",
   "log_level": "debug",
+  "log_socket": "/var/run/kuma-cni/kuma-cni.sock",
   "kubernetes": {
     "kubeconfig": "/etc/cni/net.d/kuma-cni-kubeconfig",
     "exclude_namespaces": [

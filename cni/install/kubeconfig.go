@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"k8s.io/client-go/tools/clientcmd"
@@ -15,35 +14,40 @@ import (
 	"github.com/meshinit/meshinit/internal/atomicfile"
 )
 
-// KubeconfigName is the file, in the net dir, of the kubeconfig kuma-cni reads. Runtimes do not
-// load it: it has no configuration extension.
+// KubeconfigName is the file, in the net dir, of the kubeconfig kuma-cni reads, unless
+// KUBECFG_FILE_NAME names another. Runtimes do not load it: it has no configuration extension.
 const KubeconfigName = "kuma-cni-kubeconfig"
 
 // kubeconfig renders kuma-cni's kubeconfig: the API server, its CA and this pod's service-account
 // token, embedded, since kuma-cni runs on the host, where the container's files are not.
 func kubeconfig(c *Config) ([]byte, error) {
-	token, err := os.ReadFile(filepath.Join(c.ServiceAccountDir, "token"))
+	token, err := os.ReadFile(c.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading the service-account token: %w", err)
 	}
 	token = bytes.TrimSpace(token)
 	if len(token) == 0 {
-		return nil, fmt.Errorf("the service-account token %s is empty", filepath.Join(c.ServiceAccountDir, "token"))
+		return nil, fmt.Errorf("the service-account token %s is empty", c.TokenFile)
 	}
-	ca, err := os.ReadFile(filepath.Join(c.ServiceAccountDir, "ca.crt"))
+	ca, err := os.ReadFile(c.CAFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading the API server's CA: %w", err)
 	}
 	const name = "kuma-cni"
 	return clientcmd.Write(clientcmdapi.Config{
 		Clusters: map[string]*clientcmdapi.Cluster{name: {
-			Server:                   "https://" + net.JoinHostPort(c.KubernetesServiceHost, strconv.Itoa(int(c.KubernetesServicePort))),
+			Server:                   c.apiServer(),
 			CertificateAuthorityData: ca,
 		}},
 		AuthInfos:      map[string]*clientcmdapi.AuthInfo{name: {Token: string(token)}},
 		Contexts:       map[string]*clientcmdapi.Context{name: {Cluster: name, AuthInfo: name}},
 		CurrentContext: name,
 	})
+}
+
+// apiServer is the API server's URL.
+func (c *Config) apiServer() string {
+	return c.KubernetesServiceProtocol + "://" + net.JoinHostPort(c.KubernetesServiceHost, strconv.Itoa(int(c.KubernetesServicePort)))
 }
 
 // ensureKubeconfig writes the kubeconfig to path when it is missing or out of date (a rotated

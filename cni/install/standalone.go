@@ -14,8 +14,8 @@ import (
 // StandaloneConfName is the file standalone mode writes when CNI_CONF_NAME is empty.
 const StandaloneConfName = "kuma-cni.conf"
 
-// standaloneVersion is the standalone configuration's cniVersion: every Multus release accepts
-// 0.3.1, and kuma-cni speaks it (plugin.Versions).
+// standaloneVersion is the standalone configuration's cniVersion unless Kuma's CNI_NETWORK_CONFIG
+// says another: every Multus release accepts 0.3.1.
 const standaloneVersion = "0.3.1"
 
 // standalone keeps kuma-cni's own network configuration in Multus's conf dir. The kuma-cni
@@ -26,7 +26,7 @@ type standalone struct {
 	data []byte
 }
 
-func newStandalone(path string, entry cni.NetConf) (*standalone, error) {
+func newStandalone(path, name, version string, entry cni.NetConf) (*standalone, error) {
 	// The fields are spelled out as conflist's entry does: marshalled whole, cni.NetConf would go
 	// through the MarshalJSON of its embedded types.NetConf, which drops kuma-cni's own fields.
 	data, err := json.MarshalIndent(struct {
@@ -34,8 +34,9 @@ func newStandalone(path string, entry cni.NetConf) (*standalone, error) {
 		Name       string         `json:"name"`
 		Type       string         `json:"type"`
 		LogLevel   string         `json:"log_level,omitempty"`
+		LogSocket  string         `json:"log_socket,omitempty"`
 		Kubernetes cni.Kubernetes `json:"kubernetes"`
-	}{standaloneVersion, cni.NetworkName, cni.PluginType, entry.LogLevel, entry.Kubernetes}, "", "  ")
+	}{version, name, cni.PluginType, entry.LogLevel, entry.LogSocket, entry.Kubernetes}, "", "  ")
 	if err != nil {
 		return nil, err
 	}

@@ -87,16 +87,26 @@ func TestStandaloneInstallsThePodsRules(t *testing.T) {
 // the image's binary; it returns the node once install-cni is ready.
 func installCNI(t *testing.T, env *kubeenv.Env, kumaCNI string) *testnode.Node {
 	t.Helper()
+	return installCNIWith(t, env, kumaCNI, nil, "CHAINED_CNI_PLUGIN=false")
+}
+
+// installCNIWith runs install-cni as installCNI does, with the extra environment, after prepare
+// laid out what the node holds before it starts.
+func installCNIWith(t *testing.T, env *kubeenv.Env, kumaCNI string, prepare func(*testnode.Node), extra ...string) *testnode.Node {
+	t.Helper()
 	token := serviceAccountToken(t, env)
 	n := testnode.New(t, token)
 	n.CA = env.Config.CAData
 	n.RotateToken(t, token)
+	if prepare != nil {
+		prepare(n)
+	}
 	u, err := url.Parse(env.Config.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := install.LoadConfig(n.Env("CHAINED_CNI_PLUGIN=false", "CNI_NET_DIR="+n.NetDir, "KUMA_CNI_BINARY="+kumaCNI,
-		"KUBERNETES_SERVICE_HOST="+u.Hostname(), "KUBERNETES_SERVICE_PORT="+u.Port()))
+	cfg, err := install.LoadConfig(n.Env(append([]string{"CNI_NET_DIR=" + n.NetDir, "KUMA_CNI_BINARY=" + kumaCNI,
+		"KUBERNETES_SERVICE_HOST=" + u.Hostname(), "KUBERNETES_SERVICE_PORT=" + u.Port()}, extra...)...))
 	if err != nil {
 		t.Fatal(err)
 	}

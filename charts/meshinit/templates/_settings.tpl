@@ -119,3 +119,10 @@
   ["KUMA_RUNTIME_KUBERNETES_NODE_TAINT_CONTROLLER_TAINT_KEY","cni.taintController.taintKey"]
 ]
 {{- end -}}
+
+{{/* [variable, value path] of every setting of install-cni whose variable a chart value fills. */}}
+{{- define "meshinit.installCNISettingValues" -}}
+[
+  ["CNI_REPAIR_ENABLED","cni.repair.enabled"]
+]
+{{- end -}}

@@ -20,9 +20,15 @@ import (
 // kubeconfig under it.
 const HostNetDir = "/etc/cni/net.d"
 
+// HostRunDir is the run dir's host path that the tests configure; kuma-cni's entry names the
+// socket under it.
+const HostRunDir = "/var/run/kuma-cni"
+
 // Node is one node's directories.
 type Node struct {
 	NetDir, BinDir, ServiceAccountDir string
+	// RunDir is where install-cni's socket is (MOUNTED_CNI_RUN_DIR); it makes it.
+	RunDir string
 	// Binary is the kuma-cni binary "in the image"; BinaryContent its bytes.
 	Binary        string
 	BinaryContent []byte
@@ -40,6 +46,7 @@ func New(t testing.TB, token string) *Node {
 		NetDir:            filepath.Join(root, "host", "etc", "cni", "net.d"),
 		BinDir:            filepath.Join(root, "host", "opt", "cni", "bin"),
 		ServiceAccountDir: filepath.Join(root, "serviceaccount"),
+		RunDir:            filepath.Join(root, "host", "var", "run", "kuma-cni"),
 		Binary:            filepath.Join(root, "kuma-cni"),
 		BinaryContent:     append([]byte("\x7fELF"), rand.Text()...),
 		CA:                []byte("-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"),
@@ -89,10 +96,13 @@ func (n *Node) Env(extra ...string) []string {
 		"MOUNTED_CNI_NET_DIR=" + n.NetDir,
 		"MOUNTED_CNI_BIN_DIR=" + n.BinDir,
 		"SERVICE_ACCOUNT_DIR=" + n.ServiceAccountDir,
+		"CNI_RUN_DIR=" + HostRunDir,
+		"MOUNTED_CNI_RUN_DIR=" + n.RunDir,
 		"KUMA_CNI_BINARY=" + n.Binary,
 		"KUBERNETES_SERVICE_HOST=10.96.0.1",
 		"KUBERNETES_SERVICE_PORT=443",
 		"READY_ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0",
 	}, extra...)
 }
 
