@@ -3,6 +3,7 @@ package chart
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,10 +14,13 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -68,13 +72,8 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 		t.Fatalf("the render does not enable CNI mode and the taint controller: %+v", cfg)
 	}
 	// The webhook serves the certificate the chart generated, as the Deployment mounts it.
-	secret := chartcases.Find[corev1.Secret](t, objs, "Secret", "rights-meshinit-injector-tls")
 	certDir := t.TempDir()
-	for _, key := range []string{"tls.crt", "tls.key"} {
-		if err := os.WriteFile(filepath.Join(certDir, key), secret.Data[key], 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeCertificate(t, objs, release, certDir)
 	port := uint16(netkit.FreePort(t))
 	cfg.AdmissionServer.Port, cfg.AdmissionServer.CertDir = port, certDir
 
@@ -161,45 +160,81 @@ func waitTaint(t *testing.T, c client.Client, name string, want bool) {
 	}
 }
 
-// TestCNIPluginRights: kuma-cni, with the chart's CNI account, reads the pod it sets up, and
-// nothing else.
-func TestCNIPluginRights(t *testing.T) {
+// TestCNIAccountRights: the chart's CNI account, which kuma-cni and install-cni share, lets kuma-cni
+// read the pod it sets up; install-cni read its pod, its own DaemonSet and nodes (to tell a rollout
+// from an uninstall), and, with the repair on (the default), watch pods, delete them, patch their
+// status and record events; nothing else. With the repair off, none of the repair's rights.
+func TestCNIAccountRights(t *testing.T) {
 	e := shared.Get(t)
-	const release = "cni-rights"
-	install(t.Context(), t, chartcases.Case{Name: release, Set: []string{"cni.enabled=true"}}, release)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: release, Name: "app"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}},
-			AutomountServiceAccountToken: ptr.To(false)},
-	}
-	if err := e.Client.Create(t.Context(), pod); err != nil {
-		t.Fatal(err)
-	}
-	cni := as(e.Config, "kube-system", release+"-meshinit-cni")
+	for _, tc := range []struct {
+		release string
+		repair  bool
+	}{{"cni-rights", true}, {"cni-rights-norepair", false}} {
+		t.Run(tc.release, func(t *testing.T) {
+			install(t.Context(), t, chartcases.Case{Name: tc.release, Set: []string{"cni.enabled=true",
+				"cni.repair.enabled=" + strconv.FormatBool(tc.repair)}}, tc.release)
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: tc.release, Name: "app"},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}},
+					AutomountServiceAccountToken: ptr.To(false)},
+			}
+			if err := e.Client.Create(t.Context(), pod); err != nil {
+				t.Fatal(err)
+			}
+			cni := as(e.Config, "kube-system", tc.release+"-meshinit-cni")
 
-	// The plugin's own lookup, through a kubeconfig as install-cni writes one.
-	if _, err := pluginAs(t, cni).Pod(t.Context(), release, "app"); err != nil {
-		t.Errorf("kuma-cni cannot read the pod it sets up: %v", err)
-	}
-	// An account without the right is refused, and kuma-cni gives up at once: no retry can help.
-	_, err := pluginAs(t, as(e.Config, "kube-system", "default")).Pod(t.Context(), release, "app")
-	if err == nil || !strings.Contains(err.Error(), "the API server refused to read the pod: 403 Forbidden") ||
-		strings.Contains(err.Error(), "attempts") {
-		t.Errorf("a lookup without the right: %v", err)
-	}
+			// The plugin's own lookup, through a kubeconfig as install-cni writes one.
+			if _, err := pluginAs(t, cni).Pod(t.Context(), tc.release, "app"); err != nil {
+				t.Errorf("kuma-cni cannot read the pod it sets up: %v", err)
+			}
+			// An account without the right is refused, and kuma-cni gives up at once: no retry can help.
+			_, err := pluginAs(t, as(e.Config, "kube-system", "default")).Pod(t.Context(), tc.release, "app")
+			if err == nil || !strings.Contains(err.Error(), "the API server refused to read the pod: 403 Forbidden") ||
+				strings.Contains(err.Error(), "attempts") {
+				t.Errorf("a lookup without the right: %v", err)
+			}
 
-	c, err := client.New(cni, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for what, err := range map[string]error{
-		"list pods":   c.List(t.Context(), &corev1.PodList{}),
-		"get secrets": c.Get(t.Context(), client.ObjectKey{Namespace: release, Name: "cni-rights-meshinit-injector-tls"}, &corev1.Secret{}),
-		"patch nodes": c.Patch(t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "any"}}, client.RawPatch("application/merge-patch+json", []byte(`{}`))),
-	} {
-		if !apierrors.IsForbidden(err) {
-			t.Errorf("kuma-cni may %s: %v", what, err)
-		}
+			c, err := client.New(cni, client.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := t.Context()
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{GenerateName: "cni-rights-"}}
+			if err := e.Client.Create(ctx, node); err != nil {
+				t.Fatal(err)
+			}
+			allowed := map[string]error{
+				"get its DaemonSet": c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: tc.release + "-meshinit-cni"}, &appsv1.DaemonSet{}),
+				"get nodes":         c.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{}),
+			}
+			repairs := map[string]error{
+				"list pods":          c.List(ctx, &corev1.PodList{}, client.MatchingFields{"spec.nodeName": node.Name}),
+				"patch a pod status": c.Status().Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, []byte(`{"status":{"conditions":[{"type":"kuma.io/TrafficCaptured","status":"False"}]}}`))),
+				"create events": c.Create(ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{GenerateName: "app.", Namespace: tc.release},
+					InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: tc.release, Name: "app"}, Reason: "ValidationFailed", Type: corev1.EventTypeWarning}),
+				"delete pods": c.Delete(ctx, pod.DeepCopy()),
+			}
+			forbidden := map[string]error{
+				"get secrets":          c.Get(ctx, client.ObjectKey{Namespace: tc.release, Name: tc.release + "-meshinit-injector-tls"}, &corev1.Secret{}),
+				"patch nodes":          c.Patch(ctx, node.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(`{}`))),
+				"get other DaemonSets": c.Get(ctx, client.ObjectKey{Namespace: "kube-system", Name: "kube-proxy"}, &appsv1.DaemonSet{}),
+			}
+			if tc.repair {
+				maps.Copy(allowed, repairs)
+			} else {
+				maps.Copy(forbidden, repairs)
+			}
+			for what, err := range allowed {
+				if apierrors.IsForbidden(err) {
+					t.Errorf("the CNI account may not %s: %v", what, err)
+				}
+			}
+			for what, err := range forbidden {
+				if !apierrors.IsForbidden(err) {
+					t.Errorf("the CNI account may %s: %v", what, err)
+				}
+			}
+		})
 	}
 }
 
@@ -222,4 +257,16 @@ func pluginAs(t *testing.T, cfg *rest.Config) *plugin.APIServer {
 		t.Fatal(err)
 	}
 	return api
+}
+
+// writeCertificate writes the injector's certificate the chart generated into dir, as the
+// Deployment mounts it.
+func writeCertificate(t *testing.T, objs []*unstructured.Unstructured, release, dir string) {
+	t.Helper()
+	secret := chartcases.Find[corev1.Secret](t, objs, "Secret", release+"-meshinit-injector-tls")
+	for _, key := range []string{"tls.crt", "tls.key"} {
+		if err := os.WriteFile(filepath.Join(dir, key), secret.Data[key], 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

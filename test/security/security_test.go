@@ -80,7 +80,9 @@ func TestInjectorIsUnprivileged(t *testing.T) {
 
 // TestCNIRights: in CNI mode the injector also creates NetworkAttachmentDefinitions, patches nodes
 // and watches the CNI pods in their namespace only; the DaemonSet writes only the two CNI host
-// directories, and its account may only get pods.
+// directories and its socket's, and its account may get pods and nodes and its own DaemonSet, and,
+// for the repair of its node's pods (on by default), watch and delete pods, patch their status and
+// record events; without the repair, none of those.
 func TestCNIRights(t *testing.T) {
 	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"cni": map[string]any{"enabled": true}})
 	injector := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-injector").Rules
@@ -98,8 +100,25 @@ func TestCNIRights(t *testing.T) {
 		t.Errorf("the injector's rights on CNI pods: %s %+v", role.Namespace, role.Rules)
 	}
 	cni := chartcases.Find[rbacv1.ClusterRole](t, objs, "ClusterRole", "meshinit-cni").Rules
-	if !equalRules(cni, []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}}}) {
-		t.Errorf("kuma-cni's rights: %+v", cni)
+	if !equalRules(cni, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch", "delete"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"pods/status"}, Verbs: []string{"patch"}},
+		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}) {
+		t.Errorf("the CNI account's cluster rights: %+v", cni)
+	}
+	ownDS := chartcases.Find[rbacv1.Role](t, objs, "Role", "meshinit-cni")
+	if ownDS.Namespace != "kube-system" || !equalRules(ownDS.Rules, []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}, ResourceNames: []string{"meshinit-cni"}, Verbs: []string{"get"}}}) {
+		t.Errorf("the CNI account's rights in its namespace: %s %+v", ownDS.Namespace, ownDS.Rules)
+	}
+	_, noRepair := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"cni": map[string]any{"enabled": true, "repair": map[string]any{"enabled": false}}})
+	if cni := chartcases.Find[rbacv1.ClusterRole](t, noRepair, "ClusterRole", "meshinit-cni").Rules; !equalRules(cni, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+		{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}},
+	}) {
+		t.Errorf("the CNI account's cluster rights without the repair: %+v", cni)
 	}
 
 	ds := chartcases.Find[appsv1.DaemonSet](t, objs, "DaemonSet", "meshinit-cni")
@@ -110,7 +129,7 @@ func TestCNIRights(t *testing.T) {
 			paths = append(paths, v.HostPath.Path)
 		}
 	}
-	if !slices.Equal(paths, []string{"/etc/cni/multus/net.d", "/var/lib/cni/bin"}) {
+	if !slices.Equal(paths, []string{"/etc/cni/multus/net.d", "/var/lib/cni/bin", "/var/run/kuma-cni"}) {
 		t.Errorf("install-cni mounts the host paths %v", paths)
 	}
 	sc := spec.Containers[0].SecurityContext
