@@ -1,6 +1,8 @@
 package initcontainer
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"slices"
 	"strings"
@@ -120,10 +122,10 @@ func TestValidateOtherConfigurations(t *testing.T) {
 			"ipv6 dns: [fd00:200::2]:53 captured",
 		}},
 		{"as the proxy", func(*api.TransparentProxyConfig) {}, asRoot, []string{
-			"ipv4 outbound: skipped: runs as UID 0, the proxy's, whose own outbound traffic is never redirected",
+			"ipv4 outbound: 192.0.2.1:9 left alone, as the proxy's own",
 			"ipv4 inbound: 10.200.0.1:10000 captured",
 			"ipv4 dns: skipped: runs as UID 0, the proxy's, whose own dns traffic is never redirected",
-			"ipv6 outbound: skipped: runs as UID 0, the proxy's, whose own outbound traffic is never redirected",
+			"ipv6 outbound: [2001:db8::1]:9 left alone, as the proxy's own",
 			"ipv6 inbound: [fd00:200::1]:10000 captured",
 			"ipv6 dns: skipped: runs as UID 0, the proxy's, whose own dns traffic is never redirected",
 		}},
@@ -143,6 +145,76 @@ func TestValidateOtherConfigurations(t *testing.T) {
 				t.Errorf("checks (%v):\n%s\nwant:\n%s", err, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestValidateAsTheProxyWithoutPodAddresses: a pod with no address of a family (a dual-stack
+// configuration on a single-stack cluster; here, none at all) is proven inbound through the
+// passthrough address on lo, from localhost, as Kuma's validator does.
+func TestValidateAsTheProxyWithoutPodAddresses(t *testing.T) {
+	requireTools(t)
+	pod := netkit.NewBare(t)
+	asRoot := Host{ProxyUID: 0}
+	cfg := api.DefaultTransparentProxyConfig()
+	install(t, pod, Backend{Name: "nft"}, cfg, asRoot)
+	checks, err := validateIn(t, pod, cfg, asRoot)
+	var got []string
+	for _, c := range checks {
+		got = append(got, c.String())
+	}
+	want := []string{
+		"ipv4 outbound: 192.0.2.1:9 left alone, as the proxy's own",
+		"ipv4 inbound: 127.0.0.6:10000 captured",
+		"ipv6 outbound: [2001:db8::1]:9 left alone, as the proxy's own",
+		"ipv6 inbound: [::6]:10000 captured",
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("checks (%v):\n%s\nwant:\n%s", err, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestValidateFailsUnproven: a validation that cannot prove a path fails, saying why: run as a user
+// that is neither the proxy nor root, it cannot prove inbound; with the rules of another proxy UID,
+// the proxy's own connection comes back to it; with every family's checks skipped, nothing was
+// checked.
+func TestValidateFailsUnproven(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.IPFamilyMode = api.IPFamilyIPv4
+	install(t, net.Pod, Backend{Name: "nft"}, cfg, testHost)
+
+	var err error
+	if doErr := net.Pod.Do(func() error {
+		// An unprivileged user, as the validation container once ran: its fsuid cannot become the
+		// proxy's. The raw call changes this thread alone, which Do never hands back (unix.Setresuid
+		// would change every thread of the test).
+		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, 65534, 65534, 65534); e != 0 {
+			return e
+		}
+		_, err = Validate(cfg, testHost, time.Second)
+		return nil
+	}); doErr != nil {
+		t.Fatal(doErr)
+	}
+	want := "ipv4 inbound: not checked (cannot act as the proxy's UID 5678 without CAP_SETUID), and a validation must check it: run it as the proxy's user, as Kuma's injector does, or as root"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("as an unprivileged user: %v\nwant it to say %s", err, want)
+	}
+
+	// The rules exempt UID 5678, and root plays the proxy.
+	_, err = validateIn(t, net.Pod, cfg, Host{ProxyUID: 0})
+	want = "ipv4 outbound: FAILED: the proxy's own connection to 192.0.2.1:9 came back to port 15001: the rules do not exempt UID 0, and the sidecar would loop"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("with another proxy's rules: %v\nwant it to say %s", err, want)
+	}
+
+	// IPv6 only, on a host without IPv6: nothing to check, which is no pass.
+	v6 := api.DefaultTransparentProxyConfig()
+	v6.SetFamily(api.IPFamilyIPv6)
+	err = covered(v6, []Check{{Family: IPv6, Path: "all", Skipped: noIPv6}})
+	if err == nil || err.Error() != "nothing was checked (ipv6 all: skipped: this host has no IPv6)" {
+		t.Errorf("nothing checked: %v", err)
 	}
 }
 

@@ -26,6 +26,8 @@ type Check struct {
 	// Skipped says why the probe could not be made; Err why it failed.
 	Skipped string
 	Err     error
+	// Exempt is a probe that must not be captured: the proxy's own traffic.
+	Exempt bool
 }
 
 func (c Check) String() string {
@@ -34,6 +36,8 @@ func (c Check) String() string {
 		return fmt.Sprintf("%s %s: skipped: %s", c.Family, c.Path, c.Skipped)
 	case c.Err != nil:
 		return fmt.Sprintf("%s %s: FAILED: %v", c.Family, c.Path, c.Err)
+	case c.Exempt:
+		return fmt.Sprintf("%s %s: %s left alone, as the proxy's own", c.Family, c.Path, c.Sent)
 	}
 	return fmt.Sprintf("%s %s: %s captured", c.Family, c.Path, c.Sent)
 }
@@ -64,13 +68,13 @@ func Validate(cfg *api.TransparentProxyConfig, host Host, timeout time.Duration)
 	var checks []Check
 	for _, f := range Families(cfg) {
 		if f == IPv6 && !ipv6Available() {
-			checks = append(checks, Check{Family: f, Path: "all", Skipped: "this host has no IPv6"})
+			checks = append(checks, Check{Family: f, Path: "all", Skipped: noIPv6})
 			continue
 		}
 		switch {
 		case !cfg.Redirect.Outbound.Enabled:
 		case asProxy:
-			checks = append(checks, skip(f, "outbound"))
+			checks = append(checks, v.outboundAsProxy(f))
 		default:
 			checks = append(checks, v.outbound(f))
 		}
@@ -91,7 +95,7 @@ func Validate(cfg *api.TransparentProxyConfig, host Host, timeout time.Duration)
 			errs = append(errs, errors.New(c.String()))
 		}
 	}
-	return checks, errors.Join(errs...)
+	return checks, errors.Join(append(errs, covered(cfg, checks))...)
 }
 
 type validator struct {
@@ -125,10 +129,10 @@ func (v validator) inbound(f Family) Check {
 		c.Skipped = "only the proxy's connections to the pod's own address can prove it from here, and with outbound redirection off they are not redirected"
 		return c
 	}
+	local := netip.Addr{}
 	pod, ok := podAddress(f)
 	if !ok {
-		c.Skipped = "the pod has no " + f.String() + " address"
-		return c
+		local, pod = passthroughTarget(f)
 	}
 	port := uint16(0)
 	for p := uint16(10000); p < 10100; p++ {
@@ -148,7 +152,7 @@ func (v validator) inbound(f Family) Check {
 	if f == IPv6 {
 		any = netip.IPv6Unspecified()
 	}
-	c.Err = v.probeTCP(netip.AddrPortFrom(any, v.cfg.Redirect.Inbound.Port), c.Sent, int(v.host.ProxyUID))
+	c.Err = v.probeTCPFrom(netip.AddrPortFrom(any, v.cfg.Redirect.Inbound.Port), local, c.Sent, int(v.host.ProxyUID))
 	if errors.Is(c.Err, errNotProxy) {
 		c.Skipped, c.Err = fmt.Sprintf("cannot act as the proxy's UID %d without CAP_SETUID", v.host.ProxyUID), nil
 	}
@@ -209,6 +213,11 @@ var errNotProxy = errors.New("cannot act as the proxy's UID")
 // probeTCP listens on listen, connects to dst (as uid when uid >= 0), and checks the connection
 // arrived on the listener with dst as its original destination.
 func (v validator) probeTCP(listen, dst netip.AddrPort, uid int) error {
+	return v.probeTCPFrom(listen, netip.Addr{}, dst, uid)
+}
+
+// probeTCPFrom is probeTCP from the local address local, when valid.
+func (v validator) probeTCPFrom(listen netip.AddrPort, local netip.Addr, dst netip.AddrPort, uid int) error {
 	ln, err := net.ListenTCP(network("tcp", listen.Addr()), net.TCPAddrFromAddrPort(listen))
 	if err != nil {
 		return fmt.Errorf("listening on %s as the proxy would: %w", listen, err)
@@ -217,6 +226,9 @@ func (v validator) probeTCP(listen, dst netip.AddrPort, uid int) error {
 	var conn net.Conn
 	err = asFSUID(uid, func() (err error) {
 		d := net.Dialer{Timeout: v.deadline}
+		if local.IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+		}
 		conn, err = d.Dial(network("tcp", dst.Addr()), dst.String())
 		return err
 	})
