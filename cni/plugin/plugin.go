@@ -101,7 +101,7 @@ func (p *Plugin) begin(command string, args *skel.CmdArgs) (*call, error) {
 	level, levelErr := logLevel(c.conf.LogLevel)
 	handlers := []slog.Handler{slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})}
 	if c.relay != nil {
-		handlers = append(handlers, slog.NewJSONHandler(c.relay, &slog.HandlerOptions{Level: level}))
+		handlers = append(handlers, slog.NewJSONHandler(c.relay, &slog.HandlerOptions{Level: level, ReplaceAttr: durationText}))
 	}
 	c.log = slog.New(slog.NewMultiHandler(handlers...)).With(c.attrs()...)
 	switch {
@@ -118,6 +118,15 @@ func (p *Plugin) begin(command string, args *skel.CmdArgs) (*call, error) {
 		return c, netconfError("prevResult.", "the previous result", err)
 	}
 	return c, nil
+}
+
+// durationText writes durations as their text (15.7ms), which install-cni logs as it gets it, and
+// not as JSON's nanoseconds.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 func (c *call) attrs() []any {
@@ -140,7 +149,7 @@ func (c *call) finish(err error) error {
 		if result == relay.ResultInstalled {
 			level = slog.LevelInfo
 		}
-		c.log.Log(context.Background(), level, c.command+" "+result, append(c.note, "seconds", elapsed.Seconds())...)
+		c.log.Log(context.Background(), level, c.command+" "+result, append(c.note, "took", elapsed)...)
 	}
 	o := relay.Outcome{Command: c.command, Result: result, Seconds: elapsed.Seconds(), Namespace: c.namespace, Pod: c.name}
 	if err != nil {
@@ -212,7 +221,7 @@ func (p *Plugin) add(c *call, args *skel.CmdArgs) error {
 		return fmt.Errorf("kuma-cni: pod %s/%s: installing the transparent-proxy rules in %s: %w", c.namespace, c.name, args.Netns, err)
 	}
 	c.result = relay.ResultInstalled
-	c.note = append(c.note, "lookup", r.fetched.Sub(c.start).Seconds(), "install", time.Since(installed).Seconds())
+	c.note = append(c.note, "lookup", r.fetched.Sub(c.start), "install", time.Since(installed))
 	return c.passOn()
 }
 

@@ -282,9 +282,11 @@ func (r *Repairer) decide(pod *corev1.Pod, reason string, installed bool) decisi
 	}
 	owner := metav1.GetControllerOf(pod)
 	switch {
-	case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
-		// A Job's pod with restartPolicy Never: the Job counts the failure and makes its next pod.
-		return mark("the pod has ended, and deleting it would erase what its controller, if any, counts")
+	case pod.Spec.RestartPolicy == corev1.RestartPolicyNever || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
+		// A Job's pod with restartPolicy Never fails with its validation container: the Job counts
+		// the failure and makes its next pod itself. Deleting it, even before kubelet says Failed,
+		// would take that record away.
+		return mark("the pod does not restart its containers (restartPolicy Never) or has ended, and deleting it would erase what its controller, if any, counts")
 	case owner == nil:
 		return mark("no controller would make it anew: delete it to start it again")
 	case owner.Kind == "Node":

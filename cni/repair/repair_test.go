@@ -69,6 +69,8 @@ func TestDecide(t *testing.T) {
 	r := New(nil, "n1", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ended := owned("Job")
 	ended.Status.Phase = corev1.PodFailed
+	never := owned("Job")
+	never.Spec.RestartPolicy = corev1.RestartPolicyNever
 	gone := owned("ReplicaSet")
 	gone.DeletionTimestamp = ptr.To(metav1.Now())
 	for _, tc := range []struct {
@@ -81,7 +83,8 @@ func TestDecide(t *testing.T) {
 		{"a ReplicaSet's", owned("ReplicaSet"), ReasonValidationFailed, false, ActionRecreated},
 		{"a StatefulSet's", owned("StatefulSet"), ReasonNetworkSetupFailed, false, ActionRecreated},
 		{"a running Job's", owned("Job"), ReasonValidationFailed, false, ActionRecreated},
-		{"a Job's that has ended (restartPolicy Never)", ended, ReasonValidationFailed, false, ActionMarked},
+		{"a Job's that has ended", ended, ReasonValidationFailed, false, ActionMarked},
+		{"a Job's with restartPolicy Never, before kubelet says it failed", never, ReasonValidationFailed, false, ActionMarked},
 		{"a bare pod", &corev1.Pod{}, ReasonValidationFailed, false, ActionMarked},
 		{"a static pod", owned("Node"), ReasonValidationFailed, false, ActionMarked},
 		{"rules kuma-cni installed", owned("ReplicaSet"), ReasonValidationFailed, true, ActionMarked},
