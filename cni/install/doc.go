@@ -1,7 +1,9 @@
 // Package install is the install-cni program of the kuma-cni DaemonSet: it copies kuma-cni onto
 // the node, writes the kubeconfig kuma-cni reaches the API server with, chains kuma-cni into the
 // node's network configuration (package conflist), keeps all three in place while it runs, and
-// takes them out again when it is stopped.
+// takes them out again when it is stopped because its DaemonSet is going (see Installer.Run): in a
+// rollout they stay for the next pod. It also relays kuma-cni's log lines and results (package
+// relay) into its own log and metrics, and repairs its node's pods (package repair).
 //
 // In standalone mode (CHAINED_CNI_PLUGIN=false) Multus runs kuma-cni as an extra attachment, for
 // pods that list the kuma-cni NetworkAttachmentDefinition. That definition carries no
@@ -17,5 +19,6 @@
 // everything with what it should be and writes only what differs: its own writes, seen again,
 // change nothing, so it never loops.
 //
-// GET /ready answers 200 while kuma-cni is installed, and 503 with the reason otherwise.
+// GET /ready answers 200 while kuma-cni is installed, and 503 with the reason otherwise; GET
+// /metrics, on its own address, serves install-cni's metrics.
 package install
