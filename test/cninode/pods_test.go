@@ -1,7 +1,6 @@
 package cninode
 
 import (
-	"path"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,10 +16,8 @@ import (
 // appImage is the pods' application: the echo test image, under a name nothing pulls.
 const appImage = "meshinit.test/echo:cninode"
 
-// meshedPod is a pod as the injector makes it in CNI mode (name empty: for a template), with its
-// validation container as Kuma's injector runs it, kumactl's validator as the sidecar's user, which
-// the injector is taking on: the proxy's own connection to the pod's address proves the inbound
-// path, and its connection out proves its traffic left alone.
+// meshedPod is a pod as the injector makes it in CNI mode (name empty: for a template): its
+// validation container runs kumactl's validator as the sidecar's user, as Kuma's injector does.
 func meshedPod(t *testing.T, cfg *config.Config, namespace, name string) *corev1.Pod {
 	t.Helper()
 	c := *cfg
@@ -35,16 +32,5 @@ func meshedPod(t *testing.T, cfg *config.Config, namespace, name string) *corev1
 	if err != nil || !res.Injected {
 		t.Fatalf("injecting: %v %+v", err, res)
 	}
-	pod = res.Pod
-	for i := range pod.Spec.InitContainers {
-		v := &pod.Spec.InitContainers[i]
-		if v.Name != inject.ValidationName {
-			continue
-		}
-		v.Command = []string{"/usr/bin/kumactl", "install", "transparent-proxy-validator"}
-		v.Args = []string{"--config-file=/tmp/.kumactl", "--transparent-proxy-config=" + path.Join(inject.ConfigMountPath, inject.ConfigFile)}
-		v.SecurityContext.RunAsUser = ptr.To(c.Injector.SidecarContainer.UID)
-		v.SecurityContext.RunAsGroup = ptr.To(c.Injector.SidecarContainer.GID)
-	}
-	return pod
+	return res.Pod
 }
