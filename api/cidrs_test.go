@@ -62,3 +62,30 @@ func TestCIDRsWarnings(t *testing.T) {
 		t.Errorf("Warnings() =\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestIPv4MappedCIDRs: ::ffff:10.0.0.1 is IPv4 on the wire, as Kuma reads it: it lands in the
+// IPv4 rules, is written as the IPv4 address it stands for, and is warned about; a prefix shorter
+// than the mapped block stays IPv6.
+func TestIPv4MappedCIDRs(t *testing.T) {
+	c, err := ParseCIDRs("::ffff:10.0.0.1,::ffff:10.1.0.0/112,::ffff:0:0/80,fd00::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.IPv4().String(); got != "10.0.0.1,10.1.0.0/16" {
+		t.Errorf("IPv4() = %q", got)
+	}
+	if got := c.IPv6().String(); got != "::/80,fd00::1" {
+		t.Errorf("IPv6() = %q", got)
+	}
+	if got, err := c.MarshalJSON(); err != nil || string(got) != `["10.0.0.1","10.1.0.0/16","::ffff:0.0.0.0/80","fd00::1"]` {
+		t.Errorf("MarshalJSON() = %s, %v: the document holds the IPv4 addresses", got, err)
+	}
+	want := []string{
+		"::ffff:10.0.0.1 is an IPv4-mapped IPv6 address, whose traffic is IPv4: it is excluded in the IPv4 rules, as 10.0.0.1",
+		"::ffff:10.1.0.0/112 is an IPv4-mapped IPv6 address, whose traffic is IPv4: it is excluded in the IPv4 rules, as 10.1.0.0/16",
+		"::ffff:0.0.0.0/80 has host bits set; it means ::/80",
+	}
+	if got := c.Warnings(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Warnings() =\n%q\nwant\n%q", got, want)
+	}
+}

@@ -3,7 +3,9 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"reflect"
 	"slices"
@@ -59,7 +61,12 @@ func ReadTransparentProxyConfig(data []byte, base *TransparentProxyConfig) (*Doc
 			Accepted: fmt.Sprintf("at most %d bytes", MaxDocumentSize)}
 	}
 	raw, err := decodeYAML(data)
-	if err != nil {
+	var second errSecondDocument
+	switch {
+	case errors.As(err, &second):
+		return nil, &FieldError{Field: "document", Problem: fmt.Sprintf("has a second YAML document, starting at line %d, whose settings would be ignored", second.line),
+			Accepted: "one " + ConfigKind + " document, with no other after ---"}
+	case err != nil:
 		return nil, &FieldError{Field: "document", Problem: "is not YAML or JSON: " + err.Error(),
 			Accepted: "a " + ConfigKind + " document"}
 	}
@@ -83,6 +90,20 @@ func ReadTransparentProxyConfig(data []byte, base *TransparentProxyConfig) (*Doc
 	return &Document{Config: cfg, Given: d.given, Warnings: d.warnings}, nil
 }
 
+// errSecondDocument is a document after the first, at its line.
+type errSecondDocument struct{ line int }
+
+func (e errSecondDocument) Error() string { return fmt.Sprintf("a second document at line %d", e.line) }
+
+// emptyDocument reports whether a document holds nothing: a bare "---" at the end, or comments.
+func emptyDocument(n *yamlv3.Node) bool {
+	if n.Kind == yamlv3.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	return n.Kind == 0 || n.Kind == yamlv3.DocumentNode && len(n.Content) == 0 ||
+		n.Kind == yamlv3.ScalarNode && n.Tag == "!!null" && (n.Value == "" || n.Value == "~" || n.Value == "null")
+}
+
 // clone copies the configuration deeply, so that reading onto it changes no list of the original.
 func (c *TransparentProxyConfig) clone() *TransparentProxyConfig {
 	data, err := json.Marshal(c)
@@ -97,20 +118,35 @@ func (c *TransparentProxyConfig) clone() *TransparentProxyConfig {
 }
 
 // decodeYAML reads YAML 1.2 (so "yes" stays a string, not a boolean) or JSON, with numbers kept as
-// json.Number and duplicate keys refused.
+// json.Number and duplicate keys refused. A second document is refused rather than ignored, as
+// Kuma's loader ignores it: its settings would silently not apply.
 func decodeYAML(data []byte) (any, error) {
+	dec := yamlv3.NewDecoder(bytes.NewReader(data))
 	var generic any
-	if err := yamlv3.Unmarshal(data, &generic); err != nil {
+	if err := dec.Decode(&generic); err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
+	}
+	for {
+		var next yamlv3.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !emptyDocument(&next) {
+			return nil, errSecondDocument{line: next.Line}
+		}
 	}
 	js, err := json.Marshal(generic)
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.UseNumber()
+	numbers := json.NewDecoder(bytes.NewReader(js))
+	numbers.UseNumber()
 	var raw any
-	return raw, dec.Decode(&raw)
+	return raw, numbers.Decode(&raw)
 }
 
 // MarshalCompact writes the configuration as one line of JSON, after validating it: what the

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 )
 
@@ -14,7 +15,9 @@ func (p *PortRanges) UnmarshalJSON(data []byte) error {
 	return unmarshalList(data, ",", ParsePortRanges, p)
 }
 
-func (c CIDRs) MarshalJSON() ([]byte, error) { return marshalList(c, formatPrefix) }
+func (c CIDRs) MarshalJSON() ([]byte, error) {
+	return marshalList(c, func(p netip.Prefix) string { return formatPrefix(unmapped(p)) })
+}
 func (c *CIDRs) UnmarshalJSON(data []byte) error {
 	return unmarshalList(data, ",", ParseCIDRs, c)
 }

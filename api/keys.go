@@ -55,6 +55,14 @@ const (
 	AnnotationMultusNetworks = "k8s.v1.cni.cncf.io/networks"
 )
 
+// Containers meshinit injects, by name: Kuma's names, which Kuma's control plane and kuma-cni
+// know injected pods by.
+const (
+	ContainerSidecar    = "kuma-sidecar"
+	ContainerInit       = "kuma-init"
+	ContainerValidation = "kuma-validation"
+)
+
 // Built-in defaults that the contract names.
 const (
 	// DefaultTransparentProxyConfigMap is Kuma's cluster-wide configuration, in the control

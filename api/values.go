@@ -44,6 +44,25 @@ func ParseObjectName(s string) (string, error) {
 	return s, nil
 }
 
+// ParseNamespace parses a namespace's name: a DNS-1123 label.
+func ParseNamespace(s string) (string, error) {
+	if !isDNS1123Label(s) {
+		return "", invalid(s, "", "is not a namespace name", FormNamespace)
+	}
+	return s, nil
+}
+
+// FormPodName is the accepted form of a pod's name.
+const FormPodName = "a pod name such as app-7d4b9c-x2k8q (lowercase letters, digits, '-' and '.')"
+
+// ParsePodName parses a pod's name: a DNS-1123 subdomain.
+func ParsePodName(s string) (string, error) {
+	if !isDNS1123Subdomain(s) {
+		return "", invalid(s, "", "is not a pod name", FormPodName)
+	}
+	return s, nil
+}
+
 // ParseSwitch parses the on/off values Kuma accepts for switches such as
 // kuma.io/sidecar-injection: enabled|true is on, disabled|false is off. Kuma's deprecated yes and
 // no are read too (Deprecated says so).

@@ -15,9 +15,9 @@ import (
 
 // Names of what the injector adds to pods.
 const (
-	SidecarName    = "kuma-sidecar"
-	InitName       = "kuma-init"
-	ValidationName = "kuma-validation"
+	SidecarName    = api.ContainerSidecar
+	InitName       = api.ContainerInit
+	ValidationName = api.ContainerValidation
 )
 
 // Injector injects pods with the cluster's defaults. NativeSidecars says whether kuma-sidecar is
