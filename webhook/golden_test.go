@@ -91,7 +91,9 @@ var goldenCases = map[string]goldenCase{
 	"kuma-init-image-kuma-2.10":               {env: []string{kumaInit210}},
 	"denied-cluster-env-moves-probe-proxy": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=KUMA_APPLICATION_PROBE_PROXY_PORT:9009"}},
-	"kuma-control-plane-ca": {ca: true},
+	"kuma-control-plane-ca":                          {ca: true},
+	"cni-mode-multus-networks-json-kept-valid":       {env: []string{cniMode}},
+	"denied-cni-mode-multus-networks-malformed-json": {env: []string{cniMode}},
 }
 
 // clusterObjects are the objects of the cluster around a case: Kuma's ConfigMaps and

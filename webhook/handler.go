@@ -54,11 +54,11 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		return admission.Errored(http.StatusInternalServerError, err)
 	case !res.Injected:
 		injections.WithLabelValues(ResultSkipped, res.Reason).Inc()
-		log.V(1).Info("not injected", "reason", res.Reason)
+		log.V(1).Info("not injected", "reason", res.Reason, "escapes", res.Escapes)
 		return admission.Allowed(res.Reason).WithWarnings(res.Warnings...)
 	}
 	injections.WithLabelValues(ResultInjected, res.Reason).Inc()
-	log.Info("injected", "reason", res.Reason, "settings", res.Settings, "warnings", res.Warnings)
+	log.Info("injected", "reason", res.Reason, "settings", res.Settings, "warnings", res.Warnings, "escapes", res.Escapes)
 	return patchResponse(res.Pod).WithWarnings(res.Warnings...)
 }
 

@@ -269,8 +269,9 @@ func (in *Injector) sidecarEnv(res *resolved) []corev1.EnvVar {
 		r.source.FieldRef = &r.selector
 		return &r.source
 	}
-	// Room for every variable of the injector's (9, and up to 5 by settings) and the extra ones.
-	env := make([]corev1.EnvVar, 0, 14+len(in.Config.Injector.SidecarContainer.EnvVars)+len(res.envVars))
+	// Room for every variable of the injector's (9, up to 5 by settings, and the digest seal adds)
+	// and the extra ones.
+	env := make([]corev1.EnvVar, 0, 15+len(in.Config.Injector.SidecarContainer.EnvVars)+len(res.envVars))
 	env = append(env,
 		corev1.EnvVar{Name: "INSTANCE_IP", ValueFrom: fieldRef(0, "status.podIP")},
 		// kuma-dp 2.9 proxies probes on 9001 unless told otherwise.

@@ -66,7 +66,9 @@ func (in *Injector) decide(pod *corev1.Pod, namespace string, nsLabels map[strin
 			warnings = append(warnings, "pods with hostNetwork: true are never injected: their rules would apply to the node")
 		}
 		return skip(ReasonHostNetwork)
-	case hasSidecar(pod):
+	case hasSidecar(pod) && pod.Annotations[api.AnnotationSidecarInjected] == "true":
+		// Injected by Kuma's injector, or by this one before a reinvocation; a kuma-sidecar
+		// without the mark is an escape (see escapes).
 		return skip(ReasonAlreadyInjected)
 	case exceptionLabel(pod.Labels, in.Config.Exceptions.Labels):
 		return skip(ReasonExceptionLabel)

@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshinit/meshinit/api"
-	"github.com/meshinit/meshinit/cni"
 	"github.com/meshinit/meshinit/config"
 )
 
@@ -37,6 +36,8 @@ type Result struct {
 	// Reason says why; one of the Reason constants.
 	Reason   string
 	Warnings []string
+	// Escapes are the reasons of the escapes warned about (see escapes).
+	Escapes []string
 	// Settings says where each setting of an injected pod came from.
 	Settings []Setting
 }
@@ -57,11 +58,19 @@ func (in *Injector) Inject(pod *corev1.Pod, namespace string, nsLabels map[strin
 		return nil, err
 	}
 	if !d.inject {
-		return &Result{Pod: pod, Reason: d.reason, Warnings: d.warnings}, nil
+		warnings, escapes, err := in.checkEscapes(pod, d, false)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Pod: pod, Reason: d.reason, Warnings: slices.Concat(d.warnings, warnings), Escapes: escapes}, nil
 	}
 	out := pod.DeepCopy()
 	probes := in.collectProbes(out)
 	res, err := in.resolve(out, nsLabels, probes)
+	if err != nil {
+		return nil, err
+	}
+	escapeWarnings, escapes, err := in.checkEscapes(pod, d, res.initFirst)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +82,9 @@ func (in *Injector) Inject(pod *corev1.Pod, namespace string, nsLabels map[strin
 		if err := probes.rewrite(res.probeProxyPort); err != nil {
 			return nil, err
 		}
+	}
+	if err := in.checkAppPorts(pod, res); err != nil {
+		return nil, err
 	}
 	if res.initFirst && !in.NativeSidecars && len(pod.Spec.InitContainers) > 0 {
 		res.warnings = append(res.warnings, api.AnnotationInitFirst+": the pod's init containers run after kuma-init but before the "+
@@ -90,13 +102,20 @@ func (in *Injector) Inject(pod *corev1.Pod, namespace string, nsLabels map[strin
 	if err := patchContainers(&a, res); err != nil {
 		return nil, err
 	}
+	if err := checkNames(pod, a); err != nil {
+		return nil, err
+	}
+	seal(&a, doc)
 	in.place(out, a, res.initFirst)
 	annotated := in.annotate(out, res, string(doc))
-	warnings := slices.Concat(d.warnings, probes.warnings, res.warnings, uidWarnings, annotated)
+	if err := checkAnnotationSize(out); err != nil {
+		return nil, err
+	}
+	warnings := slices.Concat(d.warnings, probes.warnings, res.warnings, uidWarnings, escapeWarnings, annotated)
 	if w := sizeWarning(pod, out); w != "" {
 		warnings = append(warnings, w)
 	}
-	return &Result{Pod: out, Injected: true, Reason: d.reason, Settings: res.settings, Warnings: warnings}, nil
+	return &Result{Pod: out, Injected: true, Reason: d.reason, Settings: res.settings, Warnings: warnings, Escapes: escapes}, nil
 }
 
 // checkUIDs refuses the pod's containers that run as the sidecar's UID while the rules are in
@@ -194,11 +213,7 @@ func (in *Injector) annotate(pod *corev1.Pod, res *resolved, doc string) []strin
 	a[api.AnnotationTransparentProxyConfig] = doc
 	if in.Config.Injector.CNIEnabled {
 		// Multus attaches the listed networks; others' entries stay.
-		networks := a[api.AnnotationMultusNetworks]
-		if !slices.Contains(strings.Split(strings.ReplaceAll(networks, " ", ""), ","), cni.NetworkName) {
-			networks = strings.TrimPrefix(networks+", "+cni.NetworkName, ", ")
-		}
-		a[api.AnnotationMultusNetworks] = networks
+		a[api.AnnotationMultusNetworks] = res.networks
 	}
 	if pod.Labels == nil {
 		pod.Labels = map[string]string{}

@@ -18,7 +18,8 @@ import (
 	"github.com/meshinit/meshinit/test/testconfig"
 )
 
-const manifestPodSpec = `{containers: [{name: app, image: nginx, ports: [{containerPort: 80}]}]}`
+// manifestPodSpec runs as no root, which could switch to the sidecar's UID (a warning).
+const manifestPodSpec = `{securityContext: {runAsNonRoot: true}, containers: [{name: app, image: nginx, ports: [{containerPort: 80}]}]}`
 
 // manifestsOf holds one manifest of each injected kind, named web in namespace demo.
 var manifestsOf = map[string]string{
@@ -138,7 +139,7 @@ func TestInjectManifestsPassesThroughByteForByte(t *testing.T) {
 		{"config map", manifestConfigMap},
 		{"unknown kind", "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {containers: 3}\n"},
 		{"pod label disabled", disabled},
-		{"already injected pod", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: kuma-sidecar}]}\n"},
+		{"already injected pod", "apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {kuma.io/sidecar-injected: \"true\"}}\nspec: {containers: [{name: kuma-sidecar}]}\n"},
 		{"comment-only documents", "# header\n---\n" + manifestService + "---\n# nothing here\n\n---\n" + manifestConfigMap},
 		{"JSON", `{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}` + "\n"},
 	} {

@@ -43,7 +43,9 @@ type resolved struct {
 	envVars        api.EnvVars
 	initFirst      bool
 	probeProxyPort uint16
-	sidecar        sidecarSettings
+	// networks is Multus's networks annotation with kuma-cni listed, in CNI mode.
+	networks string
+	sidecar  sidecarSettings
 	// sidecarPatch and initPatch are the pod's ContainerPatch operations, the cluster's first.
 	sidecarPatch, initPatch []api.JSONPatchOperation
 	settings                []Setting
@@ -202,6 +204,11 @@ func (in *Injector) resolve(pod *corev1.Pod, nsLabels map[string]string, probes 
 	}
 	res.sidecar = r.sidecar(pod, res, gateway)
 	r.checkListeners(tp, res.probeProxyPort)
+	if cfg.Injector.CNIEnabled {
+		var err error
+		res.networks, err = withKumaCNI(pod.Annotations[api.AnnotationMultusNetworks], pod.Namespace)
+		r.errs.Add(api.AnnotationMultusNetworks, err)
+	}
 
 	// Kubelet reaches the sidecar's readiness endpoint, and the probes the sidecar serves or the
 	// application's own probe ports, on the pod's address: redirected to the proxy, they would

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/admitted"
 	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/config"
 )
@@ -60,7 +62,76 @@ func (r *resolver) sidecar(pod *corev1.Pod, res *resolved, gateway bool) sidecar
 	}
 	r.checkSidecarPorts(res.tp, res.probeProxyPort, s.adminPort)
 	r.checkSidecarEnv(res, s.probePort)
+	r.warnPrivilegedPorts(pod, res, s.adminPort)
+	r.warnDrainTime(pod, res)
 	return s
+}
+
+// unprivilegedPortStart is the sysctl below which only a process with CAP_NET_BIND_SERVICE may
+// listen.
+const unprivilegedPortStart = "net.ipv4.ip_unprivileged_port_start"
+
+// warnPrivilegedPorts warns of a port below 1024 the pod gives a sidecar listener: kuma-dp runs
+// as the sidecar's UID with no capability, so it may listen there only where the runtime lets
+// every user listen on such ports (containerd 2.0 and later do by default, as Docker does) or the
+// pod's sysctl does. A warning, not a refusal: on those runtimes the pod works.
+func (r *resolver) warnPrivilegedPorts(pod *corev1.Pod, res *resolved, adminPort uint16) {
+	start := uint64(1024)
+	if pod.Spec.SecurityContext != nil {
+		for _, sc := range pod.Spec.SecurityContext.Sysctls {
+			if v, err := strconv.ParseUint(strings.TrimSpace(sc.Value), 10, 16); sc.Name == unprivilegedPortStart && err == nil {
+				start = v
+			}
+		}
+	}
+	for _, l := range []struct {
+		annotation string
+		port       uint16
+		on         bool
+		what       string
+	}{
+		{settings.BuiltinDNSPort.Annotation, res.tp.Redirect.DNS.Port, res.tp.Redirect.DNS.Enabled, "its DNS server"},
+		{settings.ApplicationProbeProxyPort.Annotation, res.probeProxyPort, res.probeProxyPort != 0, "its application probe proxy"},
+		{settings.EnvoyAdminPort.Annotation, adminPort, true, "Envoy's admin listener"},
+	} {
+		if _, given := r.given(l.annotation); !given || !l.on || uint64(l.port) >= start {
+			continue
+		}
+		r.warnings = append(r.warnings, fmt.Sprintf("%s: %d is a privileged port (below %d), on which kuma-dp, running as UID %d with no "+
+			"capability, can listen only where the container runtime lets any user (containerd 2.0 and later do by default) or the "+
+			"pod's sysctl %s is %d or lower; elsewhere %s does not start", l.annotation, l.port, start,
+			r.cfg.Injector.SidecarContainer.UID, unprivilegedPortStart, l.port, l.what))
+	}
+}
+
+// warnDrainTime warns of a drain time longer than the pod's grace period: kubelet kills the
+// sidecar when the grace period ends, before it has drained. The sidecar's environment may set
+// it too, as in Kuma, and then has the last word.
+func (r *resolver) warnDrainTime(pod *corev1.Pod, res *resolved) {
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		grace = *pod.Spec.TerminationGracePeriodSeconds
+	}
+	drain, from := res.drainTime, settings.SidecarDrainTime.Annotation
+	if _, given := r.given(from); !given {
+		from = "the cluster's " + settings.SidecarDrainTime.Env
+	}
+	for _, env := range []struct {
+		field string
+		vars  api.EnvVars
+	}{{"the cluster's " + settings.SidecarEnvVars.Env, r.cfg.Injector.SidecarContainer.EnvVars}, {settings.SidecarEnvVars.Annotation, res.envVars}} {
+		for _, v := range env.vars {
+			if d, err := time.ParseDuration(strings.TrimSpace(v.Value)); v.Name == "KUMA_DATAPLANE_DRAIN_TIME" && err == nil {
+				drain, from = d, "KUMA_DATAPLANE_DRAIN_TIME of "+env.field
+			}
+		}
+	}
+	if drain <= time.Duration(grace)*time.Second {
+		return
+	}
+	r.warnings = append(r.warnings, fmt.Sprintf("the sidecar's drain time, %s (%s), is longer than the pod's terminationGracePeriodSeconds, %d: "+
+		"kubelet kills the sidecar before it has drained its connections; give the pod a grace period at least as long, or a shorter drain time",
+		drain, from, grace))
 }
 
 // concurrency is Envoy's worker threads by the sidecar's CPU limit, as Kuma counts them: whole
@@ -156,7 +227,7 @@ func (r *resolver) checkSidecarEnv(res *resolved, probePort uint16) {
 	} {
 		for _, v := range source.vars {
 			o, ok := owned[v.Name]
-			if !ok || o.agrees(v.Value) {
+			if !ok || o.agrees(v.Value) || o.podOnly && source.field == settings.SidecarEnvVars.Env {
 				continue
 			}
 			r.errs.Add(source.field, &api.FieldError{Value: source.text, Token: v.Name + "=" + v.Value,
@@ -173,6 +244,9 @@ type ownedVar struct {
 	problem func(got string) string
 	// setBy says where to set it instead.
 	setBy string
+	// podOnly: only the pod's annotation is refused it; the cluster's operator, who chooses the
+	// control plane and its credentials, may set it for every sidecar.
+	podOnly bool
 }
 
 func (o ownedVar) agrees(got string) bool {
@@ -216,6 +290,31 @@ func (r *resolver) ownedEnv(res *resolved, probePort uint16) map[string]ownedVar
 			return "would replace the transparent-proxy configuration kuma-dp reports to the control plane, which must be the rules'"
 		}},
 	}
+	// What kuma-dp tells the control plane it is, and whom it trusts: the pod's own fields, the
+	// cluster's control plane and its CA, the pod's service-account token.
+	fromPod := func(what string) ownedVar {
+		return ownedVar{podOnly: true, setBy: "kubelet sets it from the pod", problem: func(string) string {
+			return "would replace the pod's own " + what + ", by which kuma-dp names its Dataplane to the control plane"
+		}}
+	}
+	owned["POD_NAME"], owned["POD_NAMESPACE"], owned["INSTANCE_IP"] = fromPod("name"), fromPod("namespace"), fromPod("address")
+	owned["KUMA_CONTROL_PLANE_URL"] = ownedVar{want: r.cfg.ControlPlaneURL, podOnly: true, setBy: "the cluster's " + settings.ControlPlaneURL.Env + " says it",
+		problem: func(got string) string {
+			return fmt.Sprintf("would connect the sidecar to %s, not to the cluster's control plane at %s", strings.TrimSpace(got), r.cfg.ControlPlaneURL)
+		}}
+	for _, name := range []string{"KUMA_CONTROL_PLANE_CA_CERT", "KUMA_CONTROL_PLANE_CA_CERT_FILE"} {
+		owned[name] = ownedVar{podOnly: true, setBy: "the cluster's " + settings.CACertFile.Env + " says it", problem: func(string) string {
+			return "would change the CA the sidecar trusts the control plane by"
+		}}
+	}
+	owned["KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"] = ownedVar{want: tokenMountPath + "/token", podOnly: true,
+		setBy: "the sidecar authenticates with the pod's service-account token (" + api.AnnotationServiceAccountTokenVolume + " names another volume)",
+		problem: func(string) string {
+			return "would make the sidecar authenticate to the control plane with another token than the pod's service account's"
+		}}
+	owned[admitted.Env] = ownedVar{setBy: "the injector writes it", problem: func(string) string {
+		return "would replace the digest of the configuration the injector admitted, which kuma-cni and kuma-init check the pod's configuration against"
+	}}
 	if dns.Enabled {
 		dnsEnv(r.cfg.Injector.SidecarContainer.KumaDPVersion, dns.Port, func(name string, p uint16) {
 			what := "the sidecar's DNS server"
