@@ -111,6 +111,9 @@ func (p *Plugin) begin(command string, args *skel.CmdArgs) (*call, error) {
 		return c, fmt.Errorf("kuma-cni: CNI_ARGS %q: %s; accepted: KEY=value pairs separated by ';', such as K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app",
 			args.Args, strings.TrimPrefix(argsErr.Error(), "ARGS: "))
 	}
+	if err := checkPodArgs(c.namespace, c.name); err != nil {
+		return c, fmt.Errorf("kuma-cni: CNI_ARGS %q: %w", args.Args, err)
+	}
 	if c.conf.CNIVersion == "" {
 		c.conf.CNIVersion = defaultVersion
 	}
@@ -321,6 +324,9 @@ func (p *Plugin) podRules(c *call) (*rules, error) {
 	a := pod.Metadata.Annotations
 	if a[api.AnnotationSidecarInjected] != "true" {
 		return skip("not injected")
+	}
+	if err := checkAdmitted(c.log, pod); err != nil {
+		return nil, fmt.Errorf("kuma-cni: pod %s/%s: %w", c.namespace, c.name, err)
 	}
 	cfg, err := api.ParseTransparentProxyConfig([]byte(a[api.AnnotationTransparentProxyConfig]))
 	var host initcontainer.Host

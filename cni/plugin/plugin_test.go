@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/admitted"
 )
 
 // fakePods answers lookups from a map, and counts them.
@@ -50,6 +51,20 @@ func TestPodConfig(t *testing.T) {
 		"demo/named": podWith(map[string]string{api.AnnotationSidecarInjected: "true",
 			api.AnnotationTransparentProxyConfig: `{"kumaDPUser":"kuma-dp"}`}),
 	}}
+	// sealed is an injected pod whose sidecar carries the digest of the admitted document.
+	sealed := func(name, config string) {
+		pod := podWith(map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: config})
+		c := container{Name: api.ContainerSidecar}
+		c.Env = append(c.Env, struct {
+			Name  string `json:"name"`
+			Value string `json:"value"`
+		}{admitted.Env, admitted.Digest(doc)})
+		pod.Spec.InitContainers = []container{c}
+		pods.pods["demo/"+name] = pod
+	}
+	sealed("sealed", string(doc))
+	forged := `{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false}}}`
+	sealed("forged", forged)
 	p := &Plugin{Pods: pods, Stderr: os.Stderr}
 	for _, tc := range []struct {
 		name    string
@@ -58,6 +73,9 @@ func TestPodConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "an injected pod", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=meshed", handled: true},
+		{name: "an injected pod whose document is the one admitted", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=sealed", handled: true},
+		{name: "an injected pod whose document was rewritten after admission", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=forged",
+			wantErr: "kuma-cni: pod demo/forged: " + (&admitted.MismatchError{Got: admitted.Digest([]byte(forged)), Want: admitted.Digest(doc)}).Error()},
 		{name: "a pod without injection", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=plain"},
 		{name: "not a Kubernetes pod", args: ""},
 		{name: "an excluded namespace", args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns"},
@@ -101,6 +119,9 @@ func TestParseErrors(t *testing.T) {
 		{conf: strings.Replace(netconf, `"error"`, `"loud"`, 1), want: `kuma-cni: log_level "loud" is not a log level; accepted: off, debug, info, warn or error`},
 		{conf: netconf, env: "verbose", want: `kuma-cni: CNI_LOG_LEVEL "verbose" is not a log level`},
 		{conf: netconf, args: "K8S_POD_NAME", want: `kuma-cni: CNI_ARGS "K8S_POD_NAME": invalid pair "K8S_POD_NAME"; accepted: KEY=value pairs separated by ';'`},
+		{conf: netconf, args: "K8S_POD_NAMESPACE=../../api/v1/secrets;K8S_POD_NAME=app/../x", want: `kuma-cni: CNI_ARGS "K8S_POD_NAMESPACE=../../api/v1/secrets;K8S_POD_NAME=app/../x": ` +
+			`K8S_POD_NAMESPACE: "../../api/v1/secrets" is not a namespace name; accepted: a namespace name such as kube-system` + "\n" +
+			`K8S_POD_NAME: "app/../x" is not a pod name; accepted: ` + api.FormPodName},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
 			t.Setenv("CNI_LOG_LEVEL", tc.env)

@@ -15,11 +15,16 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Pod is what the plugin needs of a pod: its annotations.
+// Pod is what the plugin needs of a pod: its annotations, and its containers' names and
+// environment (see checkAdmitted).
 type Pod struct {
 	Metadata struct {
 		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
+	Spec struct {
+		InitContainers []container `json:"initContainers"`
+		Containers     []container `json:"containers"`
+	} `json:"spec"`
 }
 
 // PodSource looks pods up.
