@@ -145,6 +145,9 @@ func (f *Flags) Config(ctx context.Context, env Env) (*api.TransparentProxyConfi
 		if err != nil {
 			return nil, fmt.Errorf("--%s: %w", src.flag, err)
 		}
+		if err := checkAdmitted(env, data); err != nil {
+			return nil, fmt.Errorf("--%s %s: %w", src.flag, src.path, err)
+		}
 		doc, err := api.ReadTransparentProxyConfig(data, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("--%s %s:\n%w", src.flag, src.path, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/admitted"
 )
 
 func parse(t *testing.T, args ...string) (*api.TransparentProxyConfig, error) {
@@ -279,4 +280,30 @@ func FuzzFlags(f *testing.F) {
 			t.Fatalf("%q gave an invalid config: %v", line, err)
 		}
 	})
+}
+
+// TestAdmittedDocument: with the digest the injector writes in the environment, the document must
+// be the one admitted; without it, any document is read.
+func TestAdmittedDocument(t *testing.T) {
+	dir := t.TempDir()
+	admittedDoc, rewritten := filepath.Join(dir, "admitted.yaml"), filepath.Join(dir, "rewritten.yaml")
+	doc := []byte(`{"kumaDPUser":"5678"}`)
+	forged := []byte(`{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false}}}`)
+	for path, data := range map[string][]byte{admittedDoc: doc, rewritten: forged} {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sealed := Env{Environ: []string{admitted.Env + "=" + admitted.Digest(doc)}}
+	if _, _, err := parseIn(t, sealed, "--config", admittedDoc); err != nil {
+		t.Errorf("the admitted document: %v", err)
+	}
+	_, _, err := parseIn(t, sealed, "--config", rewritten)
+	want := "--config " + rewritten + ": " + (&admitted.MismatchError{Got: admitted.Digest(forged), Want: admitted.Digest(doc)}).Error()
+	if err == nil || err.Error() != want {
+		t.Errorf("a rewritten document: %v, want %s", err, want)
+	}
+	if cfg, _, err := parseIn(t, Env{}, "--config", rewritten); err != nil || cfg.Redirect.Inbound.Enabled {
+		t.Errorf("without a digest, the document is read as it is: %+v, %v", cfg, err)
+	}
 }
