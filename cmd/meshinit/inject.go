@@ -45,6 +45,9 @@ func injectCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if _, err := api.ParseNamespace(namespace); err != nil {
+				return err.(*api.FieldError).In("--namespace")
+			}
 			in := cmd.InOrStdin()
 			if file != "-" {
 				f, err := os.Open(file)

@@ -23,7 +23,7 @@ spec:
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}
-    spec: {containers: [{name: app, image: nginx}]}
+    spec: {securityContext: {runAsNonRoot: true}, containers: [{name: app, image: nginx}]}
 `
 
 // run runs meshinit in-process, as a shell would.
@@ -131,5 +131,15 @@ func TestInjectNamespaceLabels(t *testing.T) {
 	want := `--namespace-labels: "kuma.io/sidecar-injection" has no '='; accepted: key=value pairs separated by ',', such as kuma.io/sidecar-injection=enabled, or empty for none`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
+	}
+}
+
+// TestInjectNamespaceFlag: --namespace must be a name a namespace can have, since it becomes the
+// namespace of the documents that name none.
+func TestInjectNamespaceFlag(t *testing.T) {
+	stdout, _, err := run(t, deployment, "inject", "-f", "-", "-n", "Bad_NS!")
+	want := `--namespace: "Bad_NS!" is not a namespace name; accepted: a namespace name such as kube-system`
+	if err == nil || err.Error() != want || stdout != "" {
+		t.Errorf("err = %v, stdout %q; want %s and nothing written", err, stdout, want)
 	}
 }
