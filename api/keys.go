@@ -55,6 +55,15 @@ const (
 	AnnotationMultusNetworks = "k8s.v1.cni.cncf.io/networks"
 )
 
+// AnnotationsKumaReads are the annotations the injector writes, beside the configuration and the
+// injected marker, that readers act on: Kuma 2.9-2.14's pod converter, Kuma's kuma-cni on pods
+// without a configuration document, and Multus. The chart's admission policy keeps them as the
+// injector wrote them on injected pods (charts' TestAdmissionPolicyProtects holds the two
+// together, and webhook's TestInjectorWritesOnlyProtectedAnnotations the injector).
+var AnnotationsKumaReads = []string{AnnotationTransparentProxying, AnnotationInboundPort, AnnotationOutboundPort, AnnotationIPFamilyMode,
+	AnnotationSidecarUID, AnnotationEnvoyAdminPort, AnnotationBuiltinDNS, AnnotationBuiltinDNSPort, AnnotationApplicationProbeProxyPort,
+	AnnotationGateway, AnnotationMultusNetworks}
+
 // Containers meshinit injects, by name: Kuma's names, which Kuma's control plane and kuma-cni
 // know injected pods by.
 const (

@@ -22,6 +22,7 @@ import (
 	"helm.sh/helm/v4/pkg/chart/common"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 
+	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/api/settings"
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/chartcases"
@@ -479,6 +480,59 @@ func TestValuesShowDefaults(t *testing.T) {
 		}
 		if s.Chart != "" && !strings.Contains(string(data), s.Default) {
 			t.Errorf("values.yaml does not show %s's default %q, the built-in value of an empty %s", s.Name, s.Default, s.Chart)
+		}
+	}
+}
+
+// TestAdmissionPolicyProtects holds the admission policy's lists to the api's: the annotations
+// the injector writes that readers act on, the marks, and the containers it adds. Below
+// Kubernetes 1.30, which has no such policy, and with admissionPolicy.enabled=false, none is
+// rendered.
+func TestAdmissionPolicyProtects(t *testing.T) {
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", nil)
+	policy := chartcases.Find[admissionregistrationv1.ValidatingAdmissionPolicy](t, objs, "ValidatingAdmissionPolicy", "meshinit-injected-pods")
+	quoted := regexp.MustCompile(`'([^']*)'`)
+	listed := func(variable string) []string {
+		for _, v := range policy.Spec.Variables {
+			if v.Name == variable {
+				list, _, _ := strings.Cut(v.Expression, "]")
+				var out []string
+				for _, m := range quoted.FindAllStringSubmatch(list, -1) {
+					out = append(out, m[1])
+				}
+				return out
+			}
+		}
+		t.Fatalf("the policy has no variable %s", variable)
+		return nil
+	}
+	for _, tc := range []struct {
+		variable string
+		want     []string
+	}{
+		{"marks", []string{api.AnnotationSidecarInjected, api.AnnotationTransparentProxyConfig}},
+		{"written", api.AnnotationsKumaReads},
+		{"ours", []string{api.ContainerInit, api.ContainerValidation, api.ContainerSidecar}},
+	} {
+		if got := listed(tc.variable); !slices.Equal(got, tc.want) {
+			t.Errorf("the policy's %s: %q, want %q", tc.variable, got, tc.want)
+		}
+	}
+	if exempt := policy.Spec.MatchConditions[0].Expression; !strings.Contains(exempt, "'system:serviceaccount:kuma-system:meshinit-injector'") {
+		t.Errorf("the policy does not exempt the injector's account: %s", exempt)
+	}
+
+	for name, r := range map[string]charts.Release{
+		"Kubernetes 1.29": {Name: "meshinit", Namespace: "kuma-system", KubeVersion: "v1.29.4"},
+		"admissionPolicy.enabled=false": {Name: "meshinit", Namespace: "kuma-system", KubeVersion: kubeenv.KubeVersion,
+			Values: map[string]any{"admissionPolicy": map[string]any{"enabled": false}}},
+	} {
+		manifest, err := charts.Render(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(manifest, "ValidatingAdmissionPolicy") {
+			t.Errorf("%s: the policy is rendered", name)
 		}
 	}
 }

@@ -340,3 +340,27 @@ func TestGoldenThroughCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestInjectorWritesOnlyProtectedAnnotations: every annotation injection adds or changes, in every
+// golden case, is one the chart's admission policy keeps as written on injected pods (the marks,
+// and api.AnnotationsKumaReads), but for kubectl's default container, which only kubectl reads.
+func TestInjectorWritesOnlyProtectedAnnotations(t *testing.T) {
+	protected := append([]string{api.AnnotationSidecarInjected, api.AnnotationTransparentProxyConfig, api.AnnotationDefaultContainer},
+		api.AnnotationsKumaReads...)
+	for _, name := range goldenNames(t) {
+		c := goldenCases[name]
+		var in corev1.Pod
+		if err := yaml.UnmarshalStrict(readGolden(t, name+".in.yaml"), &in); err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.injector(t).Inject(&in, in.Namespace, c.labels())
+		if err != nil || !res.Injected {
+			continue
+		}
+		for key, value := range res.Pod.Annotations {
+			if old, ok := in.Annotations[key]; (!ok || old != value) && !slices.Contains(protected, key) {
+				t.Errorf("%s: injection writes %s, which the admission policy does not keep", name, key)
+			}
+		}
+	}
+}
