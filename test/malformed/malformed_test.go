@@ -5,18 +5,25 @@ package malformed
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/admitted"
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/cni"
 	"github.com/meshinit/meshinit/cni/conflist"
@@ -24,6 +31,7 @@ import (
 	"github.com/meshinit/meshinit/cni/plugin"
 	"github.com/meshinit/meshinit/config"
 	"github.com/meshinit/meshinit/initcontainer/cli"
+	"github.com/meshinit/meshinit/test/binaries"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
@@ -97,6 +105,23 @@ var rows = []row{
 	{pods, "spec:\n  securityContext:\n    runAsUser: 5678\n  containers:\n  - name: app\n    image: nginx", `container "app" runs as UID 5678, the sidecar's, whose traffic is never redirected: it would bypass the proxy; run it as another user`},
 	{pods, "spec:\n  initContainers:\n  - name: setup\n    image: busybox\n    securityContext:\n      runAsUser: 5678\n  containers:\n  - name: app\n    image: nginx", `init container "setup" runs as UID 5678, the sidecar's, whose traffic is never redirected, and it runs while the rules are in place: it would bypass the proxy; run it as another user`},
 	{pods, "spec:\n  containers:\n  - name: app\n    image: nginx\n    livenessProbe:\n      tcpSocket:\n        port: 9001", `the liveness probe of container "app" is on port 9001, which is the application probe proxy's (kuma.io/application-probe-proxy-port): the proxy cannot probe it; accepted: a probe on another port, or kuma.io/application-probe-proxy-port set to a port no container uses`},
+	{pods, "spec:\n  containers:\n  - name: app\n    image: nginx\n  - name: kuma-sidecar\n    image: busybox", `container "kuma-sidecar" has the name of the sidecar the injector adds, but the pod is not injected (no kuma.io/sidecar-injected: "true"): it would be taken for injected and get no transparent-proxy rules; accepted: another name for the container, or the pod label kuma.io/sidecar-injection: disabled to leave the pod out of the mesh`},
+	{pods, "spec:\n  containers:\n  - name: app\n    image: app\n    ports:\n    - containerPort: 9001", `spec.containers[0].ports[0].containerPort: "9001" of container "app" is also the application probe proxy's port: the two would listen on one port; accepted: a port the sidecar does not listen on (9001, 9901, 9902, 15001, 15006, 15053 in this pod), or kuma.io/application-probe-proxy-port set to a port the pod does not use, or 0`},
+	{pods, "spec:\n  containers:\n  - name: app\n    image: app\n    ports:\n    - containerPort: 15001\n    - containerPort: 15053\n      protocol: UDP", "spec.containers[0].ports[0].containerPort: \"15001\" of container \"app\" is also the sidecar's outbound redirect port: the two would listen on one port; accepted: a port the sidecar does not listen on (9001, 9901, 9902, 15001, 15006, 15053 in this pod)\nspec.containers[0].ports[1].containerPort: \"15053\" of container \"app\" is also the sidecar's DNS port: the two would listen on one port; accepted: a port the sidecar does not listen on (9001, 9901, 9902, 15001, 15006, 15053 in this pod), or kuma.io/builtin-dns-port set to a port the pod does not use"},
+	{pods, "spec:\n  initContainers:\n  - name: app\n    image: setup\n  containers:\n  - name: app\n    image: nginx\n  volumes:\n  - name: kuma-init-tmp\n    emptyDir: {}", "spec.containers[0].name: \"app\" is also spec.initContainers[0].name; accepted: a name of its own for each container\nspec.volumes[0].name: \"kuma-init-tmp\" is the name of a volume the injector adds; accepted: another name"},
+	{bigAnnotation, "traffic.kuma.io/exclude-outbound-ips: 10.0.0.0,10.0.0.1,… (12000 addresses)", `the pod's annotations would be 297438 bytes once injected, of which traffic.kuma.io/transparent-proxy-config is 160697, over the 262144 the API server takes (keys and values together); accepted: annotations the injected configuration fits beside, such as exclusions written as fewer, wider port ranges and CIDRs`},
+	{podAnnotations, `kuma.io/sidecar-env-vars: "KUMA_CONTROL_PLANE_URL=https://cp.example:5678;POD_NAME=payments"`, "kuma.io/sidecar-env-vars: \"KUMA_CONTROL_PLANE_URL=https://cp.example:5678\" in \"KUMA_CONTROL_PLANE_URL=https://cp.example:5678;POD_NAME=payments\" would connect the sidecar to https://cp.example:5678, not to the cluster's control plane at https://kuma-control-plane.kuma-system:5678; accepted: no KUMA_CONTROL_PLANE_URL: the cluster's KUMA_RUNTIME_KUBERNETES_CONTROL_PLANE_URL says it\nkuma.io/sidecar-env-vars: \"POD_NAME=payments\" in \"KUMA_CONTROL_PLANE_URL=https://cp.example:5678;POD_NAME=payments\" would replace the pod's own name, by which kuma-dp names its Dataplane to the control plane; accepted: no POD_NAME: kubelet sets it from the pod"},
+	{cniPodAnnotations, `k8s.v1.cni.cncf.io/networks: '[{"name": "macvlan-conf"},'`, `k8s.v1.cni.cncf.io/networks: "[{\"name\": \"macvlan-conf\"}," is not a JSON list of networks: unexpected end of JSON input; accepted: network names separated by ',' (such as macvlan-conf, kuma-cni), or a JSON list of network selection objects (such as [{"name": "macvlan-conf"}])`},
+
+	// Valid but likely wrong, or leaving traffic outside the mesh: admitted, with the warnings
+	// kubectl shows.
+	{podWarnings, `metadata: {annotations: {traffic.kuma.io/exclude-outbound-ips: "::ffff:10.0.0.1"}}`, "Warning: traffic.kuma.io/exclude-outbound-ips: ::ffff:10.0.0.1 is an IPv4-mapped IPv6 address, whose traffic is IPv4: it is excluded in the IPv4 rules, as 10.0.0.1"},
+	{podWarnings, `metadata: {annotations: {kuma.io/sidecar-injected: "false"}}`, `Warning: annotation kuma.io/sidecar-injected: "false" is the injector's to write, not a way to opt out: the pod is injected, as Kuma's injector injects it, with the annotation set to "true"; to leave a pod out of the mesh, label it kuma.io/sidecar-injection: disabled`},
+	{podWarnings, "metadata: {labels: {kuma.io/sidecar-injection: disabled}, annotations: {kuma.io/sidecar-injected: \"true\"}}", `Warning: annotation kuma.io/sidecar-injected: "true" tells Kuma's control plane and kuma-cni that the pod has a sidecar, but it is not injected (disabled-by-pod-label): remove the annotation`},
+	{podWarnings, "spec:\n  containers:\n  - name: app\n    image: nginx", `Warning: container "app" may switch to UID 5678, the sidecar's, whose traffic is never redirected, and so bypass the proxy: it may run as root (neither it nor its pod sets runAsNonRoot: true or a runAsUser, so its image decides), and root may switch users; admitted, as Kuma admits it; to rule it out, run it as another user (runAsNonRoot: true, or a runAsUser), or drop the SETUID capability (or ALL)`},
+	{podWarnings, "spec:\n  containers:\n  - name: app\n    image: nginx\n    securityContext:\n      runAsUser: 1000\n      capabilities:\n        add: [SETUID]", `Warning: container "app" may switch to UID 5678, the sidecar's, whose traffic is never redirected, and so bypass the proxy: it is given the SETUID capability; admitted, as Kuma admits it; to rule it out, do not add SETUID (or ALL) to its capabilities`},
+	{podWarnings, `metadata: {annotations: {kuma.io/sidecar-drain-time: 90s}}`, "Warning: the sidecar's drain time, 1m30s (kuma.io/sidecar-drain-time), is longer than the pod's terminationGracePeriodSeconds, 30: kubelet kills the sidecar before it has drained its connections; give the pod a grace period at least as long, or a shorter drain time"},
+	{podWarnings, `metadata: {annotations: {kuma.io/builtin-dns-port: "53"}}`, "Warning: kuma.io/builtin-dns-port: 53 is a privileged port (below 1024), on which kuma-dp, running as UID 5678 with no capability, can listen only where the container runtime lets any user (containerd 2.0 and later do by default) or the pod's sysctl net.ipv4.ip_unprivileged_port_start is 53 or lower; elsewhere its DNS server does not start"},
 
 	// kuma-init and meshinit install transparent-proxy: flags and the configuration document.
 	{kumaInitFlags, "--redirect-inbound-port 70000", "Error: invalid argument \"70000\" for \"--redirect-inbound-port\" flag: \"70000\" is out of range 1-65535; accepted: a port number 1-65535\nRun 'kuma-init --help' for usage."},
@@ -142,6 +167,8 @@ var rows = []row{
 	{kumaInitConfig, "cniMode: true\nkumaDPUser: kuma-dp", `Error: kumaDPUser: "kuma-dp" is not a UID, and in CNI mode (cniMode) users are not looked up; accepted: a UID, such as 5678`},
 	{kumaInitConfig, "dryRun: sometimes", "Error: --config config.yaml:\ndryRun: \"sometimes\" is not a boolean; accepted: true or false"},
 	{kumaInitConfig, "redirect:\n  inbound:\n    excludePort: [22]", "Warning: --config config.yaml: redirect.inbound.excludePort is not a field Kuma or meshinit reads; it is ignored"},
+	{kumaInitConfig, "redirect:\n  inbound:\n    excludePorts: [22]\n---\nredirect:\n  outbound:\n    excludePorts: [5432]", "Error: --config config.yaml:\ndocument: has a second YAML document, starting at line 4, whose settings would be ignored; accepted: one transparent-proxy configuration document, with no other after ---"},
+	{validatorConfig, `{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false}}}`, "Error: --transparent-proxy-config config.yaml: the transparent-proxy configuration is not the one the injector admitted (SHA-256 " + shortDigest(`{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false}}}`) + "…, not " + shortDigest(validConfig) + "… as MESHINIT_ADMITTED_CONFIG_SHA256 says): the pod's annotation traffic.kuma.io/transparent-proxy-config was changed after admission; recreate the pod"},
 	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=http", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "http" is not a port number; accepted: a port number 1-65535`},
 	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT=15001", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_INBOUND_PORT (redirect.inbound.port): "15001" is also redirect.outbound.port; accepted: a port no other redirect uses`},
 	{kumaInitEnv, "KUMA_TRANSPARENT_PROXY_REDIRECT_OUTBOUND_INCLUDE_PORTS=80,x", `Error: KUMA_TRANSPARENT_PROXY_REDIRECT_OUTBOUND_INCLUDE_PORTS (redirect.outbound.includePorts): "x" in "80,x" is not a port number; accepted: ` + api.FormPorts},
@@ -159,6 +186,10 @@ var rows = []row{
 	{kumactlLines, "uninstall transparent-proxy --exclude-inbound-ports 22", "Error: unknown flag: --exclude-inbound-ports\nRun 'kumactl uninstall transparent-proxy --help' for usage."},
 	{kumactlLines, "install transparent-proxy-validator --validation-server-port 0", "Error: invalid argument \"0\" for \"--validation-server-port\" flag: \"0\" is out of range 1-65535; accepted: a port number 1-65535\nRun 'kumactl install transparent-proxy-validator --help' for usage."},
 	{kumactlLines, "install transparent-proxy-validator --ip-family-mode ipv5", "Error: invalid argument \"ipv5\" for \"--ip-family-mode\" flag: \"ipv5\" is not an IP family mode; accepted: dualstack, ipv4 or ipv6\nRun 'kumactl install transparent-proxy-validator --help' for usage."},
+
+	// meshinit inject: its flags and the manifests it reads.
+	{injectFlags, "-n Bad_NS!", `Error: --namespace: "Bad_NS!" is not a namespace name; accepted: a namespace name such as kube-system`},
+	{injectInput, "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n  - {name: app, image: nginx}\n  - {name: app, image: busybox}\n  volumes:\n  - {name: data, emptyDir: {}}\n  - {name: data, emptyDir: {}}", "Pod default/app: spec.containers[1].name: \"app\" is also spec.containers[0].name; accepted: a name of its own for each container\nspec.volumes[1].name: \"data\" is also spec.volumes[0].name; accepted: a name of its own for each volume"},
 
 	// The injector's KUMA_RUNTIME_* settings.
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME=TP", `KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME: "TP" is not an object name; accepted: an object name such as kuma-transparent-proxy-config (lowercase letters, digits, '-' and '.')`},
@@ -201,6 +232,8 @@ var rows = []row{
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","prevResult":{"ips":"10.0.0.2"}}`, "kuma-cni: the network configuration's prevResult.ips is a JSON string; accepted: an array"},
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"exclude_namespaces":"kube-system"}}`, "kuma-cni: the network configuration's kubernetes.exclude_namespaces is a JSON string; accepted: an array"},
 	{kumaCNIArgs, "K8S_POD_NAMESPACE", `kuma-cni: CNI_ARGS "K8S_POD_NAMESPACE": invalid pair "K8S_POD_NAMESPACE"; accepted: KEY=value pairs separated by ';', such as K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app`},
+	{kumaCNIArgs, "K8S_POD_NAMESPACE=Bad_NS!;K8S_POD_NAME=../secrets", "kuma-cni: CNI_ARGS \"K8S_POD_NAMESPACE=Bad_NS!;K8S_POD_NAME=../secrets\": K8S_POD_NAMESPACE: \"Bad_NS!\" is not a namespace name; accepted: a namespace name such as kube-system\nK8S_POD_NAME: \"../secrets\" is not a pod name; accepted: a pod name such as app-7d4b9c-x2k8q (lowercase letters, digits, '-' and '.')"},
+	{kumaCNIRewritten, `{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false}}}`, "kuma-cni: pod demo/app: the transparent-proxy configuration is not the one the injector admitted (SHA-256 " + shortDigest(`{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false}}}`) + "…, not " + shortDigest(validConfig) + "… as MESHINIT_ADMITTED_CONFIG_SHA256 says): the pod's annotation traffic.kuma.io/transparent-proxy-config was changed after admission; recreate the pod"},
 	{kumaCNIPod, `{"kumaDPUser":"kuma-dp"}`, "kuma-cni: pod demo/app: annotation traffic.kuma.io/transparent-proxy-config:\nkumaDPUser: \"kuma-dp\" is not a UID, and kuma-cni runs on the node, which does not know the pod's user names; accepted: a UID, such as 5678"},
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","kubernetes":{"cni_bin_dir":5}}`, "kuma-cni: the network configuration's kubernetes.cni_bin_dir is a JSON number; accepted: a string"},
 	{kumaCNIStdin, `{"cniVersion":"1.0.0","name":"k8s","type":"kuma-cni","log_socket":["/var/run/kuma-cni/kuma-cni.sock"]}`, "kuma-cni: the network configuration's log_socket is a JSON array; accepted: a string"},
@@ -271,6 +304,57 @@ var (
 	namespaceLabels = &place{"namespace labels, at admission", func(t *testing.T, in string) string { return injectPod(t, "", fromYAML[map[string]string](t, in)) }}
 	pods            = &place{"pod, at admission", func(t *testing.T, in string) string { return injectPod(t, in, nil) }}
 )
+
+// More places at admission: a pod's annotations in CNI mode; an annotation made of many
+// addresses, given as "key: first,second,… (N addresses)"; and a pod that is admitted, whose
+// warnings are the answer, one a line, as kubectl prints them (the pod runs as no root, which
+// could switch to the sidecar's UID, unless the input says otherwise).
+var (
+	cniPodAnnotations = &place{"pod annotations, at admission in CNI mode", func(t *testing.T, in string) string {
+		cfg := testconfig.Default()
+		cfg.Injector.CNIEnabled = true
+		_, err := admit(cfg, fromYAML[corev1.Pod](t, "metadata:\n  annotations:\n"+indent(in, 4)))
+		return message(err)
+	}}
+	bigAnnotation = &place{"pod annotations, at admission", func(t *testing.T, in string) string {
+		m := regexp.MustCompile(`^(\S+): .* \((\d+) addresses\)$`).FindStringSubmatch(in)
+		if m == nil {
+			t.Fatalf("%q is not key: first,… (N addresses)", in)
+		}
+		n, _ := strconv.Atoi(m[2])
+		addresses := make([]string, n)
+		for i := range addresses {
+			addresses[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255)
+		}
+		pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{m[1]: strings.Join(addresses, ",")}}}
+		_, err := admit(testconfig.Default(), pod)
+		return message(err)
+	}}
+	podWarnings = &place{"pod, at admission: admitted with warnings", func(t *testing.T, in string) string {
+		pod := fromYAML[corev1.Pod](t, in)
+		if pod.Spec.SecurityContext == nil && len(pod.Spec.Containers) == 0 {
+			pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
+		}
+		res, err := admit(testconfig.Default(), pod)
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		var lines []string
+		for _, w := range res.Warnings {
+			lines = append(lines, "Warning: "+w)
+		}
+		return strings.Join(lines, "\n")
+	}}
+)
+
+// admit injects a pod of a namespace labelled for injection, as the webhook would, with an app
+// container unless it has one.
+func admit(cfg *config.Config, pod corev1.Pod) (*inject.Result, error) {
+	if len(pod.Spec.Containers) == 0 {
+		pod.Spec.Containers = []corev1.Container{{Name: "app", Image: "nginx"}}
+	}
+	return (&inject.Injector{Config: cfg, NativeSidecars: true}).Inject(&pod, "demo", map[string]string{api.LabelSidecarInjection: "enabled"})
+}
 
 func injectPod(t *testing.T, podYAML string, nsLabels map[string]string) string {
 	t.Helper()
@@ -401,6 +485,71 @@ func kumaCNI(t *testing.T, stdin, cniArgs, podConfig string) string {
 	p := &plugin.Plugin{Pods: podSource{podConfig}, Stderr: logs}
 	return message(p.Add(&skel.CmdArgs{ContainerID: "c1", Netns: "/var/run/netns/cni-1", IfName: "eth0", Args: cniArgs, StdinData: []byte(stdin)}))
 }
+
+// kumaCNIRewritten is kuma-cni reading an injected pod whose configuration is the input, while its
+// sidecar carries the digest of validConfig, the one admitted.
+var kumaCNIRewritten = &place{"`traffic.kuma.io/transparent-proxy-config` of a pod, rewritten after admission, read by kuma-cni",
+	func(t *testing.T, in string) string {
+		t.Setenv("CNI_LOG_LEVEL", "")
+		logs, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logs.Close()
+		p := &plugin.Plugin{Pods: sealedPod{in}, Stderr: logs}
+		return message(p.Add(&skel.CmdArgs{ContainerID: "c1", Netns: "/var/run/netns/cni-1", IfName: "eth0",
+			Args: "K8S_POD_NAMESPACE=demo;K8S_POD_NAME=app", StdinData: []byte(netconf)}))
+	}}
+
+// sealedPod answers every lookup with an injected pod whose configuration is config and whose
+// sidecar carries the digest of validConfig.
+type sealedPod struct{ config string }
+
+func (p sealedPod) Pod(context.Context, string, string) (*plugin.Pod, error) {
+	pod := &plugin.Pod{}
+	if err := json.Unmarshal([]byte(`{"spec":{"initContainers":[{"name":"kuma-sidecar","env":[{"name":"`+admitted.Env+`","value":"`+
+		admitted.Digest([]byte(validConfig))+`"}]}]}}`), pod); err != nil {
+		return nil, err
+	}
+	pod.Metadata.Annotations = map[string]string{api.AnnotationSidecarInjected: "true", api.AnnotationTransparentProxyConfig: p.config}
+	return pod, nil
+}
+
+// validatorConfig is the validation container's command line on the document the downward API
+// projects, the input, while its environment carries the digest of validConfig, the one admitted.
+var validatorConfig = &place{"`kumactl install transparent-proxy-validator --transparent-proxy-config config.yaml` of the validation container, the document rewritten after admission",
+	func(t *testing.T, in string) string {
+		t.Chdir(t.TempDir())
+		if err := os.WriteFile("config.yaml", []byte(in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		cli.KumaInit("kumactl", "").Main(context.Background(), []string{"install", "transparent-proxy-validator", "--config-file=/tmp/.kumactl",
+			"--transparent-proxy-config", "config.yaml"}, cli.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
+			Environ: []string{admitted.Env + "=" + admitted.Digest([]byte(validConfig))}})
+		return strings.TrimSuffix(stderr.String(), "\n")
+	}}
+
+func shortDigest(doc string) string { return admitted.Digest([]byte(doc))[:12] }
+
+// meshinit inject's places: its flags, with a Deployment on stdin, and its input.
+var (
+	injectFlags = &place{"`meshinit inject -f -` flags", func(t *testing.T, in string) string {
+		cmd := exec.Command(binaries.Build(t, "meshinit"), append([]string{"inject", "-f", "-"}, strings.Fields(in)...)...)
+		cmd.Stdin = strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec: {containers: [{name: app, image: nginx}]}\n")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil {
+			return "(accepted)"
+		}
+		return strings.TrimSuffix(stderr.String(), "\n")
+	}}
+	injectInput = &place{"`meshinit inject -f` input", func(t *testing.T, in string) string {
+		_, err := inject.InjectManifests(strings.NewReader(in), io.Discard, &inject.Injector{Config: testconfig.Default(), NativeSidecars: true},
+			inject.ManifestOptions{Namespace: "default", NamespaceLabels: map[string]string{api.LabelSidecarInjection: "enabled"}})
+		return message(err)
+	}}
+)
 
 // conflistFile is install-cni chaining kuma-cni into the node's network configuration, named as
 // the DaemonSet mounts it.
