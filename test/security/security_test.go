@@ -9,12 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/api/admitted"
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
@@ -268,5 +271,78 @@ func TestPodsCannotEscape(t *testing.T) {
 	host.Spec.HostNetwork = true
 	if res, err := injectPod(t, host, false); err != nil || res.Injected || res.Reason != inject.ReasonHostNetwork {
 		t.Errorf("a host-network pod: %+v, %v", res, err)
+	}
+}
+
+// TestEscapesAreRefusedOrWarned: a container with the sidecar's name in a pod that is not
+// injected is refused, since it would be taken for injected and get no rules; the injected marker
+// set by hand is no opt-out, as in Kuma: the pod is injected, with a warning; a container that may
+// switch to the sidecar's UID is warned about, and so is the marker on a pod left uninjected.
+func TestEscapesAreRefusedOrWarned(t *testing.T) {
+	forged := appPod(nil)
+	forged.Spec.Containers = append(forged.Spec.Containers, corev1.Container{Name: inject.SidecarName, Image: "busybox"})
+	var denial *inject.Denial
+	if _, err := injectPod(t, forged, false); !errors.As(err, &denial) || denial.Reason != inject.ReasonSidecarNotInjected {
+		t.Errorf("a kuma-sidecar container in a pod not injected: %v", err)
+	}
+	nonRoot := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
+		return p
+	}
+	for _, tc := range []struct {
+		name   string
+		pod    *corev1.Pod
+		inject bool
+		reason string
+	}{
+		{"the marker set by hand", nonRoot(appPod(map[string]string{api.AnnotationSidecarInjected: "true"})), true, inject.ReasonInjectedMarker},
+		{"a container that may run as root", appPod(nil), true, inject.ReasonMayChangeUID},
+		{"the marker on a pod disabled by its label", func() *corev1.Pod {
+			p := nonRoot(appPod(map[string]string{api.AnnotationSidecarInjected: "true"}))
+			p.Labels = map[string]string{api.LabelSidecarInjection: "disabled"}
+			return p
+		}(), false, inject.ReasonInjectedMarker},
+	} {
+		res, err := injectPod(t, tc.pod, false)
+		if err != nil || res.Injected != tc.inject || !slices.Equal(res.Escapes, []string{tc.reason}) || len(res.Warnings) == 0 {
+			t.Errorf("%s: %+v, %v", tc.name, res, err)
+		}
+	}
+	if res, err := injectPod(t, nonRoot(appPod(nil)), false); err != nil || len(res.Escapes) > 0 {
+		t.Errorf("a pod that runs as no root: %+v, %v", res, err)
+	}
+}
+
+// TestInjectedPodsKeepTheirConfiguration: the chart's admission policy refuses, on every pod,
+// updates of the configuration and the marker, by anyone but the injector's account, failing
+// closed; the injector seals the document's digest into every container it adds, which kuma-init,
+// the validator and kuma-cni check (test/protection proves both through a real API server and the
+// real binaries).
+func TestInjectedPodsKeepTheirConfiguration(t *testing.T) {
+	_, objs := chartcases.Render(t, "meshinit", "kuma-system", nil)
+	policy := chartcases.Find[admissionregistrationv1.ValidatingAdmissionPolicy](t, objs, "ValidatingAdmissionPolicy", "meshinit-injected-pods")
+	binding := chartcases.Find[admissionregistrationv1.ValidatingAdmissionPolicyBinding](t, objs, "ValidatingAdmissionPolicyBinding", "meshinit-injected-pods")
+	if *policy.Spec.FailurePolicy != admissionregistrationv1.Fail || !slices.Equal(binding.Spec.ValidationActions, []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}) ||
+		binding.Spec.MatchResources != nil || binding.Spec.ParamRef != nil {
+		t.Errorf("the policy does not deny, closed, everywhere: %+v %+v", policy.Spec.FailurePolicy, binding.Spec)
+	}
+	if rules := policy.Spec.MatchConstraints.ResourceRules; len(rules) != 1 || !slices.Equal(rules[0].Resources, []string{"pods", "pods/ephemeralcontainers"}) ||
+		!slices.Equal(rules[0].Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Update}) {
+		t.Errorf("the policy matches %+v", rules)
+	}
+	if c := policy.Spec.MatchConditions; len(c) != 1 || c[0].Expression != "request.userInfo.username != 'system:serviceaccount:kuma-system:meshinit-injector'" {
+		t.Errorf("the policy exempts %+v, want the injector's account alone", c)
+	}
+	for _, cni := range []bool{false, true} {
+		res, err := injectPod(t, appPod(nil), cni)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := corev1.EnvVar{Name: admitted.Env, Value: admitted.Digest([]byte(res.Pod.Annotations[api.AnnotationTransparentProxyConfig]))}
+		for _, name := range []string{inject.SidecarName, map[bool]string{false: inject.InitName, true: inject.ValidationName}[cni]} {
+			if !slices.Contains(container(t, res.Pod, name).Env, want) {
+				t.Errorf("CNI mode %v: %s does not carry the admitted document's digest", cni, name)
+			}
+		}
 	}
 }
