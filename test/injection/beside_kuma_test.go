@@ -16,11 +16,12 @@ import (
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
 // kumasPath serves a stand-in for Kuma's own injector: as Kuma's, it adds a kuma-sidecar to a pod
-// that has none, and leaves alone one that has.
+// that has none, marking the pod kuma.io/sidecar-injected: "true", and leaves alone one that has.
 const (
 	kumasPath  = "/kumas-injector"
 	kumasImage = "kumas-injector"
@@ -38,6 +39,10 @@ func registerKumasInjector(mgr manager.Manager) error {
 				return admission.Allowed("already injected")
 			}
 			p.Spec.Containers = append([]corev1.Container{{Name: inject.SidecarName, Image: kumasImage}}, p.Spec.Containers...)
+			if p.Annotations == nil {
+				p.Annotations = map[string]string{}
+			}
+			p.Annotations[api.AnnotationSidecarInjected] = "true"
 			out, _ := json.Marshal(&p)
 			return admission.PatchResponseFromRaw(req.Object.Raw, out)
 		})})
