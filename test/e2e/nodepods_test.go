@@ -35,7 +35,14 @@ import (
 // echo is a container of the echo image with its servers on the given addresses ("" for none).
 func (e *nodeEnv) echo(ctx context.Context, t *testing.T, name, httpAddr, httpsAddr, tcpAddr, grpcAddr string) corev1.Container {
 	return corev1.Container{Name: name, Image: e.Image(ctx, t, "echo"),
-		Args: []string{"--http=" + httpAddr, "--https=" + httpsAddr, "--tcp=" + tcpAddr, "--grpc=" + grpcAddr}}
+		Args:            []string{"--http=" + httpAddr, "--https=" + httpsAddr, "--tcp=" + tcpAddr, "--grpc=" + grpcAddr},
+		SecurityContext: echoUser()}
+}
+
+// echoUser is the echo image's own user, said in the pod so that the injector knows the app
+// cannot switch to the sidecar's UID (it warns otherwise).
+func echoUser() *corev1.SecurityContext {
+	return &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65532)}
 }
 
 // app is echo serving HTTP on 8080 only, Ready once it does (through the probe proxy): the app of
@@ -49,7 +56,7 @@ func (e *nodeEnv) app(ctx context.Context, t *testing.T) corev1.Container {
 
 // client is a container of the echo image that fetches url once and exits.
 func (e *nodeEnv) client(ctx context.Context, t *testing.T, name, url string) corev1.Container {
-	return corev1.Container{Name: name, Image: e.Image(ctx, t, "echo"), Args: []string{"--get=" + url}}
+	return corev1.Container{Name: name, Image: e.Image(ctx, t, "echo"), Args: []string{"--get=" + url}, SecurityContext: echoUser()}
 }
 
 // podSpec is a pod of these containers that resolves names with the node's nameserver (the node

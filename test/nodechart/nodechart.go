@@ -112,7 +112,8 @@ func (c *Cluster) BaseValues(ctx context.Context, t testing.TB) map[string]any {
 		"controlPlane": map[string]any{"shutdownDrainSeconds": 0},
 		// The stand-in's tag is meshinit's: the injector is told which kuma-dp it stands in for, the
 		// chart's default one.
-		"dataPlane": map[string]any{"image": c.Image(ctx, t, "kuma-dp-standin"), "kumaDPVersion": StandinKumaDPVersion},
+		// The pods here stop within 2 s (test/e2e's podSpec); the sidecar's drain fits in that.
+		"dataPlane": map[string]any{"image": c.Image(ctx, t, "kuma-dp-standin"), "kumaDPVersion": StandinKumaDPVersion, "drainTime": "1s"},
 		// install-cni's socket dir is a hostPath: under the node's root, the host keeps none of it.
 		"cni": map[string]any{"runDir": filepath.Join(c.Root, "run", "kuma-cni")},
 	}
