@@ -45,8 +45,10 @@ func (m *drainingManager) Start(ctx context.Context) error {
 		m.log.Info("stopping: /readyz fails and the webhook serves on until the drain period ends", "drain", m.drain)
 		select {
 		case <-run.Done():
+			return
 		case <-m.after(m.drain):
 		}
+		m.log.Info("the drain period ended; the webhook server stops taking requests and answers those in flight")
 		stop()
 	}()
 	return m.Manager.Start(run)

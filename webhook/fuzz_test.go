@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"testing"
+	"time"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
@@ -37,12 +38,12 @@ func fuzzWebhook(tb testing.TB) http.Handler {
 		tb.Fatal(err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fuzzNamespace, Labels: map[string]string{api.LabelSidecarInjection: "enabled"}}}
-	return limitBodies(&crwebhook.Admission{Handler: &Handler{
+	return &guard{ledger: newLedger(bodyBudget, clientShare), bodyTimeout: time.Second, next: &crwebhook.Admission{Handler: &Handler{
 		Injector:   &inject.Injector{Config: testconfig.Default(), NativeSidecars: true},
 		Namespaces: fake.NewClientBuilder().WithScheme(scheme).WithObjects(ns).Build(),
 		Decoder:    admission.NewDecoder(scheme),
 		Log:        logr.Discard(),
-	}})
+	}}}
 }
 
 // admit posts body to the webhook as the API server does and returns its answer, which must be an

@@ -50,10 +50,15 @@ type ServerOptions struct {
 	// ShutdownDrain is how long the injector, asked to stop, keeps serving the webhook with
 	// /readyz failing, before it stops.
 	ShutdownDrain time.Duration
+	// Limits bound what the webhook's clients may hold; zero fields take DefaultLimits'.
+	Limits Limits
+	// ClientCAFile, if set, holds the CA that must have signed a client's certificate: the API
+	// server's, when its admission configuration gives it one.
+	ClientCAFile string
 }
 
-// NewManager builds the injector: the webhook server, with TLS from the cert dir reloaded when the
-// files rotate, /metrics, /healthz and /readyz (ready once the webhook serves and the namespace
+// NewManager builds the injector: the webhook server (serve.go), with TLS from the cert dir
+// reloaded when the files rotate and each request bounded by the guard (limits.go), /metrics, /healthz and /readyz (ready once the webhook serves and the namespace
 // cache has synced, until it is asked to stop), the node taint controller when it is enabled, and
 // in CNI mode, where Multus's CRD is installed, the controller of kuma-cni's
 // NetworkAttachmentDefinitions. Kubernetes' version decides the sidecar's placement. Its Start
@@ -73,6 +78,11 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 	if err != nil {
 		return nil, fmt.Errorf("NetworkAttachmentDefinition controller: %w", err)
 	}
+	server, err := newAdmissionServer(opts.Host, int(cfg.AdmissionServer.Port), cfg.AdmissionServer.CertDir, opts.ClientCAFile,
+		opts.Limits.withDefaults(), opts.Log.WithName("webhook"))
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
 		Logger:                 opts.Log,
@@ -82,12 +92,8 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		// The taint controller watches only the CNI DaemonSet's pods, the NetworkAttachmentDefinition
 		// controller only kuma-cni's definitions.
 		// The cluster's transparent-proxy ConfigMap is the only ConfigMap it watches.
-		Cache: cacheOptions(taint.CacheOptions(cfg.NodeTaintController), multus.CacheOptions(nads), configMapCacheOptions(cfg)),
-		WebhookServer: crwebhook.NewServer(crwebhook.Options{
-			Host:    opts.Host,
-			Port:    int(cfg.AdmissionServer.Port),
-			CertDir: cfg.AdmissionServer.CertDir,
-		}),
+		Cache:         cacheOptions(taint.CacheOptions(cfg.NodeTaintController), multus.CacheOptions(nads), configMapCacheOptions(cfg)),
+		WebhookServer: server,
 	})
 	if err != nil {
 		return nil, err
@@ -99,7 +105,7 @@ func NewManager(restConfig *rest.Config, opts ServerOptions) (manager.Manager, e
 		}
 	}
 	draining := newDrainingManager(mgr, opts.ShutdownDrain, opts.Log)
-	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(limitBodies(&crwebhook.Admission{Handler: &Handler{
+	mgr.GetWebhookServer().Register(Path, draining.closingWhenDraining(server.Guarded(&crwebhook.Admission{Handler: &Handler{
 		Injector: &inject.Injector{Config: cfg, NativeSidecars: native, Cluster: &apiCluster{
 			cached: mgr.GetCache(), live: mgr.GetAPIReader(),
 			clusterConfigMap: client.ObjectKey{Namespace: cfg.SystemNamespace, Name: cfg.Injector.TransparentProxyConfigMap},

@@ -86,17 +86,19 @@ func TestCacheOptionsKeepsEveryRestriction(t *testing.T) {
 	}
 }
 
-// testInjector is an injector startInjector runs: its log, and the webhook's address with a
-// client that trusts its certificate.
+// testInjector is an injector startInjector runs: its log, the webhook's address with a client
+// that trusts its certificate, and its server, whose ledger and connections tests look at.
 type testInjector struct {
 	logs   *logbuf.Buffer
 	url    string
 	client *http.Client
+	server *admissionServer
 }
 
 // startInjector runs NewManager's injector with cfg, serving on 127.0.0.1 with a fresh
-// certificate, until the test ends; it returns once the injector serves.
-func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjector {
+// certificate, until the test ends; it returns once the injector serves. tweaks change its
+// options.
+func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config, tweaks ...func(*ServerOptions)) *testInjector {
 	t.Helper()
 	certs := envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
 	if err := certs.PrepWithoutInstalling(); err != nil {
@@ -106,8 +108,12 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjec
 	cfg.AdmissionServer.Port = uint16(certs.LocalServingPort)
 	cfg.AdmissionServer.CertDir = certs.LocalServingCertDir
 	logs := &logbuf.Buffer{}
-	mgr, err := NewManager(env.Config, ServerOptions{Config: &cfg, Host: certs.LocalServingHost, MetricsAddr: "0", HealthAddr: "0",
-		Log: logs.Logger(), Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}})
+	opts := ServerOptions{Config: &cfg, Host: certs.LocalServingHost, MetricsAddr: "0", HealthAddr: "0",
+		Log: logs.Logger(), Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}}
+	for _, tweak := range tweaks {
+		tweak(&opts)
+	}
+	mgr, err := NewManager(env.Config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,5 +127,6 @@ func startInjector(t *testing.T, env *kubeenv.Env, cfg config.Config) *testInjec
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(certs.LocalServingCAData)
 	return &testInjector{logs: logs, url: fmt.Sprintf("https://%s:%d%s", certs.LocalServingHost, certs.LocalServingPort, Path),
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}
+		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}},
+		server: mgr.GetWebhookServer().(*admissionServer)}
 }

@@ -23,9 +23,22 @@ func main() {
 	flag.StringVar(&opts.HealthAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.DurationVar(&opts.ShutdownDrain, "shutdown-drain", 5*time.Second,
 		"on SIGTERM, how long to keep serving the webhook with /readyz failing before stopping, so that the Service's endpoints and the API server's connections move to other replicas first")
+	limits := webhook.DefaultLimits()
+	flag.DurationVar(&limits.BodyTimeout, "admission-body-timeout", limits.BodyTimeout,
+		"how long an admission request's body may take to arrive after its headers; the API server sends both at once")
+	flag.IntVar(&limits.MaxConnsPerClient, "max-connections-per-client", limits.MaxConnsPerClient,
+		"connections to the webhook open at once from one address (the API server needs one or a few, over HTTP/2); more are closed at once")
+	flag.IntVar(&limits.MaxConns, "max-connections", limits.MaxConns, "connections to the webhook open at once from all addresses")
+	flag.StringVar(&opts.ClientCAFile, "client-ca-file", "",
+		"the PEM certificate of a CA: the webhook then requires client certificates it signed, such as the one the API server's admission configuration gives it")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if limits.BodyTimeout <= 0 || limits.MaxConnsPerClient <= 0 || limits.MaxConns <= 0 {
+		fmt.Fprintf(os.Stderr, "injector: --admission-body-timeout, --max-connections-per-client and --max-connections must be positive; nothing was started\n")
+		os.Exit(2)
+	}
+	opts.Limits = limits
 	log := zap.New(zap.UseFlagOptions(&zapOpts))
 	ctrl.SetLogger(log)
 
