@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/meshinit/meshinit/charts"
+	"github.com/meshinit/meshinit/internal/readfile"
 )
 
 // controlPlaneCommand renders the embedded chart as `helm install` would install it.
@@ -37,7 +41,7 @@ func controlPlaneCommand() *cobra.Command {
 			if errs := validation.IsDNS1123Label(release.Namespace); len(errs) > 0 {
 				return fmt.Errorf("--namespace %q is not a namespace name: %s", release.Namespace, strings.Join(errs, "; "))
 			}
-			vals, err := opts.MergeValues(getter.Providers{})
+			vals, err := boundedValues(cmd.Context(), opts, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
@@ -78,4 +82,41 @@ func controlPlaneCommand() *cobra.Command {
 	f.BoolVar(&skipCRDs, "skip-crds", false,
 		"leave out the ContainerPatch CRD, which Kuma's control plane installs (helm install adds it only where it is missing)")
 	return cmd
+}
+
+// maxValuesFileBytes bounds each file of values Helm reads: -f, --set-file.
+const maxValuesFileBytes = 8 << 20
+
+// boundedValues merges the values as Helm does, but Helm reads a file whole, whatever it is, and
+// stdin until its end, ignoring SIGTERM: here each file is read as a regular file of at most
+// maxValuesFileBytes, and stdin ("-" or /dev/stdin) bounded, until its end or a SIGTERM.
+func boundedValues(ctx context.Context, opts values.Options, stdin io.Reader) (map[string]any, error) {
+	for i, f := range opts.ValueFiles {
+		if strings.TrimSpace(f) == "-" {
+			opts.ValueFiles[i] = "/dev/stdin" // Helm reads "-" itself
+		}
+	}
+	return opts.MergeValues(getter.Providers{{Schemes: []string{""}, New: func(...getter.Option) (getter.Getter, error) {
+		return boundedFiles{ctx, stdin}, nil
+	}}})
+}
+
+// boundedFiles is the getter of Helm's paths without a scheme, which are files.
+type boundedFiles struct {
+	ctx   context.Context
+	stdin io.Reader
+}
+
+func (b boundedFiles) Get(path string, _ ...getter.Option) (*bytes.Buffer, error) {
+	var data []byte
+	var err error
+	if path == "/dev/stdin" {
+		data, err = readfile.Context(b.ctx, b.stdin, "stdin", maxValuesFileBytes)
+	} else {
+		data, err = readfile.Regular(path, maxValuesFileBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w; accepted: a regular file of values, at most %d MiB, or - for stdin", err, maxValuesFileBytes>>20)
+	}
+	return bytes.NewBuffer(data), nil
 }

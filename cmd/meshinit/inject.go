@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/config"
+	"github.com/meshinit/meshinit/internal/readfile"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -48,16 +51,11 @@ func injectCommand() *cobra.Command {
 			if _, err := api.ParseNamespace(namespace); err != nil {
 				return err.(*api.FieldError).In("--namespace")
 			}
-			in := cmd.InOrStdin()
-			if file != "-" {
-				f, err := os.Open(file)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				in = f
+			in, err := readManifests(cmd.Context(), file, cmd.InOrStdin())
+			if err != nil {
+				return err
 			}
-			warnings, err = inject.InjectManifests(in, cmd.OutOrStdout(),
+			warnings, err = inject.InjectManifests(bytes.NewReader(in), cmd.OutOrStdout(),
 				&inject.Injector{Config: cfg, NativeSidecars: native},
 				inject.ManifestOptions{Namespace: namespace, NamespaceLabels: labels})
 			warn(cmd.ErrOrStderr(), warnings)
@@ -72,6 +70,25 @@ func injectCommand() *cobra.Command {
 		"place kuma-sidecar as a native sidecar init container (Kubernetes 1.29+); false for the classic layout")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
+}
+
+// maxManifestBytes bounds the manifests inject reads: far more than any set of objects one applies
+// (the API server stores none over 1.5 MiB), far less than would exhaust the machine.
+const maxManifestBytes = 32 << 20
+
+// readManifests reads --filename, bounded: a regular file, or stdin until its end or a SIGTERM.
+func readManifests(ctx context.Context, file string, stdin io.Reader) ([]byte, error) {
+	var data []byte
+	var err error
+	if file == "-" {
+		data, err = readfile.Context(ctx, stdin, "stdin", maxManifestBytes)
+	} else {
+		data, err = readfile.Regular(file, maxManifestBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--filename: %w; accepted: a regular file of YAML or JSON manifests, at most %d MiB, or - for stdin", err, maxManifestBytes>>20)
+	}
+	return data, nil
 }
 
 func warn(w io.Writer, warnings []string) {

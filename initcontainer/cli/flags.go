@@ -216,19 +216,5 @@ func (s source) read(ctx context.Context, stdin io.Reader) ([]byte, error) {
 	if s.path != "-" {
 		return readfile.Regular(s.path, api.MaxDocumentSize)
 	}
-	type result struct {
-		data []byte
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		data, err := readfile.Limited(stdin, "stdin", api.MaxDocumentSize)
-		done <- result{data, err}
-	}()
-	select {
-	case r := <-done:
-		return r.data, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("reading stdin: %w", context.Cause(ctx))
-	}
+	return readfile.Context(ctx, stdin, "stdin", api.MaxDocumentSize)
 }

@@ -3,6 +3,7 @@
 package readfile
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -34,4 +35,46 @@ func Limited(r io.Reader, name string, limit int64) ([]byte, error) {
 		err = fmt.Errorf("%s is over %d bytes", name, limit)
 	}
 	return data, err
+}
+
+// Context reads r to its end as Limited does, or gives up when ctx ends (a SIGTERM, say): a
+// stdin that never ends must not hold a program that was asked to stop. The read goes on in the
+// background until r ends or the program exits.
+func Context(ctx context.Context, r io.Reader, name string, limit int64) ([]byte, error) {
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := Limited(r, name, limit)
+		done <- result{data, err}
+	}()
+	select {
+	case r := <-done:
+		return r.data, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading %s: %w", name, context.Cause(ctx))
+	}
+}
+
+// Check says whether path is a regular file of at most limit bytes, for files that a library
+// reads itself (Helm's values files): what it then reads is that file, unless it is replaced in
+// between.
+func Check(path string, limit int64) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case fi.Size() > limit:
+		return fmt.Errorf("%s is over %d bytes", path, limit)
+	}
+	return nil
 }

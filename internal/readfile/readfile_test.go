@@ -1,6 +1,8 @@
 package readfile
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,5 +37,51 @@ func TestRegular(t *testing.T) {
 		if _, err := Regular(tc.path, tc.limit); err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 			t.Errorf("Regular(%s, %d) = %v, want an error ending %q", tc.path, tc.limit, err, tc.want)
 		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(file, 5); err != nil {
+		t.Errorf("a file at the limit: %v", err)
+	}
+	for _, tc := range []struct {
+		path  string
+		limit int64
+		want  string
+	}{
+		{file, 4, file + " is over 4 bytes"},
+		{fifo, 5, fifo + " is not a regular file"},
+		{"/dev/zero", 5, "/dev/zero is not a regular file"},
+	} {
+		if err := Check(tc.path, tc.limit); err == nil || err.Error() != tc.want {
+			t.Errorf("Check(%s, %d) = %v, want %q", tc.path, tc.limit, err, tc.want)
+		}
+	}
+}
+
+// TestContext: a read of a reader that never ends gives up when the context ends, with its cause.
+func TestContext(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	defer r.Close()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(errors.New("terminated"))
+	if _, err := Context(ctx, r, "stdin", 5); err == nil || err.Error() != "reading stdin: terminated" {
+		t.Errorf("error = %v", err)
+	}
+	if data, err := Context(t.Context(), strings.NewReader("123456"), "stdin", 5); err == nil || err.Error() != "stdin is over 5 bytes" {
+		t.Errorf("over the limit: %q, %v", data, err)
 	}
 }

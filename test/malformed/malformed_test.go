@@ -13,9 +13,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -203,6 +205,15 @@ var rows = []row{
 	// meshinit inject: its flags and the manifests it reads.
 	{injectFlags, "-n Bad_NS!", `Error: --namespace: "Bad_NS!" is not a namespace name; accepted: a namespace name such as kube-system`},
 	{injectInput, "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n  - {name: app, image: nginx}\n  - {name: app, image: busybox}\n  volumes:\n  - {name: data, emptyDir: {}}\n  - {name: data, emptyDir: {}}", "Pod default/app: spec.containers[1].name: \"app\" is also spec.containers[0].name; accepted: a name of its own for each container\nspec.volumes[1].name: \"data\" is also spec.volumes[0].name; accepted: a name of its own for each volume"},
+	// Files named where a file is read: devices and FIFOs are refused before a byte is read.
+	{namedFiles, "kuma-init --dry-run --config /dev/zero", "Error: --config: /dev/zero is not a regular file"},
+	{namedFiles, "kuma-init --dry-run --config $FIFO", "Error: --config: $FIFO is not a regular file"},
+	{namedFiles, "kuma-init --dry-run --redirect-dns --resolv-conf /dev/zero", `Error: --resolv-conf: "/dev/zero" cannot be read: /dev/zero is not a regular file; accepted: a resolv.conf whose nameservers' DNS is redirected, or redirect.dns.captureAll: true`},
+	{namedFiles, "kuma-init --dry-run --redirect-dns --resolv-conf $FIFO", `Error: --resolv-conf: "$FIFO" cannot be read: $FIFO is not a regular file; accepted: a resolv.conf whose nameservers' DNS is redirected, or redirect.dns.captureAll: true`},
+	{namedFiles, "meshinit inject -f /dev/zero", "Error: --filename: /dev/zero is not a regular file; accepted: a regular file of YAML or JSON manifests, at most 32 MiB, or - for stdin"},
+	{namedFiles, "meshinit inject -f $FIFO", "Error: --filename: $FIFO is not a regular file; accepted: a regular file of YAML or JSON manifests, at most 32 MiB, or - for stdin"},
+	{namedFiles, "meshinit install control-plane -f /dev/zero", "Error: /dev/zero is not a regular file; accepted: a regular file of values, at most 8 MiB, or - for stdin"},
+	{namedFiles, "meshinit install control-plane --set-file tls.caBundle=$FIFO", "Error: failed parsing --set-file data: $FIFO is not a regular file; accepted: a regular file of values, at most 8 MiB, or - for stdin"},
 
 	// The injector's KUMA_RUNTIME_* settings.
 	{injectorEnv, "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME=TP", `KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME: "TP" is not an object name; accepted: an object name such as kuma-transparent-proxy-config (lowercase letters, digits, '-' and '.')`},
@@ -425,6 +436,24 @@ func runKumaInit(t *testing.T, name string, args []string) string {
 	}
 	return strings.TrimSuffix(stderr.String(), "\n")
 }
+
+// namedFiles are command lines of the real binaries, kuma-init or meshinit, whose $FIFO is a FIFO
+// no one writes to: a program that opened it to read would wait for ever. The message is what the
+// program printed on stderr, the FIFO's path written $FIFO again.
+var namedFiles = &place{"files named on a command line: devices and FIFOs", func(t *testing.T, in string) string {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := strings.Fields(strings.ReplaceAll(in, "$FIFO", fifo))
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), binaries.Build(t, args[0]), args[1:]...)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil {
+		return "(accepted)"
+	}
+	return strings.ReplaceAll(strings.TrimSuffix(stderr.String(), "\n"), fifo, "$FIFO")
+}}
 
 // The environments, one variable a line: the injector's, and install-cni's, to which Kubernetes
 // adds KUBERNETES_SERVICE_HOST in every pod. The message follows the program's "the settings are
