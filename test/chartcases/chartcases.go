@@ -66,7 +66,7 @@ var Cases = []Case{
 	// The providers of Kuma's CNI documentation, with its values.
 	{Name: "cni-cilium", Provider: "Cilium 1.14+", Note: "set Cilium's `cni.exclusive=false`; before 1.14 the file is `05-cilium.conf`", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
 	{Name: "cni-calico", Provider: "Calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},
-	{Name: "cni-k3s-flannel", Provider: "k3s (Flannel)", Set: chained("/var/lib/rancher/k3s/agent/etc/cni/net.d", "/bin", "10-flannel.conflist")},
+	{Name: "cni-k3s-flannel", Provider: "k3s (Flannel)", Note: "`cni.binDir` is the `bin_dir` of `/var/lib/rancher/k3s/agent/etc/containerd/config.toml`: k3s's static CNI directory (k3s-io/k3s#10868); Kuma's documentation gives `/bin`, older k3s's, a system directory of the host the chart refuses to mount", Set: chained("/var/lib/rancher/k3s/agent/etc/cni/net.d", "/var/lib/rancher/k3s/data/cni", "10-flannel.conflist")},
 	{Name: "cni-kind", Provider: "kind", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-kindnet.conflist")},
 	{Name: "cni-azure", Provider: "Azure CNI", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-azure.conflist")},
 	{Name: "cni-azure-swift-overlay", Provider: "Azure CNI, swift overlay", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "15-azure-swift-overlay.conflist")},

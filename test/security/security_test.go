@@ -140,6 +140,9 @@ func TestCNIRights(t *testing.T) {
 		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
 		t.Errorf("install-cni's security context: %+v", sc)
 	}
+	if p := spec.SecurityContext; p == nil || p.SeccompProfile == nil || p.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("install-cni's pod security context %+v, want the RuntimeDefault seccomp profile", p)
+	}
 	if probe := spec.Containers[0].ReadinessProbe.HTTPGet; probe.Host != "127.0.0.1" {
 		t.Errorf("install-cni's readiness is served on %q, not the node's loopback", probe.Host)
 	}

@@ -194,6 +194,19 @@ Settings that only make sense together; each failure names the values and what t
 {{- if and .Values.cni.chained (not .Values.cni.enabled) -}}
 {{- fail "cni.chained is true but cni.enabled is false: set cni.enabled=true to install kuma-cni" -}}
 {{- end -}}
+{{- /*
+install-cni runs as root and mounts cni.netDir, cni.binDir and cni.runDir read-write: a system
+directory of the host there would hand it the host. The list is of such directories themselves; the CNI
+directories of the distributions are below them (/etc/cni/net.d, /opt/cni/bin, GKE's
+/home/kubernetes/bin, k3s's /var/lib/rancher/k3s/...).
+*/ -}}
+{{- $system := list "/" "/bin" "/boot" "/dev" "/etc" "/etc/kubernetes" "/home" "/lib" "/lib32" "/lib64" "/mnt" "/opt" "/proc" "/root" "/run" "/sbin" "/srv" "/sys" "/tmp" "/usr" "/usr/bin" "/usr/lib" "/usr/lib64" "/usr/libexec" "/usr/local" "/usr/local/bin" "/usr/local/sbin" "/usr/sbin" "/var" "/var/lib" "/var/lib/kubelet" "/var/run" -}}
+{{- range $key, $example := dict "netDir" "/etc/cni/net.d" "binDir" "/opt/cni/bin" "runDir" "/var/run/kuma-cni" -}}
+{{- $dir := index $.Values.cni $key -}}
+{{- if and $.Values.cni.enabled (has (clean $dir) $system) -}}
+{{- fail (printf "cni.%s %q is a system directory of the host, which the kuma-cni DaemonSet would mount read-write into a root container; accepted: the node's CNI directory itself, such as %s" $key $dir $example) -}}
+{{- end -}}
+{{- end -}}
 {{- with .Values.cni.confName -}}
 {{- if and (not $.Values.cni.chained) (hasSuffix ".conflist" .) -}}
 {{- fail (printf "cni.confName %q is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf or .json, such as kuma-cni.conf, or set cni.chained=true to chain into %s" . .) -}}
