@@ -45,6 +45,8 @@ type Injector struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// waitErr is how the process ended, once exited is closed.
+	waitErr error
 }
 
 // RunInjector starts the injector binary and waits until it is ready. When the test ends it is
@@ -92,8 +94,7 @@ func (c *Cluster) RunInjector(ctx context.Context, t testing.TB, binary string, 
 	if err := inj.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var waitErr error
-	go func() { waitErr = inj.cmd.Wait(); logFile.Close(); close(inj.exited) }()
+	go func() { inj.waitErr = inj.cmd.Wait(); logFile.Close(); close(inj.exited) }()
 	t.Cleanup(func() {
 		inj.Stop(10 * time.Second)
 		if t.Failed() {
@@ -105,7 +106,7 @@ func (c *Cluster) RunInjector(ctx context.Context, t testing.TB, binary string, 
 		select {
 		case <-inj.exited:
 			log, _ := os.ReadFile(inj.Log)
-			return false, fmt.Errorf("it stopped: %v\n%s", waitErr, log)
+			return false, fmt.Errorf("it stopped: %v\n%s", inj.waitErr, log)
 		default:
 		}
 		return inj.Ready(), nil
@@ -143,4 +144,10 @@ func (i *Injector) Stop(grace time.Duration) (killed bool) {
 		<-i.exited
 		return true
 	}
+}
+
+// Exited returns how the process ended, nil for exit status 0, once Stop has returned.
+func (i *Injector) Exited() error {
+	<-i.exited
+	return i.waitErr
 }

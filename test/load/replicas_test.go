@@ -1,8 +1,10 @@
 package load
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +32,9 @@ const (
 // the balancer's address, creates pods at the load's concurrency, and midway stops a replica the way
 // kubelet stops its pod: SIGTERM, the endpoint taken out when kube-proxy would, SIGKILL after the
 // grace period. No create may fail and every pod must be injected, whatever the failure policy:
-// with Fail a failure is a refused pod, with Ignore a pod admitted outside the mesh.
+// with Fail a failure is a refused pod, with Ignore a pod admitted outside the mesh. The replica
+// must exit by its drain, never killed: status 0, after its log said, in this order, that it
+// drained, that the drain ended, and that every request in flight was answered.
 func TestReplicaStoppedUnderLoad(t *testing.T) {
 	ctx := t.Context()
 	binary := binaries.Build(t, "injector")
@@ -68,6 +72,9 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 			out := workload{namespaces: namespaces, concurrency: loadConcurrency, stop: enough, progress: progress}.run(ctx, unthrottled(t, c.Config))
 			s := stored(ctx, t, c.Client, namespaces, out.created)
 
+			if err := drainedExit(stopped); err != nil {
+				t.Errorf("the stopped replica did not exit by its drain: %v", err)
+			}
 			t.Logf("figures: replica stopped, failurePolicy %s: %s", policy, out)
 			t.Logf("figures: replica stopped, failurePolicy %s: %s; connections to the stopped replica %d, to the other %d, reset for want of an endpoint %d; admitted uninjected %d",
 				policy, report, lb.endpoint(stopped).conns.Load(), lb.endpoint(survivor).conns.Load(), lb.reset.Load(), len(s.uninjected))
@@ -80,6 +87,37 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// drainSteps are the injector's log messages of a stop by drain, in their order.
+var drainSteps = []string{
+	"stopping: /readyz fails and the webhook serves on until the drain period ends",
+	"the drain period ended; the webhook server stops taking requests and answers those in flight",
+	"webhook server stopped; every request in flight was answered",
+}
+
+// drainedExit says how inj's exit, once stopped, differs from a stop by its drain.
+func drainedExit(inj *testcluster.Injector) error {
+	if err := inj.Exited(); err != nil {
+		return fmt.Errorf("it exited with %v", err)
+	}
+	data, err := os.ReadFile(inj.Log)
+	if err != nil {
+		return err
+	}
+	next := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		var entry struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && next < len(drainSteps) && entry.Msg == drainSteps[next] {
+			next++
+		}
+	}
+	if next < len(drainSteps) {
+		return fmt.Errorf("its log never said %q after the steps before it", drainSteps[next])
+	}
+	return nil
 }
 
 // stopReplica stops the injector as kubelet stops its pod, while kube-proxy takes its endpoint
