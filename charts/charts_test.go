@@ -312,7 +312,7 @@ func TestBadValues(t *testing.T) {
 	}{
 		{"not a boolean", []string{"cni.chained=maybe"}, `cni.chained: "maybe" is a string; accepted: a boolean`},
 		{"unknown key", []string{"cni.chaned=true"}, `cni: has no key "chaned"; accepted: the keys binDir, chained, confName, containerSecurityContext, enabled, excludeNamespaces, image, logLevel, metricsPort, namespace, netDir, nodeSelector, podAnnotations, readinessPort, repair, resources, runDir, taintController, tolerations`},
-		{"unknown top-level key", []string{"controlplane.replicas=2"}, `values: has no key "controlplane"; accepted: the keys admissionPolicy, cni, controlPlane, dataPlane, global, tls, webhook`},
+		{"unknown top-level key", []string{"controlplane.replicas=2"}, `values: has no key "controlplane"; accepted: the keys admissionPolicy, cni, controlPlane, dataPlane, global, networkPolicy, tls, webhook`},
 		{"not in the enum", []string{"webhook.failurePolicy=Never"}, `webhook.failurePolicy: "Never" is not accepted; accepted: Fail or Ignore`},
 		{"root sidecar", []string{"dataPlane.uid=0"}, `dataPlane.uid: "0" is less than 1; accepted: a UID 1-2147483647 (not 0: the sidecar must not run as root), or null for the default`},
 		{"relative path", []string{"cni.netDir=etc/cni"}, `cni.netDir: "etc/cni" is not accepted; accepted: an absolute directory path`},

@@ -63,6 +63,10 @@ var Cases = []Case{
 		"dataPlane.controlPlaneURL=https://kuma-control-plane.kuma-system:5678"}},
 	// Kuma's control plane's CA, from the Secret Kuma keeps it in.
 	{Name: "control-plane-ca-from-secret", Set: []string{"dataPlane.controlPlaneCA.secretName=kuma-tls-cert"}},
+	// The webhook for the API server alone: its client certificate required, the NetworkPolicy.
+	{Name: "webhook-locked-down", Set: []string{"webhook.clientCA.configMapName=apiserver-webhook-client-ca",
+		"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.0/24,fd00:10::/64}",
+		`networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\.io/metadata\.name=monitoring`}},
 	// The providers of Kuma's CNI documentation, with its values.
 	{Name: "cni-cilium", Provider: "Cilium 1.14+", Note: "set Cilium's `cni.exclusive=false`; before 1.14 the file is `05-cilium.conf`", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "05-cilium.conflist")},
 	{Name: "cni-calico", Provider: "Calico", Set: chained("/etc/cni/net.d", "/opt/cni/bin", "10-calico.conflist")},

@@ -38,10 +38,11 @@ type Cluster struct {
 	Certs *envtest.WebhookInstallOptions
 }
 
-// New starts a control plane and makes the serving certificate.
-func New(ctx context.Context, t testing.TB) *Cluster {
+// New starts a control plane, changed by options as kubeenv.Start's, and makes the serving
+// certificate.
+func New(ctx context.Context, t testing.TB, options ...func(*envtest.Environment)) *Cluster {
 	t.Helper()
-	c := &Cluster{Env: kubeenv.Start(t)}
+	c := &Cluster{Env: kubeenv.Start(t, options...)}
 	c.Kubeconfig = c.WriteKubeconfig(t)
 	c.Certs = &envtest.WebhookInstallOptions{LocalServingHost: "127.0.0.1"}
 	if err := c.Certs.PrepWithoutInstalling(); err != nil {

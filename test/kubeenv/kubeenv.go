@@ -65,13 +65,17 @@ func Environment() (*envtest.Environment, error) {
 	return env, nil
 }
 
-// Start starts a control plane for one test and stops it when the test ends. Missing binaries fail
-// the test under CI=true and skip it elsewhere.
-func Start(t testing.TB) *Env {
+// Start starts a control plane for one test and stops it when the test ends; options change the
+// environment first, such as the API server's flags. Missing binaries fail the test under CI=true
+// and skip it elsewhere.
+func Start(t testing.TB, options ...func(*envtest.Environment)) *Env {
 	t.Helper()
 	env, err := Environment()
 	if err != nil {
 		prereq.Missing(t, "%v", err)
+	}
+	for _, option := range options {
+		option(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -186,6 +186,14 @@ Settings that only make sense together; each failure names the values and what t
 {{- else if or $tls.secretName $tls.caBundle -}}
 {{- fail (printf "tls.secretName and tls.caBundle are only read when tls.mode is secret, and it is %q: set tls.mode=secret, or unset them" $tls.mode) -}}
 {{- end -}}
+{{- with .Values.webhook.clientCA -}}
+{{- if and .secretName .configMapName -}}
+{{- fail (printf "webhook.clientCA names both the Secret %q and the ConfigMap %q: the CA comes from one of them; unset the other" .secretName .configMapName) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.apiServerCIDRs) -}}
+{{- fail "networkPolicy.enabled is true but networkPolicy.apiServerCIDRs is empty: the API server could not reach the webhook; give the API server's addresses as the injector's pods see them, such as 10.0.0.0/24" -}}
+{{- end -}}
 {{- with .Values.dataPlane.controlPlaneCA -}}
 {{- if and .secretName .configMapName -}}
 {{- fail (printf "dataPlane.controlPlaneCA names both the Secret %q and the ConfigMap %q: the CA comes from one of them; unset the other" .secretName .configMapName) -}}
@@ -212,4 +220,9 @@ directories of the distributions are below them (/etc/cni/net.d, /opt/cni/bin, G
 {{- fail (printf "cni.confName %q is a conflist, but standalone mode (cni.chained=false) writes kuma-cni's own single-plugin file: give a name ending in .conf or .json, such as kuma-cni.conf, or set cni.chained=true to chain into %s" . .) -}}
 {{- end -}}
 {{- end -}}
+{{- end -}}
+
+{{- /* Whether the injector requires client certificates signed by webhook.clientCA. */ -}}
+{{- define "meshinit.clientCA" -}}
+{{- if or .Values.webhook.clientCA.secretName .Values.webhook.clientCA.configMapName -}}true{{- end -}}
 {{- end -}}
