@@ -6,11 +6,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/internal/readfile"
@@ -20,7 +27,8 @@ import (
 func controlPlaneCommand() *cobra.Command {
 	var opts values.Options
 	release := charts.Release{}
-	var createNamespace, skipCRDs bool
+	var createNamespace, skipCRDs, fromCluster bool
+	var kubeconfig string
 	cmd := &cobra.Command{
 		Use:   "control-plane",
 		Short: "Print the manifests of meshinit's injector (and kuma-cni) for kubectl apply",
@@ -29,8 +37,9 @@ func controlPlaneCommand() *cobra.Command {
 			"prints its manifests, preceded by the release namespace. The values are checked against the chart's\n" +
 			"schema, and the injector's resulting KUMA_RUNTIME_* settings as the injector checks them at start.\n" +
 			"It includes Kuma's ContainerPatch CRD unless --skip-crds: where Kuma's control plane runs, skip it.\n" +
-			"With tls.mode=generate (the default) each run makes a new certificate; use tls.mode=secret or\n" +
-			"certManager, or Helm, to apply again without a new one.",
+			"With tls.mode=generate (the default) it keeps the certificate the injector already serves, read from\n" +
+			"the cluster (--kubeconfig), so that applying again never breaks admission; where that certificate\n" +
+			"cannot serve on, or the cluster cannot be read, it makes a new one and says so.",
 		Example: "  meshinit install control-plane \\\n" +
 			"    --set cni.enabled=true --set cni.chained=true \\\n" +
 			"    --set cni.netDir=/etc/cni/net.d --set cni.binDir=/opt/cni/bin \\\n" +
@@ -60,6 +69,11 @@ func controlPlaneCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if fromCluster {
+				if manifest, err = keepClusterCertificate(cmd.Context(), cmd.ErrOrStderr(), kubeconfig, objs, manifest); err != nil {
+					return err
+				}
+			}
 			out := cmd.OutOrStdout()
 			if createNamespace {
 				fmt.Fprintf(out, "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", release.Namespace)
@@ -79,6 +93,9 @@ func controlPlaneCommand() *cobra.Command {
 	f.StringVar(&release.Name, "release-name", "meshinit", "the Helm release name, which prefixes the objects' names")
 	f.StringVar(&release.KubeVersion, "kube-version", "", "the cluster's Kubernetes version, such as v1.31.0 (default: this binary's libraries')")
 	f.BoolVar(&createNamespace, "create-namespace", true, "print the namespace too")
+	f.BoolVar(&fromCluster, "certificate-from-cluster", true,
+		"with tls.mode=generate, keep the injector's certificate from its Secret in the cluster; false: always a new one, without a word")
+	f.StringVar(&kubeconfig, "kubeconfig", "", "the kubeconfig of the cluster to read the injector's certificate from (default: $KUBECONFIG, then ~/.kube/config)")
 	f.BoolVar(&skipCRDs, "skip-crds", false,
 		"leave out the ContainerPatch CRD, which Kuma's control plane installs (helm install adds it only where it is missing)")
 	return cmd
@@ -119,4 +136,56 @@ func (b boundedFiles) Get(path string, _ ...getter.Option) (*bytes.Buffer, error
 		return nil, fmt.Errorf("%w; accepted: a regular file of values, at most %d MiB, or - for stdin", err, maxValuesFileBytes>>20)
 	}
 	return bytes.NewBuffer(data), nil
+}
+
+// readTimeout bounds the read of the injector's Secret: a cluster that does not answer is one the
+// manifests are not kept for.
+const readTimeout = 10 * time.Second
+
+// keepClusterCertificate, when the chart generated the injector's certificate, keeps the one of
+// the cluster's Secret instead, or has the webhook trust both CAs (charts.KeepCertificate); it
+// warns on w when it cannot.
+func keepClusterCertificate(ctx context.Context, w io.Writer, kubeconfig string, objs []*unstructured.Unstructured, manifest string) (string, error) {
+	generated, err := charts.GeneratedSecret(objs)
+	if err != nil || generated == nil {
+		return manifest, err
+	}
+	name := generated.Namespace + "/" + generated.Name
+	existing, err := clusterSecret(ctx, kubeconfig, generated.Namespace, generated.Name)
+	switch {
+	case err != nil:
+		warn(w, []string{fmt.Sprintf("the injector's Secret %s could not be read from the cluster (%v): these manifests hold a new CA and certificate; "+
+			"applied over an installed injector, admissions fail until kubelet updates its Secret volume. Give --kubeconfig to keep the installed certificate, "+
+			"or --certificate-from-cluster=false to make a new one without this warning", name, err)})
+		return manifest, nil
+	case existing == nil:
+		return manifest, nil // a first install
+	}
+	out, kept, why := charts.KeepCertificate(manifest, generated, existing, time.Now())
+	if !kept {
+		warn(w, []string{fmt.Sprintf("the certificate of the injector's Secret %s cannot be kept: %s. These manifests hold a new one, and the webhook's caBundle "+
+			"trusts the old CA and the new one, so that admissions go on while kubelet updates the injector's Secret volume; apply them again once "+
+			"the injector serves the new certificate, to drop the old CA", name, why)})
+	}
+	return out, nil
+}
+
+// clusterSecret gets a Secret from the cluster of kubeconfig; nil if there is none of that name.
+func clusterSecret(ctx context.Context, kubeconfig, namespace, name string) (*corev1.Secret, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = readTimeout
+	client, err := corev1client.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := client.Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return secret, err
 }

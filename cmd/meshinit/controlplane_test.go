@@ -61,7 +61,7 @@ func helmTemplate(t *testing.T, set []string) string {
 func TestInstallControlPlaneIsHelm(t *testing.T) {
 	for _, c := range chartcases.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			stdout, stderr, err := run(t, "", append([]string{"install", "control-plane", "--kube-version", kubeenv.KubeVersion}, c.Args()...)...)
+			stdout, stderr, err := run(t, "", append([]string{"install", "control-plane", "--kube-version", kubeenv.KubeVersion, "--certificate-from-cluster=false"}, c.Args()...)...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
 			}
