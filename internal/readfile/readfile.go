@@ -57,24 +57,3 @@ func Context(ctx context.Context, r io.Reader, name string, limit int64) ([]byte
 		return nil, fmt.Errorf("reading %s: %w", name, context.Cause(ctx))
 	}
 }
-
-// Check says whether path is a regular file of at most limit bytes, for files that a library
-// reads itself (Helm's values files): what it then reads is that file, unless it is replaced in
-// between.
-func Check(path string, limit int64) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s is not a regular file", path)
-	case fi.Size() > limit:
-		return fmt.Errorf("%s is over %d bytes", path, limit)
-	}
-	return nil
-}

@@ -40,34 +40,6 @@ func TestRegular(t *testing.T) {
 	}
 }
 
-func TestCheck(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "file")
-	if err := os.WriteFile(file, []byte("12345"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := Check(file, 5); err != nil {
-		t.Errorf("a file at the limit: %v", err)
-	}
-	for _, tc := range []struct {
-		path  string
-		limit int64
-		want  string
-	}{
-		{file, 4, file + " is over 4 bytes"},
-		{fifo, 5, fifo + " is not a regular file"},
-		{"/dev/zero", 5, "/dev/zero is not a regular file"},
-	} {
-		if err := Check(tc.path, tc.limit); err == nil || err.Error() != tc.want {
-			t.Errorf("Check(%s, %d) = %v, want %q", tc.path, tc.limit, err, tc.want)
-		}
-	}
-}
-
 // TestContext: a read of a reader that never ends gives up when the context ends, with its cause.
 func TestContext(t *testing.T) {
 	r, w, err := os.Pipe()
