@@ -4,8 +4,8 @@ SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 FUZZTIME ?= 10s
-# FUZZ_CI_TIME is how long `make test` fuzzes each target: on 2 cores, 18 targets at 3s add 1.5
-# minutes, 8 when the fuzzing builds are not cached yet.
+# FUZZ_CI_TIME is how long `make test` fuzzes each target hack/fuzz.sh finds (every Fuzz function),
+# on top of each one's fuzzing build.
 FUZZ_CI_TIME ?= 3s
 TEST_TIMEOUT ?= 30m
 
