@@ -34,6 +34,7 @@ func fullConfig() *TransparentProxyConfig {
 	c.Redirect.VNet.Networks = VNetworks{{Interface: "docker0", CIDR: netip.MustParsePrefix("172.17.0.0/16")},
 		{Interface: "br+", CIDR: netip.MustParsePrefix("fd01::/64")}}
 	c.Meshinit.ReachableServices = Services{"redis_kuma-demo_svc_6379", "elastic_kuma-demo_svc_9200"}
+	c.SetBackend(BackendIPTables) // storeFirewalld's rules are iptables rules
 	c.DropInvalidPackets, c.StoreFirewalld, c.Verbose, c.DryRun, c.CNIMode = true, true, true, true, true
 	c.Log = Log{Enabled: true, Level: 4}
 	c.Comments.Disabled = true
@@ -105,6 +106,10 @@ func TestParseDocumentForms(t *testing.T) {
 		{name: "an empty list replaces nothing", doc: "redirect:\n  inbound:\n    excludePortsForIPs: []\n",
 			want: func(c *TransparentProxyConfig) { c.Redirect.Inbound.ExcludePortsForIPs = CIDRs{} }},
 		{name: "Kuma's eBPF mode off", doc: "ebpf:\n  enabled: false\n", want: func(*TransparentProxyConfig) {}},
+		{name: "the nftables backend", doc: "meshinit:\n  backend: nftables\n",
+			want: func(c *TransparentProxyConfig) { c.SetBackend(BackendNFTables) }},
+		{name: "auto named is auto", doc: "meshinit:\n  backend: auto\n",
+			want: func(c *TransparentProxyConfig) { c.Meshinit.Backend = BackendAuto }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseTransparentProxyConfig([]byte(tc.doc))
@@ -220,6 +225,10 @@ ebpf:
 			want: []string{`meshinit.reachableServices: "{\"a\":\"b\"}" is neither a string nor a number`}},
 		{name: "a duration without its unit", doc: "retry:\n  sleepBetweenRetries: \"2\"\n",
 			want: []string{`retry.sleepBetweenRetries: "2" is not a non-negative duration; accepted: ` + FormDurationText}},
+		{name: "an unknown backend", doc: "meshinit:\n  backend: ebpf\n",
+			want: []string{`meshinit.backend: "ebpf" is not a transparent-proxy backend; accepted: auto, iptables or nftables`}},
+		{name: "firewalld's iptables rules with nftables", doc: "storeFirewalld: true\nmeshinit:\n  backend: nftables\n",
+			want: []string{`storeFirewalld: "true" stores iptables rules in firewalld's direct.xml, which meshinit.backend: nftables does not install; accepted: false, or meshinit.backend: iptables or auto`}},
 		{name: "user out of range", doc: "kumaDPUser: 4294967295\n",
 			want: []string{`kumaDPUser: "4294967295" is out of range for a UID; accepted: ` + FormUser}},
 	} {
@@ -283,9 +292,12 @@ func TestConfigWarnings(t *testing.T) {
 	c.SetInboundExcluded(PortRanges{{22, 22}, {20, 30}})
 	c.Redirect.Outbound.ExcludePortsForIPs = CIDRs{netip.MustParsePrefix("10.0.0.1/8"), netip.MustParsePrefix("fd00::/8")}
 	c.Redirect.Inbound.IncludePorts = Ports{8080}
+	c.SetBackend(BackendNFTables)
+	c.IPTablesExecutables = Executables{"iptables": "/sbin/iptables", "iptables-save": "/sbin/iptables-save", "iptables-restore": "/sbin/iptables-restore"}
 	want := []string{
 		"redirect.inbound.excludePorts: 20-30 overlaps 22",
 		"redirect.inbound.excludePorts: have no effect: redirect.inbound.includePorts names the only ports redirected, as in Kuma",
+		"iptablesExecutables: ignored: meshinit.backend is nftables, which runs no iptables program",
 		"redirect.outbound.excludePortsForIPs: 10.0.0.1/8 has host bits set; it means 10.0.0.0/8",
 		"redirect.outbound.excludePortsForIPs: IPv6 entries have no effect in ipv4 mode",
 	}

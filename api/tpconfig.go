@@ -142,6 +142,8 @@ type Extensions struct {
 	Redirect     ExtensionRedirects `json:"redirect,omitzero"`
 	// ReachableServices scopes the proxy's configuration; it does not change the rules.
 	ReachableServices Services `json:"reachableServices,omitempty"`
+	// Backend installs the rules through iptables or nftables; empty is auto.
+	Backend Backend `json:"backend,omitempty"`
 }
 
 // ExtensionRedirects are meshinit's additions to each flow.
@@ -289,6 +291,7 @@ func (c *TransparentProxyConfig) Validate() error {
 		errs.Add(fmt.Sprintf("%s[%d]", c.Path(&c.Redirect.VNet.Networks), i), roundTrip(n.String(), ParseVNetwork))
 	}
 	c.IPTablesExecutables.validate(c.Path(&c.IPTablesExecutables), &errs)
+	c.validateBackend(&errs)
 	if c.EBPF.Enabled {
 		errs.Add(c.Path(&c.EBPF.Enabled), &FieldError{Value: "true",
 			Problem: "asks for Kuma's eBPF mode, which meshinit does not implement", Accepted: "false: iptables rules"})
@@ -370,6 +373,7 @@ func (c *TransparentProxyConfig) Warnings() []string {
 				" names the only ports redirected, as in Kuma"})
 		}
 	}
+	out = append(out, c.backendWarnings()...)
 	mode := c.Family()
 	for _, f := range []*Flow{&c.Redirect.Inbound, &c.Redirect.Outbound} {
 		field := c.Path(&f.ExcludePortsForIPs)

@@ -59,6 +59,34 @@ func TestParseIPFamilyMode(t *testing.T) {
 	}
 }
 
+func TestParseBackend(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Backend
+		wantErr string
+	}{
+		{in: "auto", want: BackendAuto},
+		{in: "", want: BackendAuto},
+		{in: " nftables ", want: BackendNFTables},
+		{in: "iptables", want: BackendIPTables},
+		{in: "nft", wantErr: `"nft" is not a transparent-proxy backend; accepted: ` + FormBackend},
+		{in: "IPTables", wantErr: `"IPTables" is not a transparent-proxy backend; accepted: ` + FormBackend},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseBackend(tc.in)
+			checkParse(t, got, err, tc.want, tc.wantErr)
+		})
+	}
+	c := DefaultTransparentProxyConfig()
+	if c.Backend() != BackendAuto {
+		t.Errorf("default backend %q", c.Backend())
+	}
+	c.SetBackend(BackendAuto)
+	if c.Meshinit.Backend != "" {
+		t.Errorf("auto is written as %q; documents that do not choose must stay as they were", c.Meshinit.Backend)
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	for _, tc := range []struct {
 		in      string

@@ -57,6 +57,8 @@ type Injector struct {
 	// CACertFile holds the control plane's CA; ReadCACert reads it into CACert, the PEM that
 	// kuma-dp checks the control plane's certificate with. Both are empty when none is set.
 	CACertFile, CACert string
+	// TransparentProxyBackend is how kuma-init and kuma-cni install the rules.
+	TransparentProxyBackend api.Backend
 }
 
 // SidecarContainer is the kuma-sidecar container.

@@ -53,6 +53,7 @@ func TestDefault(t *testing.T) {
 			ApplicationProbeProxyPort: 9001,
 			TransparentProxyConfigMap: "kuma-transparent-proxy-config",
 			ContainerPatches:          []string{},
+			TransparentProxyBackend:   api.BackendAuto,
 		},
 		SidecarTraffic: SidecarTraffic{
 			ExcludeInboundPorts: api.PortRanges{}, ExcludeOutboundPorts: api.PortRanges{},
@@ -82,6 +83,7 @@ func TestLoadValues(t *testing.T) {
 		{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT=8443", func(c *Config) { c.AdmissionServer.Port = 8443 }},
 		{"KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=/certs/", func(c *Config) { c.AdmissionServer.CertDir = "/certs" }},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true", func(c *Config) { c.Injector.CNIEnabled = true }},
+		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_BACKEND=nftables", func(c *Config) { c.Injector.TransparentProxyBackend = api.BackendNFTables }},
 		{"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=kumahq/kuma-dp:2.9.0", func(c *Config) {
 			c.Injector.SidecarContainer.Image, c.Injector.SidecarContainer.KumaDPVersion = "kumahq/kuma-dp:2.9.0", Version{2, 9}
 		}},

@@ -42,6 +42,7 @@ var bindings = []binding{
 	bind(settings.InitPrivileged, api.ParseStrictBool, func(c *Config) *bool { return &c.Injector.InitContainer.Privileged }),
 	bind(settings.BuiltinDNS.Setting, api.ParseStrictBool, func(c *Config) *bool { return &c.Injector.BuiltinDNS.Enabled }),
 	bindValue(settings.BuiltinDNSPort, func(c *Config) *uint16 { return &c.Injector.BuiltinDNS.Port }),
+	bindValue(settings.TransparentProxyBackend, func(c *Config) *api.Backend { return &c.Injector.TransparentProxyBackend }),
 	bindValue(settings.TransparentProxyConfigMap, func(c *Config) *string { return &c.Injector.TransparentProxyConfigMap }),
 	bindValue(settings.ContainerPatches, func(c *Config) *[]string { return &c.Injector.ContainerPatches }),
 	bindValue(settings.ApplicationProbeProxyPort, func(c *Config) *uint16 { return &c.Injector.ApplicationProbeProxyPort }),

@@ -47,6 +47,7 @@ const (
 	kumaDP210   = "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IMAGE=docker.io/kumahq/kuma-dp:2.10.11"
 	kumaInit210 = "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE=docker.io/kumahq/kuma-init:2.10.11"
 	cniMode     = "KUMA_RUNTIME_KUBERNETES_INJECTOR_CNI_ENABLED=true"
+	nftables    = "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_BACKEND=nftables"
 )
 
 var goldenCases = map[string]goldenCase{
@@ -72,13 +73,15 @@ var goldenCases = map[string]goldenCase{
 	}},
 	"cluster-env-vars-then-annotation-env-vars": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_ENV_VARS=SHARED=from-cluster;CLUSTER=1"}},
-	"privileged-init-container":               {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
-	"cni-mode-validation-container":           {env: []string{cniMode}},
-	"cni-mode-keeps-other-multus-networks":    {env: []string{cniMode}, classic: true},
-	"cni-mode-validation-kuma-2.10-image":     {env: []string{cniMode, kumaInit210}},
-	"cni-mode-gateway-no-validation":          {env: []string{cniMode}},
-	"kuma-classic-native-sidecar-probes-kept": {classic: true},
-	"kuma-init-uid-before-rules-warned":       {classic: true},
+	"privileged-init-container":                   {env: []string{"KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_PRIVILEGED=true"}},
+	"cni-mode-validation-container":               {env: []string{cniMode}},
+	"cni-mode-keeps-other-multus-networks":        {env: []string{cniMode}, classic: true},
+	"cni-mode-validation-kuma-2.10-image":         {env: []string{cniMode, kumaInit210}},
+	"cni-mode-gateway-no-validation":              {env: []string{cniMode}},
+	"transparent-proxy-backend-nftables":          {env: []string{nftables}},
+	"cni-mode-transparent-proxy-backend-nftables": {env: []string{cniMode, nftables}},
+	"kuma-classic-native-sidecar-probes-kept":     {classic: true},
+	"kuma-init-uid-before-rules-warned":           {classic: true},
 	"kuma-empty-exclude-falls-back": {env: []string{
 		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_INBOUND_PORTS=22",
 		"KUMA_RUNTIME_KUBERNETES_SIDECAR_TRAFFIC_EXCLUDE_OUTBOUND_PORTS=5432,6379",

@@ -30,6 +30,15 @@ var (
 		Form: api.FormIPFamilyMode},
 		Parse: api.ParseIPFamilyMode, Get: (*api.TransparentProxyConfig).Family, Set: (*api.TransparentProxyConfig).SetFamily})
 
+	// TransparentProxyBackend is meshinit's: Kuma's rules are iptables rules, and its readers ignore
+	// meshinit.backend.
+	TransparentProxyBackend = declareValue(&Value[api.Backend]{Setting: &Setting{Name: "transparent-proxy-backend",
+		Description: "How the rules reach the kernel: iptables (its tools), nftables (a table of meshinit's own, over netlink, no iptables needed) or auto (iptables where the pod or node already uses it, nftables where iptables is missing).",
+		Env:         runtime + "INJECTOR_TRANSPARENT_PROXY_BACKEND", Default: string(api.BackendAuto),
+		Flag: "backend", FlagValue: "backend", Field: "meshinit.backend", Chart: "dataPlane.transparentProxyBackend",
+		Form: api.FormBackend},
+		Parse: api.ParseBackend, Get: (*api.TransparentProxyConfig).Backend, Set: (*api.TransparentProxyConfig).SetBackend})
+
 	RedirectInbound = declareValue(&Value[bool]{Setting: &Setting{Name: "redirect-inbound",
 		Description: "Redirect inbound traffic to the sidecar (false for gateways).",
 		Flag:        "redirect-inbound", FlagValue: "bool", Form: api.FormBool},

@@ -145,6 +145,7 @@ func clusterDocument(cfg *config.Config) *api.TransparentProxyConfig {
 	tp.Redirect.Outbound.ExcludePortsForIPs = traffic.ExcludeOutboundIPs
 	tp.Redirect.DNS.Enabled = cfg.Injector.BuiltinDNS.Enabled
 	tp.Redirect.DNS.Port = cfg.Injector.BuiltinDNS.Port
+	tp.SetBackend(cfg.Injector.TransparentProxyBackend)
 	return tp
 }
 

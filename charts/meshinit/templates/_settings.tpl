@@ -39,6 +39,7 @@
   "sidecar-requests-memory": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_RESOURCES_REQUESTS_MEMORY",
   "sidecar-uid": "KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_UID",
   "system-namespace": "KUMA_RUNTIME_KUBERNETES_SYSTEM_NAMESPACE",
+  "transparent-proxy-backend": "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_BACKEND",
   "transparent-proxy-configmap": "KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_CONFIGMAP_NAME"
 }
 {{- end -}}
@@ -81,6 +82,7 @@
   "sidecar-requests-memory": "64Mi",
   "sidecar-uid": "5678",
   "system-namespace": "kuma-system",
+  "transparent-proxy-backend": "auto",
   "transparent-proxy-configmap": "kuma-transparent-proxy-config"
 }
 {{- end -}}
@@ -89,6 +91,7 @@
 {{- define "meshinit.settingValues" -}}
 [
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_IP_FAMILY_MODE","dataPlane.ipFamilyMode"],
+  ["KUMA_RUNTIME_KUBERNETES_INJECTOR_TRANSPARENT_PROXY_BACKEND","dataPlane.transparentProxyBackend"],
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_INBOUND","dataPlane.redirectPortInbound"],
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_SIDECAR_CONTAINER_REDIRECT_PORT_OUTBOUND","dataPlane.redirectPortOutbound"],
   ["KUMA_RUNTIME_KUBERNETES_INJECTOR_BUILTIN_DNS_ENABLED","dataPlane.builtinDNS.enabled"],
