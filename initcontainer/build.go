@@ -37,8 +37,8 @@ type Ruleset struct {
 // without them an upstream query of the proxy and an application's query with the same ports
 // would share a conntrack entry, and answers would reach the wrong socket.
 const (
-	zoneProxyUpstream = 1
-	zoneApplication   = 2
+	zoneProxyUpstream uint16 = 1
+	zoneApplication   uint16 = 2
 )
 
 // maxMultiport is how many ports one multiport match holds; a range takes two.
@@ -58,7 +58,7 @@ func Families(cfg *api.TransparentProxyConfig) []Family {
 
 // Build returns the rules of one family for a valid configuration.
 func Build(cfg *api.TransparentProxyConfig, host Host, family Family) Ruleset {
-	b := builder{cfg: cfg, host: host, family: family, uid: strconv.FormatUint(uint64(host.ProxyUID), 10)}
+	b := builder{cfg: cfg, host: host, family: family, uid: api.UIDRange{First: host.ProxyUID, Last: host.ProxyUID}}
 	b.mangle()
 	b.raw()
 	b.nat()
@@ -69,7 +69,7 @@ type builder struct {
 	cfg    *api.TransparentProxyConfig
 	host   Host
 	family Family
-	uid    string
+	uid    api.UIDRange
 	chains []Chain
 	rules  []Rule
 }
@@ -147,7 +147,7 @@ func (b *builder) mangle() {
 	b.hook(tableMangle, "PREROUTING", ChainPrerouting, "arriving packets to "+ChainPrerouting, match{}, func() {
 		if b.cfg.DropInvalidPackets {
 			b.add(tableMangle, ChainPrerouting, "drop packets conntrack finds invalid", match{
-				extra: []string{"-m", "conntrack", "--ctstate", "INVALID"}, target: targetDrop})
+				ctInvalid: true, target: targetDrop})
 		}
 	})
 }
@@ -160,9 +160,9 @@ func (b *builder) raw() {
 	// CT sets a packet's zone only once, so the proxy's own flows are claimed first.
 	b.hook(tableRaw, "OUTPUT", ChainOutput, "outbound UDP to "+ChainOutput, match{proto: "udp"}, func() {
 		b.add(tableRaw, ChainOutput, "upstream DNS queries of the proxy in their own conntrack zone", match{
-			proto: "udp", dport: 53, extra: ownerIs(b.uid), target: conntrackZone(zoneProxyUpstream)})
+			proto: "udp", dport: 53, owner: uids(b.uid), target: conntrackZone(zoneProxyUpstream)})
 		b.add(tableRaw, ChainOutput, "DNS answers of the proxy in the conntrack zone of the applications", match{
-			proto: "udp", sport: b.cfg.Redirect.DNS.Port, extra: ownerIs(b.uid), target: conntrackZone(zoneApplication)})
+			proto: "udp", sport: b.cfg.Redirect.DNS.Port, owner: uids(b.uid), target: conntrackZone(zoneApplication)})
 		for _, ns := range servers {
 			b.add(tableRaw, ChainOutput, "DNS queries of the applications in their own conntrack zone", match{
 				dst: ns, proto: "udp", dport: 53, target: conntrackZone(zoneApplication)})
@@ -218,13 +218,13 @@ func (b *builder) nat() {
 
 	if in.Enabled {
 		if cfg.Log.Enabled {
-			b.add(tableNat, ChainInboundRedirect, "log inbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit inbound: ", cfg.Log.Level)})
+			b.add(tableNat, ChainInboundRedirect, "log inbound redirects", match{proto: "tcp", limited: true, target: logTo("meshinit inbound: ", cfg.Log.Level)})
 		}
 		b.add(tableNat, ChainInboundRedirect, "inbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(in.Port)})
 	}
 	if out.Enabled {
 		if cfg.Log.Enabled {
-			b.add(tableNat, ChainOutboundRedirect, "log outbound redirects", match{proto: "tcp", extra: logLimit, target: logTo("meshinit outbound: ", cfg.Log.Level)})
+			b.add(tableNat, ChainOutboundRedirect, "log outbound redirects", match{proto: "tcp", limited: true, target: logTo("meshinit outbound: ", cfg.Log.Level)})
 		}
 		b.add(tableNat, ChainOutboundRedirect, "outbound TCP to the sidecar", match{proto: "tcp", target: redirectTo(out.Port)})
 	}
@@ -254,16 +254,11 @@ func (b *builder) outbound() {
 			}
 			chunks := multiports(e.Ports)
 			if len(chunks) == 0 {
-				chunks = []string{""}
+				chunks = []api.PortRanges{nil}
 			}
 			for _, ports := range chunks {
-				var extra []string
-				if ports != "" {
-					extra = dports(ports)
-				}
-				extra = append(extra, ownerIs(e.UIDs.String())...)
 				b.add(tableNat, ChainOutbound, fmt.Sprintf("outbound %s of UIDs %s excluded", proto, e.UIDs), match{
-					proto: proto, extra: extra, target: targetReturn})
+					proto: proto, dports: ports, owner: uids(e.UIDs), target: targetReturn})
 			}
 		}
 	}
@@ -273,10 +268,10 @@ func (b *builder) outbound() {
 	// UDP port 53 explicitly, come first.
 	if b.dns() {
 		b.add(tableNat, ChainOutbound, "DNS of the proxy is not redirected", match{
-			proto: "udp", dport: 53, extra: ownerIs(b.uid), target: targetReturn})
+			proto: "udp", dport: 53, owner: uids(b.uid), target: targetReturn})
 		servers, all := b.nameservers()
 		if cfg.Log.Enabled && len(servers) > 0 {
-			b.add(tableNat, ChainOutbound, "log DNS redirects", match{proto: "udp", dport: 53, extra: logLimit, target: logTo("meshinit dns: ", cfg.Log.Level)})
+			b.add(tableNat, ChainOutbound, "log DNS redirects", match{proto: "udp", dport: 53, limited: true, target: logTo("meshinit dns: ", cfg.Log.Level)})
 		}
 		purpose := "DNS to the nameservers goes to the sidecar DNS"
 		if all {
@@ -298,11 +293,13 @@ func (b *builder) outbound() {
 		b.add(tableNat, ChainOutbound, "inbound traffic the proxy forwards to the application", match{
 			src: b.family.passthroughSource(), out: "lo", target: targetReturn})
 		b.add(tableNat, ChainOutbound, "proxy traffic to the pod address goes inbound", match{
-			dst: loopback, notDst: true, out: "lo", proto: "tcp", extra: ownerIs(b.uid), target: jump(ChainInboundRedirect)})
+			dst: loopback, notDst: true, out: "lo", proto: "tcp", owner: uids(b.uid), target: jump(ChainInboundRedirect)})
 	}
-	b.add(tableNat, ChainOutbound, "loopback traffic of other users is not redirected", match{
-		out: "lo", extra: ownerIsNot(b.uid), target: targetReturn})
-	b.add(tableNat, ChainOutbound, "traffic of the proxy is not redirected", match{extra: ownerIs(b.uid), target: targetReturn})
+	// Kuma matches the other users here (-m owner ! --uid-owner), which also matches packets of no
+	// socket at all; the proxy's own are not redirected by the next rule either way. nftables cannot
+	// match the absence of a socket, so both backends match the interface alone: the same decisions.
+	b.add(tableNat, ChainOutbound, "other loopback traffic is not redirected", match{out: "lo", target: targetReturn})
+	b.add(tableNat, ChainOutbound, "traffic of the proxy is not redirected", match{owner: uids(b.uid), target: targetReturn})
 	b.add(tableNat, ChainOutbound, "localhost is not redirected", match{dst: loopback, target: targetReturn})
 	b.addressExclusions(ChainOutbound, "outbound to an excluded address", out.ExcludePortsForIPs, targetReturn, func(m *match, p netip.Prefix) { m.dst = p })
 	b.ports(ChainOutbound, "outbound", out.IncludePorts, cfg.OutboundExcluded(), targetReturn, ChainOutboundRedirect)
@@ -343,7 +340,7 @@ func (b *builder) vnet() {
 
 // addressExclusions takes the traffic of the excluded addresses, matched by address, out of chain
 // with skip.
-func (b *builder) addressExclusions(chain, purpose string, ips api.CIDRs, skip []string, address func(*match, netip.Prefix)) {
+func (b *builder) addressExclusions(chain, purpose string, ips api.CIDRs, skip action, address func(*match, netip.Prefix)) {
 	for _, p := range b.familyCIDRs(ips) {
 		m := match{target: skip}
 		address(&m, p)
@@ -354,15 +351,15 @@ func (b *builder) addressExclusions(chain, purpose string, ips api.CIDRs, skip [
 // ports sends TCP from chain to the redirect chain: to the included ports when there are any,
 // otherwise to any port but the excluded ones, which skip takes out of chain; Kuma ignores the
 // excluded ports when ports are included.
-func (b *builder) ports(chain, flow string, include api.Ports, exclude api.PortRanges, skip []string, redirect string) {
+func (b *builder) ports(chain, flow string, include api.Ports, exclude api.PortRanges, skip action, redirect string) {
 	if len(include) > 0 {
 		for _, chunk := range multiports(singlePorts(include)) {
-			b.add(tableNat, chain, flow+" TCP to included ports to "+redirect, match{proto: "tcp", extra: dports(chunk), target: jump(redirect)})
+			b.add(tableNat, chain, flow+" TCP to included ports to "+redirect, match{proto: "tcp", dports: chunk, target: jump(redirect)})
 		}
 		return
 	}
 	for _, chunk := range multiports(exclude) {
-		b.add(tableNat, chain, flow+" to excluded ports", match{proto: "tcp", extra: dports(chunk), target: skip})
+		b.add(tableNat, chain, flow+" to excluded ports", match{proto: "tcp", dports: chunk, target: skip})
 	}
 	b.add(tableNat, chain, flow+" TCP to "+redirect, match{proto: "tcp", target: jump(redirect)})
 }
@@ -375,8 +372,6 @@ func singlePorts(ports api.Ports) api.PortRanges {
 	return out
 }
 
-func dports(multiport string) []string { return []string{"-m", "multiport", "--dports", multiport} }
-
 // familyCIDRs returns the masked entries of the family.
 func (b *builder) familyCIDRs(cidrs api.CIDRs) api.CIDRs {
 	if b.family == IPv6 {
@@ -385,26 +380,39 @@ func (b *builder) familyCIDRs(cidrs api.CIDRs) api.CIDRs {
 	return cidrs.IPv4()
 }
 
-// multiports splits port ranges into multiport match values of at most maxMultiport ports each,
-// a range counting two, in iptables' spelling ("22,8000:8100").
-func multiports(ranges api.PortRanges) []string {
-	var chunks []string
-	var cur []string
+// multiports splits port ranges into chunks that one multiport match holds: at most maxMultiport
+// ports each, a range counting two. nftables could hold them all in one set; it takes the same
+// chunks, so that both backends install one rule list.
+func multiports(ranges api.PortRanges) []api.PortRanges {
+	var chunks []api.PortRanges
+	var cur api.PortRanges
 	used := 0
 	for _, r := range ranges {
-		cost, text := 1, strconv.Itoa(int(r.First))
+		cost := 1
 		if r.First != r.Last {
-			cost, text = 2, fmt.Sprintf("%d:%d", r.First, r.Last)
+			cost = 2
 		}
 		if used+cost > maxMultiport {
-			chunks = append(chunks, strings.Join(cur, ","))
+			chunks = append(chunks, cur)
 			cur, used = nil, 0
 		}
-		cur = append(cur, text)
+		cur = append(cur, r)
 		used += cost
 	}
 	if len(cur) > 0 {
-		chunks = append(chunks, strings.Join(cur, ","))
+		chunks = append(chunks, cur)
 	}
 	return chunks
+}
+
+// multiportText spells a chunk as iptables' multiport match does: "22,8000:8100".
+func multiportText(chunk api.PortRanges) string {
+	parts := make([]string, len(chunk))
+	for i, r := range chunk {
+		parts[i] = strconv.Itoa(int(r.First))
+		if r.First != r.Last {
+			parts[i] = fmt.Sprintf("%d:%d", r.First, r.Last)
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -37,14 +37,15 @@ func TestMultiports(t *testing.T) {
 				t.Errorf("%d multiport rules, want %d", len(chunks), tc.want)
 			}
 			for _, c := range chunks {
-				slots := strings.Count(c, ",") + 1 + strings.Count(c, ":")
+				text := multiportText(c)
+				slots := strings.Count(text, ",") + 1 + strings.Count(text, ":")
 				if slots > maxMultiport {
-					t.Errorf("%q uses %d of %d multiport slots", c, slots, maxMultiport)
+					t.Errorf("%q uses %d of %d multiport slots", text, slots, maxMultiport)
 				}
 			}
 		})
 	}
-	if got := multiports(api.PortRanges{{First: 22, Last: 22}, {First: 8000, Last: 8100}}); !reflect.DeepEqual(got, []string{"22,8000:8100"}) {
+	if got := multiports(api.PortRanges{{First: 22, Last: 22}, {First: 8000, Last: 8100}}); len(got) != 1 || multiportText(got[0]) != "22,8000:8100" {
 		t.Errorf("spelling: %q", got)
 	}
 }

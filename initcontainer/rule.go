@@ -58,6 +58,9 @@ type Rule struct {
 	// Appended is for a rule in a built-in chain that goes after the rules of others there, rather
 	// than before them.
 	Appended bool `json:"appended,omitempty"`
+	// Comment is the comment the rule carries, empty when comments are disabled; Args hold it too.
+	Comment string `json:"-"`
+	match   match
 }
 
 // Spec is the rule's arguments as iptables-save prints them after "-A <chain> ".
@@ -77,22 +80,64 @@ func quote(arg string) string {
 	return arg
 }
 
-// match is a rule under construction. Its fields are the parts iptables-save prints in a fixed
-// order (addresses, interface, protocol) whatever order they were given in; then come the further
-// matches in the order given, the comment, and the target.
+// match is what a rule matches and does, backend-neutral: iptables arguments and nftables
+// expressions are both made from it. Its fields are the parts iptables-save prints in a fixed order
+// (addresses, interface, protocol, ports); then come the further matches, the comment, and the
+// target.
 type match struct {
 	src, dst netip.Prefix
 	notDst   bool
-	in, out  string
-	proto    string
-	sport    uint16
-	dport    uint16
-	extra    []string
-	target   []string
+	// in and out are interface names; a trailing + matches every name with that prefix.
+	in, out string
+	proto   string // tcp, udp, or "" for any
+	sport   uint16
+	dport   uint16
+	// dports is one multiport chunk (see multiports).
+	dports api.PortRanges
+	// owner is the UIDs whose sockets send the packet.
+	owner     *api.UIDRange
+	ctInvalid bool
+	// limited rate-limits the rule, so that logging cannot flood the kernel log however much
+	// traffic flows.
+	limited bool
+	target  action
 }
+
+// action is what a rule does with the packets it matches.
+type action struct {
+	verdict string // one of the verdicts below
+	chain   string // jump
+	port    uint16 // redirect
+	zone    uint16 // ct
+	prefix  string // log
+	level   api.LogLevel
+}
+
+// Verdicts of an action.
+const (
+	verdictJump     = "jump"
+	verdictReturn   = "RETURN"
+	verdictAccept   = "ACCEPT"
+	verdictDrop     = "DROP"
+	verdictRedirect = "REDIRECT"
+	verdictCT       = "CT"
+	verdictLog      = "LOG"
+)
+
+// logLimit is the rate of LOG rules: 10 a minute, burst 5, as iptables' limit match defaults.
+const logLimit = "10/min"
 
 // rule makes the rule, with our marker and its purpose as its comment unless comment is false.
 func (m match) rule(table, chain, purpose string, comment bool) Rule {
+	r := Rule{Table: table, Chain: chain, Args: m.args(purpose, comment), Purpose: purpose, match: m}
+	if comment {
+		r.Comment = Marker + purpose
+	}
+	return r
+}
+
+// args are the rule's iptables arguments, in the order and spelling iptables-save prints them.
+func (m match) args(purpose string, comment bool) []string {
 	var a []string
 	if m.src.IsValid() {
 		a = append(a, "-s", m.src.String())
@@ -121,40 +166,57 @@ func (m match) rule(table, chain, purpose string, comment bool) Rule {
 			a = append(a, "--dport", strconv.Itoa(int(m.dport)))
 		}
 	}
-	a = append(a, m.extra...)
+	if len(m.dports) > 0 {
+		a = append(a, "-m", "multiport", "--dports", multiportText(m.dports))
+	}
+	if m.owner != nil {
+		a = append(a, "-m", "owner", "--uid-owner", m.owner.String())
+	}
+	if m.ctInvalid {
+		a = append(a, "-m", "conntrack", "--ctstate", "INVALID")
+	}
+	if m.limited {
+		a = append(a, "-m", "limit", "--limit", logLimit)
+	}
 	if comment {
 		a = append(a, "-m", "comment", "--comment", Marker+purpose)
 	}
-	a = append(a, m.target...)
-	return Rule{Table: table, Chain: chain, Args: a, Purpose: purpose}
+	return append(a, m.target.args()...)
 }
 
-func jump(chain string) []string { return []string{"-j", chain} }
+func (t action) args() []string {
+	switch t.verdict {
+	case verdictJump:
+		return []string{"-j", t.chain}
+	case verdictRedirect:
+		return []string{"-j", "REDIRECT", "--to-ports", strconv.Itoa(int(t.port))}
+	case verdictCT:
+		return []string{"-j", "CT", "--zone", strconv.Itoa(int(t.zone))}
+	case verdictLog:
+		// iptables-save leaves out level 4, its default.
+		a := []string{"-j", "LOG", "--log-prefix", t.prefix}
+		if t.level != 4 {
+			a = append(a, "--log-level", t.level.String())
+		}
+		return a
+	}
+	return []string{"-j", t.verdict}
+}
+
+func jump(chain string) action { return action{verdict: verdictJump, chain: chain} }
 
 var (
-	targetReturn = []string{"-j", "RETURN"}
-	targetAccept = []string{"-j", "ACCEPT"}
-	targetDrop   = []string{"-j", "DROP"}
+	targetReturn = action{verdict: verdictReturn}
+	targetAccept = action{verdict: verdictAccept}
+	targetDrop   = action{verdict: verdictDrop}
 )
 
-func redirectTo(port uint16) []string {
-	return []string{"-j", "REDIRECT", "--to-ports", strconv.Itoa(int(port))}
+func redirectTo(port uint16) action { return action{verdict: verdictRedirect, port: port} }
+
+func conntrackZone(zone uint16) action { return action{verdict: verdictCT, zone: zone} }
+
+func logTo(prefix string, level api.LogLevel) action {
+	return action{verdict: verdictLog, prefix: prefix, level: level}
 }
 
-func conntrackZone(zone int) []string { return []string{"-j", "CT", "--zone", strconv.Itoa(zone)} }
-
-func ownerIs(uid string) []string    { return []string{"-m", "owner", "--uid-owner", uid} }
-func ownerIsNot(uid string) []string { return []string{"-m", "owner", "!", "--uid-owner", uid} }
-
-// logLimit rate-limits LOG rules, so that logging cannot flood the kernel log however much
-// traffic flows.
-var logLimit = []string{"-m", "limit", "--limit", "10/min"}
-
-// logTo logs with a prefix at a kernel log level; iptables-save leaves out level 4, its default.
-func logTo(prefix string, level api.LogLevel) []string {
-	target := []string{"-j", "LOG", "--log-prefix", prefix}
-	if level != 4 {
-		target = append(target, "--log-level", level.String())
-	}
-	return target
-}
+func uids(r api.UIDRange) *api.UIDRange { return &r }
