@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/meshinit/meshinit/api"
 )
 
 const foreignDirect = `<?xml version="1.0" encoding="utf-8"?>
@@ -23,7 +25,7 @@ func TestFirewalldDirect(t *testing.T) {
 	if err := os.WriteFile(path, []byte(foreignDirect), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	plan := NewPlan(everything(), testHost)
+	plan := NewPlan(everything(), testHost, api.BackendIPTables)
 	if err := StoreFirewalld(path, plan); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func TestFirewalldWithoutComments(t *testing.T) {
 	}
 	cfg := everything()
 	cfg.Comments.Disabled = true
-	if err := StoreFirewalld(path, NewPlan(cfg, testHost)); err != nil {
+	if err := StoreFirewalld(path, NewPlan(cfg, testHost, api.BackendIPTables)); err != nil {
 		t.Fatal(err)
 	}
 	stored, _ := os.ReadFile(path)
@@ -93,7 +95,7 @@ func TestFirewalldFileOfOursOnly(t *testing.T) {
 	if n, err := RemoveFirewalld(path); n != 0 || err != nil {
 		t.Errorf("removing from no file: %d, %v", n, err)
 	}
-	if err := StoreFirewalld(path, NewPlan(everything(), testHost)); err != nil {
+	if err := StoreFirewalld(path, NewPlan(everything(), testHost, api.BackendIPTables)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := RemoveFirewalld(path); err != nil {
@@ -105,7 +107,7 @@ func TestFirewalldFileOfOursOnly(t *testing.T) {
 	if err := os.WriteFile(path, []byte("<direct><rule"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := StoreFirewalld(path, NewPlan(everything(), testHost)); err == nil || !strings.Contains(err.Error(), path) {
+	if err := StoreFirewalld(path, NewPlan(everything(), testHost, api.BackendIPTables)); err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("a malformed direct.xml was overwritten, or the error does not name it: %v", err)
 	}
 }

@@ -55,7 +55,7 @@ func TestMultiports(t *testing.T) {
 func TestPurposesNeedNoEscaping(t *testing.T) {
 	plain := regexp.MustCompile(`^[A-Za-z0-9 ,.:_/-]+$`)
 	for _, s := range scenarios {
-		for _, fp := range NewPlan(s.config(), testHost).Families {
+		for _, fp := range NewPlan(s.config(), testHost, api.BackendIPTables).Families {
 			for _, r := range fp.Rules {
 				if !plain.MatchString(r.Purpose) {
 					t.Errorf("%s: purpose %q has characters iptables-save escapes", s.name, r.Purpose)

@@ -25,6 +25,9 @@ const (
 // ourChains are every chain this package may create; uninstall removes exactly these.
 var ourChains = []string{ChainInbound, ChainInboundRedirect, ChainOutbound, ChainOutboundRedirect, ChainVNet, ChainPrerouting, ChainOutput}
 
+// isOurChain reports whether a chain is one of ours.
+func isOurChain(name string) bool { return slices.Contains(ourChains, name) }
+
 // ourRule reports whether a rule of chain, as iptables-save prints it after "-A <chain> ", is ours:
 // it is in a chain of ours, jumps to one, or bears our marker (rules of earlier versions, which
 // lay in built-in chains).

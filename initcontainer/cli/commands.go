@@ -102,7 +102,7 @@ func Install(name, short string) *Command {
 		}
 		var failed error
 		if cfg.StoreFirewalld {
-			if err := initcontainer.StoreFirewalld(*firewalldPath, initcontainer.NewPlan(cfg, host)); err != nil {
+			if err := initcontainer.StoreFirewalld(*firewalldPath, initcontainer.NewPlan(cfg, host, api.BackendIPTables)); err != nil {
 				failed = fmt.Errorf("the rules are installed, but storing them for firewalld failed: %w", err)
 			} else {
 				r.Firewalld = "stored the rules in " + *firewalldPath

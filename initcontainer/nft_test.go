@@ -1,0 +1,61 @@
+package initcontainer
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/nftables/expr"
+)
+
+// encoded is a rule's expressions with its port set named as the kernel names anonymous sets.
+func encoded(r NFTRule) ([]expr.Any, []byte, map[string]nftPortSet) {
+	exprs, set := r.exprs()
+	sets := map[string]nftPortSet{}
+	for _, e := range exprs {
+		if l, ok := e.(*expr.Lookup); ok {
+			l.SetName = "__set0"
+			sets[l.SetName] = set
+		}
+	}
+	return exprs, r.userData(), sets
+}
+
+// TestNFTRulesDecodeAsEncoded reads every rule of every scenario back from its expressions, as
+// re-runs read the kernel's: the same rule, in the same words.
+func TestNFTRulesDecodeAsEncoded(t *testing.T) {
+	for _, s := range scenarios {
+		for _, f := range Families(s.config()) {
+			for _, r := range NFTables(Build(s.config(), testHost, f)).Rules {
+				exprs, udata, sets := encoded(r)
+				got, err := decodeRule(f, exprs, udata, sets)
+				if err != nil || got.Text != r.Text {
+					t.Errorf("%s %s: %s\nread back as %q (%v)", s.name, f, r.Text, got.Text, err)
+				}
+			}
+		}
+	}
+}
+
+// TestNFTRulesNotOursAreNotRead: expressions this version does not make are refused, so that the
+// table is replaced rather than taken for what it should be.
+func TestNFTRulesNotOursAreNotRead(t *testing.T) {
+	var rule NFTRule
+	for _, r := range NFTables(Build(everything(), testHost, IPv4)).Rules {
+		if r.Purpose == "proxy traffic to the pod address goes inbound" {
+			rule = r
+		}
+	}
+	for name, change := range map[string]func([]expr.Any) []expr.Any{
+		"an expression more":     func(e []expr.Any) []expr.Any { return append(e, &expr.Counter{}) },
+		"the verdict left out":   func(e []expr.Any) []expr.Any { return e[:len(e)-1] },
+		"another register":       func(e []expr.Any) []expr.Any { e[0].(*expr.Meta).Register = 2; return e },
+		"another comparison":     func(e []expr.Any) []expr.Any { e[1].(*expr.Cmp).Op = expr.CmpOpNeq; return e },
+		"nothing at all":         func([]expr.Any) []expr.Any { return nil },
+		"a verdict in the midst": func(e []expr.Any) []expr.Any { return append([]expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}, e...) },
+	} {
+		exprs, udata, sets := encoded(rule)
+		if _, err := decodeRule(IPv4, change(exprs), udata, sets); !errors.Is(err, errNotOurs) {
+			t.Errorf("%s: read as ours (%v)", name, err)
+		}
+	}
+}
