@@ -11,10 +11,12 @@ import (
 	"github.com/meshinit/meshinit/api"
 )
 
-// Backend is the iptables variant rules go to: nf_tables or legacy x_tables. Both may be present
-// on a host, and rules only work together when everyone uses the same one.
+// Backend is where rules go: nftables, natively, or an iptables variant, nf_tables or legacy
+// x_tables. Both iptables variants may be present on a host, and rules only work together when
+// everyone uses the same one.
 type Backend struct {
-	// Name is "nft" or "legacy", or "" when only the unsuffixed tools exist.
+	// Name is "nftables" for the native backend; otherwise the iptables variant, "nft" or
+	// "legacy", or "" when only the unsuffixed tools exist.
 	Name string
 	// Executables, from the configuration's iptablesExecutables, replace the backend's tools of the
 	// families they name.
@@ -36,7 +38,19 @@ func (b Backend) Tool(f Family, tool string) string {
 // given reports whether the family's tools are given executables, of no backend known.
 func (b Backend) given(f Family) bool { return b.Executables[f.command("restore")] != "" }
 
+// nameNFTables names the native nftables backend.
+const nameNFTables = "nftables"
+
+// NFTablesBackend is the native nftables backend.
+var NFTablesBackend = Backend{Name: nameNFTables}
+
+// Native reports whether b is the native nftables backend rather than an iptables variant.
+func (b Backend) Native() bool { return b.Name == nameNFTables }
+
 func (b Backend) String() string {
+	if b.Native() {
+		return "nftables"
+	}
 	name := "iptables-" + b.Name
 	if b.Name == "" {
 		name = "the default iptables"

@@ -3,6 +3,7 @@ package initcontainer
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -161,6 +162,9 @@ func (ts fakeTables) save() []byte {
 type fakeSystem struct {
 	passthrough bool
 	kernel      *fakeKernel
+	nft         *fakeNFT
+	// facts are what auto chooses by, but our tables, which nft holds.
+	facts BackendFacts
 }
 
 func (s *fakeSystem) kernelTables(_ Backend, f Family) (bool, bool, error) {
@@ -206,4 +210,79 @@ func fakeFamily(f Family) string {
 		return "ip6tables"
 	}
 	return "iptables"
+}
+
+// fakeNFT stands in for nf_tables in unit tests: our tables by family, each transaction applied
+// whole or not at all. fail, when set, may fail a transaction before it applies.
+type fakeNFT struct {
+	tables  map[Family]*NFTRuleset
+	commits [][]nftFamilyChange
+	fail    func([]nftFamilyChange) error
+}
+
+func newFakeNFT() *fakeNFT { return &fakeNFT{tables: map[Family]*NFTRuleset{}} }
+
+func (s *fakeSystem) nftKernel() *fakeNFT {
+	if s.nft == nil {
+		s.nft = newFakeNFT()
+	}
+	return s.nft
+}
+
+func (s *fakeSystem) backendFacts() BackendFacts {
+	f := s.facts
+	f.OursNFTables = len(s.nftKernel().tables) > 0
+	return f
+}
+
+func (s *fakeSystem) legacyTables() bool { return false }
+
+func (s *fakeSystem) nftTables() ([]nftTableRef, error) {
+	var out []nftTableRef
+	for f := range s.nftKernel().tables {
+		out = append(out, nftTableRef{tableFamily(f), nftTable})
+	}
+	return out, nil
+}
+
+func (s *fakeSystem) readNFT(f Family) (*nftState, error) {
+	t := s.nftKernel().tables[f]
+	if t == nil {
+		return nil, nil
+	}
+	return &nftState{Chains: slices.Clone(t.Chains), Rules: slices.Clone(t.Rules)}, nil
+}
+
+func (s *fakeSystem) readXtablesNFT(Family, []string) (*xtNFTState, error) { return &xtNFTState{}, nil }
+
+func (s *fakeSystem) commitNFT(changes []nftFamilyChange) error {
+	k := s.nftKernel()
+	if k.fail != nil {
+		if err := k.fail(changes); err != nil {
+			return err
+		}
+	}
+	next := maps.Clone(k.tables)
+	for _, ch := range changes {
+		if ch.delete {
+			if next[ch.family] == nil {
+				return fmt.Errorf("fake nftables: %s: no table to delete", ch.family)
+			}
+			delete(next, ch.family)
+		}
+		if ch.add != nil {
+			if next[ch.family] != nil {
+				return fmt.Errorf("fake nftables: %s: the table exists", ch.family)
+			}
+			t := *ch.add
+			next[ch.family] = &t
+		}
+	}
+	k.tables = next
+	k.commits = append(k.commits, changes)
+	return nil
+}
+
+func (s *fakeSystem) kernelChains(Backend, Family) (map[string][]string, bool, error) {
+	return nil, false, nil
 }

@@ -45,7 +45,7 @@ func (e directEntry) attr(name string) string {
 func (e directEntry) ours() bool {
 	switch e.XMLName.Local {
 	case "chain":
-		return slices.Contains(ourChains, e.attr("chain"))
+		return isOurChain(e.attr("chain"))
 	case "rule":
 		return ourRule(e.attr("chain"), strings.TrimSpace(e.Text))
 	}
@@ -80,7 +80,7 @@ func firewalldEntries(p Plan) []directEntry {
 			key := r.Table + "/" + r.Chain
 			priority := position[key]
 			switch {
-			case slices.Contains(ourChains, r.Chain):
+			case isOurChain(r.Chain):
 			case r.Appended:
 				priority += firewalldLast
 			default:

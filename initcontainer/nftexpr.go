@@ -507,7 +507,9 @@ func (d *ruleDecoder) action() (action, error) {
 				return redirectTo(binary.BigEndian.Uint16(e.Data)), nil
 			}
 		case *expr.Ct:
-			if len(e.Data) == 2 && *next == (expr.Ct{Register: reg, SourceRegister: true, Key: expr.CtKeyZONE}) {
+			// google/nftables reads a ct set's source register back as no register at all.
+			set := *next == (expr.Ct{Register: reg, SourceRegister: true, Key: expr.CtKeyZONE}) || *next == (expr.Ct{Key: expr.CtKeyZONE})
+			if len(e.Data) == 2 && set {
 				d.i += 2
 				return conntrackZone(binary.NativeEndian.Uint16(e.Data)), nil
 			}

@@ -107,3 +107,18 @@ func nftDump(f Family, msg int, fn func(map[uint16][]byte)) error {
 }
 
 func cString(b []byte) string { return string(bytes.TrimRight(b, "\x00")) }
+
+// kernelChains lists, by table, the chains nf_tables holds in iptables' tables of ours; known is
+// false for other backends, whose tables are not removed.
+func kernelChains(b Backend, f Family) (chains map[string][]string, known bool, err error) {
+	if b.Name != "nft" {
+		return nil, false, nil
+	}
+	chains = map[string][]string{}
+	err = nftDump(f, unix.NFT_MSG_GETCHAIN, func(attrs map[uint16][]byte) {
+		if table := cString(attrs[unix.NFTA_CHAIN_TABLE]); slices.Contains(tables, table) {
+			chains[table] = append(chains[table], cString(attrs[unix.NFTA_CHAIN_NAME]))
+		}
+	})
+	return chains, err == nil, err
+}

@@ -22,17 +22,28 @@ const (
 	ChainOutput           = "KUMA_MESH_OUTPUT"
 )
 
-// ourChains are every chain this package may create; uninstall removes exactly these.
+// ourChains are every chain of rules this package may create; uninstall removes exactly these, and
+// the markers.
 var ourChains = []string{ChainInbound, ChainInboundRedirect, ChainOutbound, ChainOutboundRedirect, ChainVNet, ChainPrerouting, ChainOutput}
 
-// isOurChain reports whether a chain is one of ours.
-func isOurChain(name string) bool { return slices.Contains(ourChains, name) }
+// Markers are empty chains of ours by which the iptables backend remembers, from install to
+// uninstall, the tables (KUMA_MESH_MADE_TABLE) and built-in chains (KUMA_MESH_MADE_<CHAIN>) of
+// iptables-nft that install made, so that uninstall removes them once nothing else is in them.
+const (
+	markerPrefix = "KUMA_MESH_MADE_"
+	markerTable  = markerPrefix + "TABLE"
+)
+
+// isOurChain reports whether a chain is one of ours, a marker included.
+func isOurChain(name string) bool {
+	return slices.Contains(ourChains, name) || strings.HasPrefix(name, markerPrefix)
+}
 
 // ourRule reports whether a rule of chain, as iptables-save prints it after "-A <chain> ", is ours:
 // it is in a chain of ours, jumps to one, or bears our marker (rules of earlier versions, which
 // lay in built-in chains).
 func ourRule(chain, spec string) bool {
-	if slices.Contains(ourChains, chain) || strings.Contains(spec, `--comment "`+Marker) {
+	if isOurChain(chain) || strings.Contains(spec, `--comment "`+Marker) {
 		return true
 	}
 	// iptables-save prints the target last.

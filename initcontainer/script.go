@@ -64,7 +64,7 @@ func Script(current, desired State) []byte {
 func builtinChains(rules map[string][]string) []string {
 	var out []string
 	for _, chain := range slices.Sorted(maps.Keys(rules)) {
-		if !slices.Contains(ourChains, chain) {
+		if !isOurChain(chain) {
 			out = append(out, chain)
 		}
 	}

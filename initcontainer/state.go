@@ -74,7 +74,7 @@ func (s *State) place(table, chain string, mine, othersBefore bool) {
 	s.Edges[table][chain] = e
 }
 
-// Counts are how many chains and rules of ours a State holds.
+// Counts are how many chains and rules of ours a State holds, markers left out.
 type Counts struct {
 	Chains, Rules int
 	// PerChain is the number of rules per table and chain, as kernelRuleCounts counts them.
@@ -85,7 +85,11 @@ type Counts struct {
 func (s State) Count() Counts {
 	c := Counts{PerChain: map[string]map[string]int{}}
 	for _, chains := range s.Chains {
-		c.Chains += len(chains)
+		for _, chain := range chains {
+			if !strings.HasPrefix(chain, markerPrefix) {
+				c.Chains++
+			}
+		}
 	}
 	for table, chains := range s.Rules {
 		c.PerChain[table] = map[string]int{}
@@ -100,9 +104,10 @@ func (s State) Count() Counts {
 // Satisfies reports whether s, read from the kernel, is what desired asks for: the same chains of
 // ours and the same rules of ours, in the same order within each chain, and in each built-in chain
 // the rules desired first before every rule of others and those desired last after them. Where in
-// between others' rules lie, and how many there are, does not count.
+// between others' rules lie, and how many there are, does not count, and neither do markers, which
+// say what install made, not what it installs.
 func (s State) Satisfies(desired State) bool {
-	if !maps.EqualFunc(s.Chains, desired.Chains, slices.Equal) ||
+	if !maps.EqualFunc(withoutMarkers(s.Chains), withoutMarkers(desired.Chains), slices.Equal) ||
 		!maps.EqualFunc(s.Rules, desired.Rules, func(a, b map[string][]string) bool { return maps.EqualFunc(a, b, slices.Equal) }) {
 		return false
 	}
@@ -141,7 +146,7 @@ func ParseState(save []byte) (State, error) {
 		case line == "COMMIT":
 			table = ""
 		case line[0] == ':':
-			if name, _, _ := strings.Cut(line[1:], " "); slices.Contains(ourChains, name) {
+			if name, _, _ := strings.Cut(line[1:], " "); isOurChain(name) {
 				st.addChain(table, name)
 			}
 		case strings.HasPrefix(line, "-A "):
@@ -152,7 +157,7 @@ func ParseState(save []byte) (State, error) {
 			} else {
 				st.Foreign++
 			}
-			if !slices.Contains(ourChains, chain) {
+			if !isOurChain(chain) {
 				st.place(table, chain, mine, others[chain])
 				others[chain] = others[chain] || !mine
 			}
@@ -176,7 +181,7 @@ func StateOf(rs Ruleset) State {
 				continue
 			}
 			st.addRule(r.Table, r.Chain, r.Spec())
-			if slices.Contains(ourChains, r.Chain) {
+			if isOurChain(r.Chain) {
 				continue
 			}
 			if st.Edges[r.Table] == nil {
@@ -192,4 +197,15 @@ func StateOf(rs Ruleset) State {
 		}
 	}
 	return st
+}
+
+// withoutMarkers is chains by table, markers left out.
+func withoutMarkers(chains map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for table, names := range chains {
+		if kept := slices.DeleteFunc(slices.Clone(names), func(c string) bool { return strings.HasPrefix(c, markerPrefix) }); len(kept) > 0 {
+			out[table] = kept
+		}
+	}
+	return out
 }

@@ -83,8 +83,13 @@ func Install(name, short string) *Command {
 			return err
 		}
 		out := env.Stdout
+		installer := &initcontainer.Installer{}
 		if cfg.DryRun {
-			plan := initcontainer.NewPlan(cfg, host)
+			backend, err := installer.ChosenBackend(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("%w; name the backend with --backend", err)
+			}
+			plan := initcontainer.NewPlan(cfg, host, backend)
 			if *output == outputJSON {
 				_, err = out.Write(plan.JSON())
 			} else {
@@ -92,7 +97,7 @@ func Install(name, short string) *Command {
 			}
 			return err
 		}
-		res, err := (&initcontainer.Installer{}).Install(ctx, cfg, host)
+		res, err := installer.Install(ctx, cfg, host)
 		if err != nil {
 			return err
 		}
@@ -157,9 +162,11 @@ func Uninstall(name, short string) *Command {
 				case f.Skipped != "":
 					fmt.Fprintf(env.Stdout, "# %s: skipped: %s\n", f.Family, f.Skipped)
 				case f.Script == nil:
-					fmt.Fprintf(env.Stdout, "# %s: nothing of ours to remove\n", f.Family)
+					fmt.Fprintf(env.Stdout, "# %s: nothing of ours to remove with %s\n", f.Family, f.Backend)
+				case f.Backend.Native():
+					fmt.Fprintf(env.Stdout, "# %s: nft -f -\n%s", f.Family, f.Script)
 				default:
-					fmt.Fprintf(env.Stdout, "# %s: %s --noflush\n%s", f.Family, res.Backend.Tool(f.Family, "restore"), f.Script)
+					fmt.Fprintf(env.Stdout, "# %s: %s --noflush\n%s", f.Family, f.Backend.Tool(f.Family, "restore"), f.Script)
 				}
 			}
 			return nil

@@ -23,7 +23,9 @@ func checkOutput(format string) error {
 
 // report is what install and uninstall print, as JSON for tools or as lines for people.
 type report struct {
-	Backend            string         `json:"backend,omitempty"`
+	Backend string `json:"backend,omitempty"`
+	// Chosen says why auto chose the backend.
+	Chosen             string         `json:"chosen,omitempty"`
 	Families           []familyReport `json:"families"`
 	PassthroughAddress string         `json:"passthroughAddress,omitempty"`
 	Firewalld          string         `json:"firewalld,omitempty"`
@@ -33,6 +35,7 @@ type report struct {
 
 type familyReport struct {
 	Family  string `json:"family"`
+	Backend string `json:"backend,omitempty"`
 	Skipped string `json:"skipped,omitempty"`
 	Changed bool   `json:"changed"`
 	// Chains and Rules count ours after the command; Removed counts rules of ours it removed.
@@ -48,9 +51,12 @@ type familyVerbose struct {
 }
 
 func newReport(res *initcontainer.Result) *report {
-	r := &report{Backend: res.Backend.String()}
+	r := &report{Backend: res.Backend.String(), Chosen: res.Chosen}
 	for _, f := range res.Families {
 		fr := familyReport{Family: f.Family.String(), Skipped: f.Skipped, Changed: f.Script != nil}
+		if f.Skipped == "" {
+			fr.Backend = f.Backend.String()
+		}
 		after := f.After.Count()
 		fr.Chains, fr.Rules = after.Chains, after.Rules
 		if f.Script != nil {
@@ -77,15 +83,15 @@ func (r *report) write(w io.Writer, format string, verbose bool, uninstall bool)
 		case f.Skipped != "":
 			fmt.Fprintf(w, "%s: skipped: %s\n", f.Family, f.Skipped)
 		case !f.Changed && uninstall:
-			fmt.Fprintf(w, "%s: nothing of ours to remove\n", f.Family)
+			fmt.Fprintf(w, "%s: nothing of ours to remove with %s\n", f.Family, f.Backend)
 		case !f.Changed:
-			fmt.Fprintf(w, "%s: already installed with %s, nothing changed (%d chains, %d rules)\n", f.Family, r.Backend, f.Chains, f.Rules)
+			fmt.Fprintf(w, "%s: already installed with %s, nothing changed (%d chains, %d rules)\n", f.Family, f.Backend, f.Chains, f.Rules)
 		case uninstall:
-			fmt.Fprintf(w, "%s: removed %d rules and our chains with %s\n", f.Family, f.Removed, r.Backend)
+			fmt.Fprintf(w, "%s: removed %d rules and our chains with %s\n", f.Family, f.Removed, f.Backend)
 		case f.Removed > 0:
-			fmt.Fprintf(w, "%s: replaced %d rules of ours with %s: now %d chains, %d rules\n", f.Family, f.Removed, r.Backend, f.Chains, f.Rules)
+			fmt.Fprintf(w, "%s: replaced %d rules of ours with %s: now %d chains, %d rules\n", f.Family, f.Removed, f.Backend, f.Chains, f.Rules)
 		default:
-			fmt.Fprintf(w, "%s: installed with %s: %d chains, %d rules\n", f.Family, r.Backend, f.Chains, f.Rules)
+			fmt.Fprintf(w, "%s: installed with %s: %d chains, %d rules\n", f.Family, f.Backend, f.Chains, f.Rules)
 		}
 	}
 	if r.PassthroughAddress != "" {
@@ -98,6 +104,9 @@ func (r *report) write(w io.Writer, format string, verbose bool, uninstall bool)
 		fmt.Fprintf(w, "validate: %s\n", c)
 	}
 	if verbose {
+		if r.Chosen != "" {
+			fmt.Fprintln(w, r.Chosen)
+		}
 		for _, v := range r.verbose {
 			fmt.Fprintf(w, "# %s: applied\n%s", v.family, v.script)
 		}
