@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provisions what the tests run for real into bin/ (git-ignored):
-#   - Debian packages: iptables, etcd-server, containernetworking-plugins, iproute2, runc
+#   - Debian packages: iptables, nftables (nft, which tests read the nftables backend's rules back
+#     with; the backend itself needs none), etcd-server, containernetworking-plugins, iproute2, runc
 #   - bin/etcd: Debian's etcd, linked
 #   - bin/debs: the Debian packages the images install, as pinned in hack/images/debian.lock.json
 #   - bin/kube-apiserver, bin/kubelet, bin/kube-controller-manager, bin/kube-scheduler: built from
@@ -15,7 +16,7 @@ bin="$root/bin"
 mkdir -p "$bin"
 
 need_pkgs=()
-for pair in iptables:iptables-restore etcd-server:etcd containernetworking-plugins:/usr/lib/cni/bridge iproute2:ip runc:runc; do
+for pair in iptables:iptables-restore nftables:nft etcd-server:etcd containernetworking-plugins:/usr/lib/cni/bridge iproute2:ip runc:runc; do
   pkg=${pair%%:*} probe=${pair#*:}
   if [[ $probe == /* ]]; then [[ -e $probe ]] || need_pkgs+=("$pkg")
   else command -v "$probe" >/dev/null 2>&1 || need_pkgs+=("$pkg"); fi

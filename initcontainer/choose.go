@@ -67,9 +67,14 @@ func readBackendFacts(tables []nftTableRef, nftErr error) BackendFacts {
 			f.IPTablesHere = true
 		}
 	}
-	f.IPTablesTool = slices.ContainsFunc([]string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"}, hasTool)
+	f.IPTablesTool = iptablesOnPath()
 	f.IPTablesKernel = exists("/sys/module/x_tables") || exists("/proc/thread-self/net/ip_tables_names")
 	return f
+}
+
+// iptablesOnPath reports whether an iptables-restore, of either variant or the default, is on PATH.
+func iptablesOnPath() bool {
+	return slices.ContainsFunc([]string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"}, hasTool)
 }
 
 func exists(path string) bool {

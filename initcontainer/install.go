@@ -19,13 +19,15 @@ import (
 // caller may run it on a thread locked into another namespace, as the CNI plugin does.
 type Installer struct {
 	Runner Runner
-	// Backend, when set, is used whatever the configuration's meshinit.backend says; an iptables
-	// variant is otherwise detected on first use.
+	// Backend, when set, is used whatever the configuration's meshinit.backend says; the iptables
+	// variant is otherwise detected on first use, and uninstall detects it when Backend is nftables.
 	Backend *Backend
 	// sleep waits between attempts, and sys reaches the network namespace beyond iptables' tools;
 	// tests replace them.
 	sleep func(time.Duration)
 	sys   system
+	// detected is the iptables variant detected on first use.
+	detected *Backend
 }
 
 // system is what the Installer reads and changes in the namespace besides running iptables'
@@ -216,7 +218,7 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 		return nil, err
 	}
 	defer unlock()
-	withTools := in.Backend != nil && !in.Backend.Native() || len(cfg.IPTablesExecutables) > 0 || iptablesToolHere()
+	withTools := iptablesUsable(in.Backend, cfg)
 	res, err := in.uninstallNFT(familiesOf(targets), !withTools)
 	if err != nil {
 		return nil, err
@@ -245,9 +247,10 @@ func (in *Installer) Uninstall(ctx context.Context, cfg *api.TransparentProxyCon
 	return res, nil
 }
 
-// iptablesToolHere reports whether an iptables-restore is on PATH.
-func iptablesToolHere() bool {
-	return slices.ContainsFunc([]string{"iptables-restore", "iptables-nft-restore", "iptables-legacy-restore"}, hasTool)
+// iptablesUsable reports whether uninstall can reach iptables through its tools: an iptables
+// variant is set, programs are given, or an iptables-restore is on PATH.
+func iptablesUsable(set *Backend, cfg *api.TransparentProxyConfig) bool {
+	return set != nil && !set.Native() || len(cfg.IPTablesExecutables) > 0 || iptablesOnPath()
 }
 
 // uninstallTargets are both families, to hold nothing of ours, but IPv6 on a host without it.
@@ -274,7 +277,7 @@ func familiesOf(targets []*target) []Family {
 // Uninstall would apply, applying nothing: uninstall's dry run.
 func (in *Installer) UninstallScripts(ctx context.Context, cfg *api.TransparentProxyConfig) (*Result, error) {
 	targets, skipped := in.uninstallTargets()
-	withTools := in.Backend != nil && !in.Backend.Native() || len(cfg.IPTablesExecutables) > 0 || iptablesToolHere()
+	withTools := iptablesUsable(in.Backend, cfg)
 	res, changes, err := in.nftRemoval(familiesOf(targets), !withTools)
 	if err != nil {
 		return nil, err
@@ -610,14 +613,16 @@ func restoreArgs(wait, waitInterval uint) []string {
 func (in *Installer) backend(ctx context.Context, exe api.Executables, families []Family) (Backend, error) {
 	var b Backend
 	switch {
-	case in.Backend != nil:
+	case in.Backend != nil && !in.Backend.Native():
 		b = *in.Backend
+	case in.detected != nil:
+		b = *in.detected
 	case slices.ContainsFunc(families, func(f Family) bool { return exe[f.command("restore")] == "" }):
 		detected, err := DetectBackend(ctx, in.runner())
 		if err != nil {
 			return Backend{}, err
 		}
-		in.Backend = &detected
+		in.detected = &detected
 		b = detected
 	}
 	b.Executables = exe

@@ -14,7 +14,13 @@ import (
 	"github.com/meshinit/meshinit/test/prereq"
 )
 
-var backends = []Backend{{Name: "nft"}, {Name: "legacy"}}
+// backends are iptables' variants; everyBackend adds nftables; the traffic tests run against
+// iptables-nft and nftables, the two a pod gets.
+var (
+	backends        = []Backend{{Name: "nft"}, {Name: "legacy"}}
+	everyBackend    = append(slices.Clone(backends), NFTablesBackend)
+	trafficBackends = []Backend{{Name: "nft"}, NFTablesBackend}
+)
 
 // install runs Install inside ns, with the given backend.
 func install(t *testing.T, ns *netkit.Namespace, b Backend, cfg *api.TransparentProxyConfig, host Host) *Result {
@@ -33,7 +39,8 @@ func install(t *testing.T, ns *netkit.Namespace, b Backend, cfg *api.Transparent
 
 func requireTools(t *testing.T) {
 	prereq.Root(t)
-	for _, tool := range []string{"iptables-nft-restore", "iptables-legacy-restore", "ip6tables-nft-save", "ip6tables-legacy-save"} {
+	// nft reads back what the nftables backend wrote over netlink; the backend itself runs no program.
+	for _, tool := range []string{"iptables-nft-restore", "iptables-legacy-restore", "ip6tables-nft-save", "ip6tables-legacy-save", "nft"} {
 		prereq.Binary(t, tool)
 	}
 }
@@ -43,7 +50,7 @@ func requireTools(t *testing.T) {
 // re-runs recognise their own rules.
 func TestScenariosInstallAsWritten(t *testing.T) {
 	requireTools(t)
-	for _, b := range backends {
+	for _, b := range everyBackend {
 		t.Run(b.Name, func(t *testing.T) {
 			net := netkit.New(t)
 			for _, s := range scenarios {
@@ -73,11 +80,48 @@ func validateIn(t *testing.T, ns *netkit.Namespace, cfg *api.TransparentProxyCon
 	return checks, verr
 }
 
-func TestValidateProvesCapture(t *testing.T) {
+// TestNFTablesListsWhatWasWritten installs every scenario with the nftables backend and lists
+// each family's table with nft: it is the text --dry-run prints, so the expressions written over
+// netlink are the rules the text says, as nft understands them.
+func TestNFTablesListsWhatWasWritten(t *testing.T) {
 	requireTools(t)
 	net := netkit.New(t)
+	for _, s := range scenarios {
+		t.Run(s.name, func(t *testing.T) {
+			cfg := s.config()
+			install(t, net.Pod, NFTablesBackend, cfg, testHost)
+			for _, f := range Families(cfg) {
+				want := NFTables(Build(cfg, testHost, f)).Text()
+				if got := net.Pod.Run(t, "nft", "list", "table", nftFamily(f), nftTable); got != want {
+					t.Errorf("%s: nft lists\n%s\nwant\n%s", f, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestNFTablesDryRunLoads checks the dry run's text with nft itself, which parses it and commits
+// nothing.
+func TestNFTablesDryRunLoads(t *testing.T) {
+	requireTools(t)
+	net := netkit.New(t)
+	for _, s := range scenarios {
+		script := string(NewPlan(s.config(), testHost, api.BackendNFTables).Scripts())
+		net.Pod.RunInput(t, script, "nft", "-c", "-f", "-")
+	}
+}
+
+func TestValidateProvesCapture(t *testing.T) {
+	requireTools(t)
+	for _, b := range trafficBackends {
+		t.Run(b.String(), func(t *testing.T) { validateProvesCapture(t, b) })
+	}
+}
+
+func validateProvesCapture(t *testing.T, b Backend) {
+	net := netkit.New(t)
 	cfg := everything()
-	install(t, net.Pod, Backend{Name: "nft"}, cfg, testHost)
+	install(t, net.Pod, b, cfg, testHost)
 	checks, err := validateIn(t, net.Pod, cfg, testHost)
 	if err != nil {
 		t.Fatal(err)
@@ -130,21 +174,23 @@ func TestValidateOtherConfigurations(t *testing.T) {
 			"ipv6 dns: skipped: runs as UID 0, the proxy's, whose own dns traffic is never redirected",
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			net := netkit.New(t)
-			cfg := api.DefaultTransparentProxyConfig()
-			cfg.Redirect.DNS.Enabled = true
-			tc.modify(cfg)
-			install(t, net.Pod, Backend{Name: "nft"}, cfg, tc.host)
-			checks, err := validateIn(t, net.Pod, cfg, tc.host)
-			var got []string
-			for _, c := range checks {
-				got = append(got, c.String())
-			}
-			if err != nil || !slices.Equal(got, tc.want) {
-				t.Errorf("checks (%v):\n%s\nwant:\n%s", err, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
+		for _, b := range trafficBackends {
+			t.Run(tc.name+"/"+b.String(), func(t *testing.T) {
+				net := netkit.New(t)
+				cfg := api.DefaultTransparentProxyConfig()
+				cfg.Redirect.DNS.Enabled = true
+				tc.modify(cfg)
+				install(t, net.Pod, b, cfg, tc.host)
+				checks, err := validateIn(t, net.Pod, cfg, tc.host)
+				var got []string
+				for _, c := range checks {
+					got = append(got, c.String())
+				}
+				if err != nil || !slices.Equal(got, tc.want) {
+					t.Errorf("checks (%v):\n%s\nwant:\n%s", err, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+				}
+			})
+		}
 	}
 }
 
@@ -220,13 +266,19 @@ func TestValidateFailsUnproven(t *testing.T) {
 
 func TestValidateFailsWithoutRules(t *testing.T) {
 	requireTools(t)
+	for _, b := range trafficBackends {
+		t.Run(b.String(), func(t *testing.T) { validateFailsWithoutRules(t, b) })
+	}
+}
+
+func validateFailsWithoutRules(t *testing.T, b Backend) {
 	net := netkit.New(t)
 	cfg := everything()
 	cfg.IPFamilyMode = api.IPFamilyIPv4
 	// Only the IPv6 rules: IPv4 must fail every probe.
 	v6 := everything()
 	v6.SetFamily(api.IPFamilyIPv6)
-	install(t, net.Pod, Backend{Name: "nft"}, v6, testHost)
+	install(t, net.Pod, b, v6, testHost)
 	checks, err := validateIn(t, net.Pod, cfg, testHost)
 	if err == nil {
 		t.Fatalf("validation passed without IPv4 rules: %v", checks)

@@ -2,6 +2,7 @@ package initcontainer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -12,19 +13,24 @@ import (
 	"testing"
 	"time"
 
+	mdnetlink "github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/netkit"
 	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/xtableslock"
 )
 
-var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+var counters = regexp.MustCompile(`\[\d+:\d+\]|packets \d+ bytes \d+`)
 
-// saveAll is both families' iptables-save of backend b in ns, without the comments and counters
-// that change between runs.
-func saveAll(t *testing.T, ns *netkit.Namespace, b Backend) string {
+// saveAll is everything of anyone's in ns: both families' iptables-save of both variants, and nft's
+// listing of every table, iptables-nft's included; without the comments and counters that change
+// between runs.
+func saveAll(t *testing.T, ns *netkit.Namespace) string {
 	t.Helper()
-	return counters.ReplaceAllString(ns.Rules(t, b.Name), "[0:0]")
+	rules := ns.Rules(t, "nft") + ns.Rules(t, "legacy") + ns.Run(t, "nft", "list", "ruleset")
+	return counters.ReplaceAllString(rules, "0")
 }
 
 func uninstall(t *testing.T, ns *netkit.Namespace, b Backend) (*Result, error) {
@@ -37,7 +43,7 @@ func uninstall(t *testing.T, ns *netkit.Namespace, b Backend) (*Result, error) {
 	return res, err
 }
 
-// foreignRules are someone else's, in every table we use, in both families.
+// foreignRules are someone else's, in every iptables table we use, in both families.
 const foreignRules = `*mangle
 -A PREROUTING -p tcp --dport 9 -j ACCEPT
 COMMIT
@@ -51,13 +57,43 @@ COMMIT
 COMMIT
 `
 
-// foreignPod is a fresh pod's network namespace holding foreignRules, in both families, with b.
+// firewalldTable is a table as firewalld's nftables backend makes one, with its chains at the
+// priorities firewalld gives them, which install and uninstall must leave as it is.
+const firewalldTable = `table inet firewalld {
+	chain nat_PREROUTING {
+		type nat hook prerouting priority dstnat + 10; policy accept;
+		tcp dport 9 return
+	}
+	chain nat_OUTPUT {
+		type nat hook output priority -90; policy accept;
+		tcp dport 9 return
+	}
+	chain mangle_PREROUTING {
+		type filter hook prerouting priority mangle + 10; policy accept;
+	}
+	chain raw_PREROUTING {
+		type filter hook prerouting priority raw + 10; policy accept;
+	}
+	chain filter_INPUT {
+		type filter hook input priority filter + 10; policy accept;
+		ct state established,related accept
+	}
+}
+`
+
+// foreignPod is a fresh pod's network namespace holding foreignRules, in both families, with b's
+// iptables (iptables-nft's for nftables, as Docker's on a host), and firewalld's table.
 func foreignPod(t *testing.T, b Backend) *netkit.Namespace {
 	t.Helper()
 	pod := netkit.New(t).Pod
-	for _, f := range []Family{IPv4, IPv6} {
-		pod.RunInput(t, foreignRules, b.Tool(f, "restore"), "--noflush")
+	tools := b
+	if b.Native() {
+		tools = Backend{Name: "nft"}
 	}
+	for _, f := range []Family{IPv4, IPv6} {
+		pod.RunInput(t, foreignRules, tools.Tool(f, "restore"), "--noflush")
+	}
+	pod.RunInput(t, firewalldTable, "nft", "-f", "-")
 	return pod
 }
 
@@ -78,7 +114,7 @@ var lifecycles = []string{"everything", "comments-disabled"}
 
 func TestRerunChangesNothing(t *testing.T) {
 	requireTools(t)
-	for _, b := range backends {
+	for _, b := range everyBackend {
 		for _, name := range lifecycles {
 			t.Run(b.Name+"/"+name, func(t *testing.T) { rerunChangesNothing(t, b, scenarioConfig(name)) })
 		}
@@ -88,7 +124,7 @@ func TestRerunChangesNothing(t *testing.T) {
 func rerunChangesNothing(t *testing.T, b Backend, cfg *api.TransparentProxyConfig) {
 	pod := foreignPod(t, b)
 	install(t, pod, b, cfg, testHost)
-	first := saveAll(t, pod, b)
+	first := saveAll(t, pod)
 	res := install(t, pod, b, cfg, testHost)
 	for _, f := range res.Families {
 		if f.Script != nil {
@@ -98,56 +134,78 @@ func rerunChangesNothing(t *testing.T, b Backend, cfg *api.TransparentProxyConfi
 	if res.PassthroughAddress {
 		t.Error("the re-run added ::6 to lo again")
 	}
-	if second := saveAll(t, pod, b); second != first {
-		t.Errorf("iptables-save changed on re-run:\n--- first\n%s\n--- second\n%s", first, second)
+	if second := saveAll(t, pod); second != first {
+		t.Errorf("the rules changed on re-run:\n--- first\n%s\n--- second\n%s", first, second)
 	}
 }
 
 func TestConfigChangeReplacesOurs(t *testing.T) {
 	requireTools(t)
-	b := Backend{Name: "nft"}
+	for _, b := range trafficBackends {
+		t.Run(b.String(), func(t *testing.T) { configChangeReplacesOurs(t, b) })
+	}
+}
+
+func configChangeReplacesOurs(t *testing.T, b Backend) {
 	pod := foreignPod(t, b)
 	install(t, pod, b, everything(), testHost)
 	gateway := api.DefaultTransparentProxyConfig()
 	gateway.Redirect.Inbound.Enabled = false
 	res := install(t, pod, b, gateway, testHost)
 	for _, f := range res.Families {
-		if !bytesContain(f.Script, "-X "+ChainInbound+"\n") || !bytesContain(f.Script, "-D PREROUTING ") {
-			t.Errorf("%s: the change did not remove the inbound chain and jump in its one script:\n%s", f.Family, f.Script)
+		// One script per family, one transaction for nftables: the old chains and jumps go in it.
+		removes := bytesContain(f.Script, "-X "+ChainInbound+"\n") && bytesContain(f.Script, "-D PREROUTING ")
+		if b.Native() {
+			removes = bytesContain(f.Script, "delete table "+nftFamily(f.Family)+" meshinit\n") && !bytesContain(f.Script, ChainInbound)
+		}
+		if !removes {
+			t.Errorf("%s: the change did not remove the inbound chain and jump in its one step:\n%s", f.Family, f.Script)
 		}
 	}
-	save := saveAll(t, pod, b)
-	for _, gone := range []string{ChainInbound, "CT --zone", "LOG", "INVALID"} {
+	save := saveAll(t, pod)
+	for _, gone := range []string{ChainInbound, "CT --zone", "ct zone", "LOG", "log prefix", "INVALID", "invalid"} {
 		if strings.Contains(save, gone) {
 			t.Errorf("%q is still installed after the change to a gateway config:\n%s", gone, save)
 		}
 	}
-	if strings.Count(save, "-j FOREIGN") != 2 {
+	if strings.Count(save, "-j FOREIGN") != 2 || !strings.Contains(save, firewalldTable[:40]) {
 		t.Errorf("the foreign rules were touched:\n%s", save)
 	}
 }
 
 func bytesContain(b []byte, s string) bool { return strings.Contains(string(b), s) }
 
+// TestUninstallRestoresExactly: uninstall leaves the namespace as it was before install, to the
+// last table and chain: with others' rules, and in a fresh pod, where nothing at all is left.
 func TestUninstallRestoresExactly(t *testing.T) {
 	requireTools(t)
-	for _, b := range backends {
+	for _, b := range everyBackend {
 		for _, name := range lifecycles {
-			t.Run(b.Name+"/"+name, func(t *testing.T) { uninstallRestoresExactly(t, b, scenarioConfig(name)) })
+			for _, foreign := range []bool{true, false} {
+				if b.Name == "legacy" && !foreign {
+					continue // legacy tables, once there, stay: no program can remove them
+				}
+				t.Run(fmt.Sprintf("%s/%s/foreign=%v", b, name, foreign), func(t *testing.T) {
+					pod := netkit.New(t).Pod
+					if foreign {
+						pod = foreignPod(t, b)
+					}
+					uninstallRestoresExactly(t, pod, b, scenarioConfig(name))
+				})
+			}
 		}
 	}
 }
 
-func uninstallRestoresExactly(t *testing.T, b Backend, cfg *api.TransparentProxyConfig) {
-	pod := foreignPod(t, b)
-	before := saveAll(t, pod, b)
+func uninstallRestoresExactly(t *testing.T, pod *netkit.Namespace, b Backend, cfg *api.TransparentProxyConfig) {
+	before := saveAll(t, pod)
 	install(t, pod, b, cfg, testHost)
 	res, err := uninstall(t, pod, b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after := saveAll(t, pod, b); after != before {
-		t.Errorf("iptables-save after uninstall differs:\n--- before\n%s\n--- after\n%s", before, after)
+	if after := saveAll(t, pod); after != before {
+		t.Errorf("the rules after uninstall differ:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 	removed := 0
 	for _, f := range res.Families {
@@ -159,8 +217,14 @@ func uninstallRestoresExactly(t *testing.T, b Backend, cfg *api.TransparentProxy
 	if !res.PassthroughAddress {
 		t.Error("uninstall did not remove the ::6 address install added")
 	}
-	if again, err := uninstall(t, pod, b); err != nil || again.Families[0].Script != nil {
-		t.Errorf("a second uninstall did something: %v", err)
+	again, err := uninstall(t, pod, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range again.Families {
+		if f.Script != nil {
+			t.Errorf("a second uninstall did something in %s with %s:\n%s", f.Family, f.Backend, f.Script)
+		}
 	}
 }
 
@@ -180,7 +244,7 @@ func TestIPv6FailureLeavesNothing(t *testing.T) {
 	requireTools(t)
 	b := Backend{Name: "nft"}
 	pod := foreignPod(t, b)
-	before := saveAll(t, pod, b)
+	before := saveAll(t, pod)
 	err := pod.Do(func() error {
 		_, err := (&Installer{Backend: &b, Runner: failingIPv6{}}).Install(context.Background(), everything(), testHost)
 		return err
@@ -188,7 +252,7 @@ func TestIPv6FailureLeavesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ipv6: ip6tables-nft-restore exited with status 1: ip6tables-restore: line 3 failed") {
 		t.Fatalf("Install error = %v, want the ip6tables failure", err)
 	}
-	if after := saveAll(t, pod, b); after != before {
+	if after := saveAll(t, pod); after != before {
 		t.Errorf("a failed install left rules behind:\n--- before\n%s\n--- after\n%s", before, after)
 	}
 	if out := pod.Run(t, "ip", "-6", "addr", "show", "dev", "lo"); strings.Contains(out, "::6/128") {
@@ -196,10 +260,76 @@ func TestIPv6FailureLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestNFTablesIPv6FailureLeavesNothing makes the kernel refuse the IPv6 half of the transaction:
+// an ip6 table of our name that another socket owns (NFT_TABLE_F_OWNER) cannot be replaced. The
+// IPv4 half, in the same transaction, is not applied either.
+func TestNFTablesIPv6FailureLeavesNothing(t *testing.T) {
+	requireTools(t)
+	pod := foreignPod(t, NFTablesBackend)
+	owner := ownTable(t, pod, IPv6)
+	before := saveAll(t, pod)
+	err := pod.Do(func() error {
+		_, err := (&Installer{Backend: &NFTablesBackend}).Install(context.Background(), everything(), testHost)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "nftables transaction, nothing changed") {
+		t.Fatalf("Install error = %v, want the transaction refused", err)
+	}
+	if after := saveAll(t, pod); after != before {
+		t.Errorf("a failed install left rules behind:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+	if out := pod.Run(t, "ip", "-6", "addr", "show", "dev", "lo"); strings.Contains(out, "::6/128") {
+		t.Errorf("a failed install left ::6 on lo:\n%s", out)
+	}
+	owner.Close()
+}
+
+// ownTable makes, in ns, a table of our name in f owned by a netlink socket of the test's
+// (NFT_TABLE_F_OWNER, Linux 5.12): no other socket may change it while that one is open.
+// google/nftables cannot set a table's flags, so the batch is written here.
+func ownTable(t *testing.T, ns *netkit.Namespace, f Family) *mdnetlink.Conn {
+	t.Helper()
+	const tableOwner = 0x2
+	nfgen := func(family byte, resID uint16) []byte { return []byte{family, unix.NFNETLINK_V0, byte(resID >> 8), byte(resID)} }
+	attrs, err := mdnetlink.MarshalAttributes([]mdnetlink.Attribute{
+		{Type: unix.NFTA_TABLE_NAME, Data: []byte(nftTable + "\x00")},
+		{Type: unix.NFTA_TABLE_FLAGS, Data: binary.BigEndian.AppendUint32(nil, tableOwner)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c *mdnetlink.Conn
+	if err := ns.Do(func() (err error) {
+		if c, err = mdnetlink.Dial(unix.NETLINK_NETFILTER, nil); err != nil {
+			return err
+		}
+		batch := []mdnetlink.Message{
+			{Header: mdnetlink.Header{Type: unix.NFNL_MSG_BATCH_BEGIN, Flags: mdnetlink.Request}, Data: nfgen(0, unix.NFNL_SUBSYS_NFTABLES)},
+			{Header: mdnetlink.Header{Type: unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWTABLE, Flags: mdnetlink.Request | mdnetlink.Acknowledge | mdnetlink.Create},
+				Data: append(nfgen(nftProto(f), 0), attrs...)},
+			{Header: mdnetlink.Header{Type: unix.NFNL_MSG_BATCH_END, Flags: mdnetlink.Request}, Data: nfgen(0, unix.NFNL_SUBSYS_NFTABLES)},
+		}
+		if _, err := c.SendMessages(batch); err != nil {
+			return err
+		}
+		_, err = c.Receive()
+		return err
+	}); err != nil {
+		t.Fatalf("owning a table: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func TestConcurrentInstallsSerialise(t *testing.T) {
 	requireTools(t)
+	for _, b := range trafficBackends {
+		t.Run(b.String(), func(t *testing.T) { concurrentInstallsSerialise(t, b) })
+	}
+}
+
+func concurrentInstallsSerialise(t *testing.T, b Backend) {
 	net := netkit.New(t)
-	b := Backend{Name: "nft"}
 	configs := []*api.TransparentProxyConfig{everything(), everything(), api.DefaultTransparentProxyConfig(), everything()}
 	var wg sync.WaitGroup
 	errs := make([]error, len(configs))
@@ -216,9 +346,10 @@ func TestConcurrentInstallsSerialise(t *testing.T) {
 		t.Fatalf("concurrent installs: %v", err)
 	}
 	// Whichever ran last, the kernel holds exactly one config's rules: a re-run of it is a no-op.
-	save := saveAll(t, net.Pod, b)
-	if n := strings.Count(save, "-j "+ChainOutbound+"\n"); n != 2*2 && n != 2*1 {
-		t.Errorf("found %d jumps to %s, want one set per family:\n%s", n, ChainOutbound, save)
+	save := saveAll(t, net.Pod)
+	jumps := strings.Count(save, "-j "+ChainOutbound+"\n") + strings.Count(save, "jump "+ChainOutbound+" ")
+	if jumps != 2*2 && jumps != 2*1 {
+		t.Errorf("found %d jumps to %s, want one set per family:\n%s", jumps, ChainOutbound, save)
 	}
 }
 
@@ -333,7 +464,7 @@ func TestInstallsRaceForTheXtablesLock(t *testing.T) {
 		t.Fatalf("racing installs: %v", err)
 	}
 	for _, ns := range namespaces {
-		if n := strings.Count(saveAll(t, ns, b), "-j "+ChainOutbound+"\n"); n != 4 {
+		if n := strings.Count(saveAll(t, ns), "-j "+ChainOutbound+"\n"); n != 4 {
 			t.Errorf("%s: %d jumps to %s, want 2 per family", ns.Name, n, ChainOutbound)
 		}
 	}

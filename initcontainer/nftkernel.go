@@ -124,6 +124,10 @@ func readNFTTable(f Family) (*nftState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: nftables: %w", f, err)
 	}
+	rules, err := nftRules(f)
+	if err != nil {
+		return nil, err
+	}
 	st := &nftState{}
 	found := false
 	for _, ch := range chains {
@@ -136,12 +140,18 @@ func readNFTTable(f Family) (*nftState, error) {
 			st.Unknown++
 		}
 		st.Chains = append(st.Chains, chain)
-		rules, err := c.GetRules(t, ch)
-		if err != nil {
-			return nil, fmt.Errorf("%s: nftables: reading the rules of %s: %w", f, ch.Name, err)
-		}
 		for _, r := range rules {
-			nr, err := decodeRule(f, r.Exprs, r.UserData, sets)
+			if r.table != nftTable || r.chain != ch.Name {
+				continue
+			}
+			err := r.err
+			if err == nil && r.unknown > 0 {
+				err = fmt.Errorf("%w: %d expressions of kinds it makes none of", errNotOurs, r.unknown)
+			}
+			var nr NFTRule
+			if err == nil {
+				nr, err = decodeRule(f, r.exprs, r.udata, sets)
+			}
 			if err != nil {
 				st.Unknown++
 				nr.Text = "# not understood: " + err.Error()
@@ -362,6 +372,10 @@ func readXtablesNFT(f Family, names []string) (*xtNFTState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: nftables: listing chains: %w", f, err)
 	}
+	rules, err := nftRules(f)
+	if err != nil {
+		return nil, err
+	}
 	st := &xtNFTState{}
 	for _, name := range names {
 		t := &xtNFTTable{name: name}
@@ -377,15 +391,13 @@ func readXtablesNFT(f Family, names []string) (*xtNFTState, error) {
 			case strings.HasPrefix(ch.Name, markerPrefix):
 				t.madeChains = append(t.madeChains, strings.TrimPrefix(ch.Name, markerPrefix))
 			}
-			rules, err := c.GetRules(nt, ch)
-			if err != nil {
-				return nil, fmt.Errorf("%s: nftables: reading the rules of %s %s: %w", f, name, ch.Name, err)
-			}
 			for _, r := range rules {
-				if isOurChain(ch.Name) || xtRuleIsOurs(r) {
-					xc.ours = append(xc.ours, r.Handle)
-				} else {
-					xc.others++
+				switch {
+				case r.table != name || r.chain != ch.Name:
+				case isOurChain(ch.Name) || r.err == nil && xtRuleIsOurs(r.exprs, r.udata):
+					xc.ours = append(xc.ours, r.handle)
+				default:
+					xc.others++ // a rule that cannot be read is not taken for ours
 				}
 			}
 			t.chains = append(t.chains, xc)
@@ -410,8 +422,8 @@ func readXtablesNFT(f Family, names []string) (*xtNFTState, error) {
 
 // xtRuleIsOurs tells a rule of ours in a built-in chain: it jumps to a chain of ours or bears our
 // marker, as an iptables comment match or as nft's comment.
-func xtRuleIsOurs(r *nftables.Rule) bool {
-	for _, e := range r.Exprs {
+func xtRuleIsOurs(exprs []expr.Any, udata []byte) bool {
+	for _, e := range exprs {
 		switch e := e.(type) {
 		case *expr.Verdict:
 			if (e.Kind == expr.VerdictJump || e.Kind == expr.VerdictGoto) && isOurChain(e.Chain) {
@@ -423,7 +435,7 @@ func xtRuleIsOurs(r *nftables.Rule) bool {
 			}
 		}
 	}
-	comment, _ := userdata.GetString(r.UserData, userdata.TypeComment)
+	comment, _ := userdata.GetString(udata, userdata.TypeComment)
 	return strings.HasPrefix(comment, Marker)
 }
 

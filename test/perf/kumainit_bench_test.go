@@ -18,10 +18,12 @@ import (
 // installArgs is the configuration measured: the defaults plus DNS and an excluded SSH port.
 var installArgs = []string{"--redirect-dns", "--exclude-inbound-ports", "22"}
 
-// BenchmarkKumaInitInstall runs, in turn and in fresh network namespaces, the whole kuma-init
-// install and a bare iptables-restore --noflush of the very same scripts (IPv4 then IPv6), started
-// the same way from a thread inside the namespace. It reports each one's mean time and their
-// ratio, the figure that matters.
+// BenchmarkKumaInitInstall runs, in turn and in fresh network namespaces, a bare iptables-restore
+// --noflush of kuma-init's rules (IPv4 then IPv6), the floor of any iptables tool; the whole
+// kuma-init install with each backend, iptables and nftables; and kuma-init --version, a start of
+// the same process that installs nothing. Each is started the same way, from a thread inside its
+// namespace. It reports each one's mean time and the ratios to the bare restores, the figures that
+// matter.
 func BenchmarkKumaInitInstall(b *testing.B) {
 	prereq.Root(b)
 	kumaInit := binaries.Build(b, "kuma-init")
@@ -29,23 +31,29 @@ func BenchmarkKumaInitInstall(b *testing.B) {
 	v4, v6 := dryRunScripts(b, kumaInit, dir)
 	restore4, restore6 := prereq.Binary(b, "iptables-nft-restore"), prereq.Binary(b, "ip6tables-nft-restore")
 
-	var bare, ours time.Duration
+	var bare, ipt, nft, start time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		nsBare, nsOurs := netkit.NewBare(b), netkit.NewBare(b)
+		nsBare, nsIPT, nsNFT, nsStart := netkit.NewBare(b), netkit.NewBare(b), netkit.NewBare(b), netkit.NewBare(b)
 		b.StartTimer()
 		bare += timed(b, nsBare, exec.Command(restore4, "--noflush"), v4)
 		bare += timed(b, nsBare, exec.Command(restore6, "--noflush"), v6)
-		ours += timed(b, nsOurs, exec.Command(kumaInit, installArgs...), "")
+		ipt += timed(b, nsIPT, exec.Command(kumaInit, append(installArgs, "--backend", "iptables")...), "")
+		nft += timed(b, nsNFT, exec.Command(kumaInit, append(installArgs, "--backend", "nftables")...), "")
+		start += timed(b, nsStart, exec.Command(kumaInit, "--version"), "")
 		b.StopTimer()
-		nsBare.Delete(b)
-		nsOurs.Delete(b)
+		for _, ns := range []*netkit.Namespace{nsBare, nsIPT, nsNFT, nsStart} {
+			ns.Delete(b)
+		}
 		b.StartTimer()
 	}
 	n := float64(b.N)
-	b.ReportMetric(float64(bare.Microseconds())/n, "bare-us/op")
-	b.ReportMetric(float64(ours.Microseconds())/n, "kuma-init-us/op")
-	b.ReportMetric(float64(ours)/float64(bare), "x-bare")
+	for name, d := range map[string]time.Duration{"bare": bare, "iptables": ipt, "nftables": nft, "start": start} {
+		b.ReportMetric(float64(d.Microseconds())/n, name+"-us/op")
+	}
+	b.ReportMetric(float64(ipt)/float64(bare), "iptables-x-bare")
+	b.ReportMetric(float64(nft)/float64(bare), "nftables-x-bare")
+	b.ReportMetric(float64(start)/float64(bare), "start-x-bare")
 }
 
 // timed runs cmd inside ns with stdin from the file at path (none when empty) and returns how long
@@ -78,7 +86,7 @@ func timed(b *testing.B, ns *netkit.Namespace, cmd *exec.Cmd, stdin string) time
 // dryRunScripts writes kuma-init's restore scripts for installArgs, one file per family.
 func dryRunScripts(b *testing.B, kumaInit, dir string) (v4, v6 string) {
 	b.Helper()
-	out, err := exec.Command(kumaInit, append(installArgs, "--dry-run")...).Output()
+	out, err := exec.Command(kumaInit, append(installArgs, "--dry-run", "--backend", "iptables")...).Output()
 	if err != nil {
 		b.Fatal(err)
 	}
