@@ -290,7 +290,9 @@ func TestNFTablesIPv6FailureLeavesNothing(t *testing.T) {
 func ownTable(t *testing.T, ns *netkit.Namespace, f Family) *mdnetlink.Conn {
 	t.Helper()
 	const tableOwner = 0x2
-	nfgen := func(family byte, resID uint16) []byte { return []byte{family, unix.NFNETLINK_V0, byte(resID >> 8), byte(resID)} }
+	nfgen := func(family byte, resID uint16) []byte {
+		return []byte{family, unix.NFNETLINK_V0, byte(resID >> 8), byte(resID)}
+	}
 	attrs, err := mdnetlink.MarshalAttributes([]mdnetlink.Attribute{
 		{Type: unix.NFTA_TABLE_NAME, Data: []byte(nftTable + "\x00")},
 		{Type: unix.NFTA_TABLE_FLAGS, Data: binary.BigEndian.AppendUint32(nil, tableOwner)},
