@@ -46,17 +46,23 @@ func hostFor(p *standin.Pod) Host {
 func TestTraffic(t *testing.T) {
 	requireTools(t)
 	passthrough := func(f standin.Family) netip.Addr { return family(f).passthroughSource().Addr() }
-	// othersFirst are someone else's rules, there before the install, that take the app's traffic
-	// to the remote web server and the remote's to the app out of NAT.
-	othersFirst := fmt.Sprintf("*nat\n-A OUTPUT -p tcp --dport %d -j RETURN\n-A PREROUTING -p tcp --dport %d -j RETURN\nCOMMIT\n", remoteWeb, appPort)
+	// othersMap are someone else's NAT rules, there before the install, as Docker's published ports
+	// are: they send the app's traffic to the remote web server to the app, and the remote's to the
+	// app to its SSH port. othersReturn take the same traffic out of NAT without mapping it.
+	othersMap := fmt.Sprintf("*nat\n-A OUTPUT -p tcp --dport %d -j REDIRECT --to-ports %d\n-A PREROUTING -p tcp --dport %d -j REDIRECT --to-ports %d\nCOMMIT\n",
+		remoteWeb, appPort, appPort, sshPort)
+	othersReturn := fmt.Sprintf("*nat\n-A OUTPUT -p tcp --dport %d -j RETURN\n-A PREROUTING -p tcp --dport %d -j RETURN\nCOMMIT\n", remoteWeb, appPort)
 	cases := []struct {
 		name     string
 		modify   func(*api.TransparentProxyConfig)
 		host     func(*standin.Pod) Host
 		families []standin.Family
-		// foreign is a restore script of others' rules applied to both families before the install.
+		// foreign is a restore script of others' rules, in iptables-nft as Docker's and
+		// kube-proxy's are, applied to both families before the install.
 		foreign string
 		probes  []probe
+		// nftProbes replace probes with the nftables backend, where its decisions differ.
+		nftProbes []probe
 	}{
 		{name: "default paths", modify: func(c *api.TransparentProxyConfig) { c.Redirect.DNS.Enabled = true },
 			probes: []probe{
@@ -178,13 +184,29 @@ func TestTraffic(t *testing.T) {
 			{Name: "DNS to the nameserver", UDP: true, To: toRemote, Port: dnsPort, Lands: "sidecar-dns", Redirected: true},
 			{Name: "DNS of the proxy", From: standin.Proxy, UDP: true, To: toRemote, Port: dnsPort, Lands: "nameserver"},
 		}},
-		{name: "the jumps appended after others' rules", foreign: othersFirst, probes: []probe{
-			{Name: "outbound TCP others return first", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
+		{name: "the jumps appended after others' NAT", foreign: othersMap, probes: []probe{
+			{Name: "outbound TCP others map first", To: toRemote, Port: remoteWeb, Lands: "app", Redirected: true},
 			{Name: "other outbound TCP", To: toRemote, Port: remoteDB, Lands: "sidecar-outbound", Redirected: true},
-			{Name: "inbound TCP others return first", From: standin.Remote, To: toPod, Port: appPort, Lands: "app"},
+			{Name: "inbound TCP others map first", From: standin.Remote, To: toPod, Port: appPort, Lands: "app-ssh", Redirected: true},
 			{Name: "other inbound TCP", From: standin.Remote, To: toPod, Port: sshPort, Lands: "sidecar-inbound", Redirected: true},
 		}},
-		{name: "the jumps inserted before others' rules", foreign: othersFirst, modify: func(c *api.TransparentProxyConfig) {
+		{name: "the jumps inserted before others' NAT", foreign: othersMap, modify: func(c *api.TransparentProxyConfig) {
+			c.Redirect.Inbound.InsertRedirectInsteadOfAppend = true
+			c.Redirect.Outbound.InsertRedirectInsteadOfAppend = true
+		}, probes: []probe{
+			{Name: "outbound TCP others would map", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
+			{Name: "inbound TCP others would map", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+		}},
+		// An ACCEPT or RETURN ends iptables' nat chain, and the jumps appended after it; another
+		// table's chain, ours with nftables, still runs (README, "Backends").
+		{name: "the jumps appended after others' bare RETURN", foreign: othersReturn, probes: []probe{
+			{Name: "outbound TCP others return first", To: toRemote, Port: remoteWeb, Lands: "remote-web"},
+			{Name: "inbound TCP others return first", From: standin.Remote, To: toPod, Port: appPort, Lands: "app"},
+		}, nftProbes: []probe{
+			{Name: "outbound TCP others return first", To: toRemote, Port: remoteWeb, Lands: "sidecar-outbound", Redirected: true},
+			{Name: "inbound TCP others return first", From: standin.Remote, To: toPod, Port: appPort, Lands: "sidecar-inbound", Redirected: true},
+		}},
+		{name: "the jumps inserted before others' bare RETURN", foreign: othersReturn, modify: func(c *api.TransparentProxyConfig) {
 			c.Redirect.Inbound.InsertRedirectInsteadOfAppend = true
 			c.Redirect.Outbound.InsertRedirectInsteadOfAppend = true
 		}, probes: []probe{
@@ -209,34 +231,40 @@ func TestTraffic(t *testing.T) {
 			{Name: "DNS", UDP: true, To: toRemote, Port: dnsPort, Lands: "sidecar-dns", Redirected: true},
 		}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := api.DefaultTransparentProxyConfig()
-			if tc.modify != nil {
-				tc.modify(cfg)
-			}
-			p := standin.New(t, cfg)
-			host := hostFor(p)
-			if tc.host != nil {
-				host = tc.host(p)
-			}
-			if tc.foreign != "" {
-				for _, f := range []Family{IPv4, IPv6} {
-					p.Pod.RunInput(t, tc.foreign, Backend{Name: "nft"}.Tool(f, "restore"), "--noflush")
+	for _, b := range trafficBackends {
+		for _, tc := range cases {
+			t.Run(b.String()+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				cfg := api.DefaultTransparentProxyConfig()
+				if tc.modify != nil {
+					tc.modify(cfg)
 				}
-			}
-			install(t, p.Pod, Backend{Name: "nft"}, cfg, host)
-			families := tc.families
-			if families == nil {
-				families = standin.Families
-			}
-			for _, f := range families {
-				for _, pr := range tc.probes {
-					p.Check(t, f, pr)
+				p := standin.New(t, cfg)
+				host := hostFor(p)
+				if tc.host != nil {
+					host = tc.host(p)
 				}
-			}
-		})
+				if tc.foreign != "" {
+					for _, f := range []Family{IPv4, IPv6} {
+						p.Pod.RunInput(t, tc.foreign, Backend{Name: "nft"}.Tool(f, "restore"), "--noflush")
+					}
+				}
+				install(t, p.Pod, b, cfg, host)
+				families := tc.families
+				if families == nil {
+					families = standin.Families
+				}
+				probes := tc.probes
+				if b.Native() && tc.nftProbes != nil {
+					probes = tc.nftProbes
+				}
+				for _, f := range families {
+					for _, pr := range probes {
+						p.Check(t, f, pr)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -244,49 +272,53 @@ func TestTraffic(t *testing.T) {
 // are: leaving the network, it is the host's outbound traffic; within it, it is not redirected.
 func TestVirtualNetworks(t *testing.T) {
 	requireTools(t)
-	for _, f := range standin.Families {
-		t.Run(f.String(), func(t *testing.T) {
-			t.Parallel()
-			cfg := api.DefaultTransparentProxyConfig()
-			cfg.Redirect.DNS.Enabled = true
-			cfg.Redirect.VNet.Networks = api.VNetworks{{Interface: "vnet+", CIDR: netkit.VNetIPv4}, {Interface: "vnet+", CIDR: netkit.VNetIPv6}}
-			cfg.SetOutboundExcluded(mustParse(api.ParsePortRanges(fmt.Sprint(remoteDB))))
-			p := standin.New(t, cfg)
-			container := netkit.VNet(t, p.Pod, "vnet0")
-			host := netip.AddrPortFrom(netkit.VNetHostIPv4, cfg.Redirect.DNS.Port)
-			if f == standin.IPv6 {
-				host = netip.AddrPortFrom(netkit.VNetHostIPv6, cfg.Redirect.DNS.Port)
-			}
-			// REDIRECT sends what arrives on vnet0 to vnet0's own address, where kuma-dp listens with
-			// a virtual network.
-			p.Pod.ListenUDP(t, "sidecar-dns-vnet", host, netkit.OwnedBy(proxyUID), netkit.InConntrackZones(1, 2))
-			install(t, p.Pod, Backend{Name: "nft"}, cfg, hostFor(p))
-			remote := standin.ToRemote(p, f)
-			for _, tc := range []struct {
-				name       string
-				udp        bool
-				dst        netip.AddrPort
-				lands      string
-				redirected bool
-			}{
-				{"TCP leaving the network", false, netip.AddrPortFrom(remote, remoteWeb), "sidecar-outbound", true},
-				{"TCP to an excluded port", false, netip.AddrPortFrom(remote, remoteDB), "remote-db", false},
-				{"TCP to the host within the network, inbound", false, netip.AddrPortFrom(host.Addr(), appPort), "sidecar-inbound", true},
-				{"DNS", true, netip.AddrPortFrom(remote, dnsPort), "sidecar-dns-vnet", true},
-			} {
-				exchange := container.DialTCP
-				if tc.udp {
-					exchange = container.ExchangeUDP
-				}
-				reply, err := exchange(t, tc.dst)
-				want := reply.Local
-				if tc.redirected {
-					want = tc.dst
-				}
-				if err != nil || reply.Listener != tc.lands || reply.OriginalDst != want {
-					t.Errorf("%s to %s: landed on %q with original destination %s (%v); want %s with %s", tc.name, tc.dst, reply.Listener, reply.OriginalDst, err, tc.lands, want)
-				}
-			}
-		})
+	for _, b := range trafficBackends {
+		for _, f := range standin.Families {
+			t.Run(b.String()+"/"+f.String(), func(t *testing.T) { virtualNetworks(t, b, f) })
+		}
+	}
+}
+
+func virtualNetworks(t *testing.T, b Backend, f standin.Family) {
+	t.Parallel()
+	cfg := api.DefaultTransparentProxyConfig()
+	cfg.Redirect.DNS.Enabled = true
+	cfg.Redirect.VNet.Networks = api.VNetworks{{Interface: "vnet+", CIDR: netkit.VNetIPv4}, {Interface: "vnet+", CIDR: netkit.VNetIPv6}}
+	cfg.SetOutboundExcluded(mustParse(api.ParsePortRanges(fmt.Sprint(remoteDB))))
+	p := standin.New(t, cfg)
+	container := netkit.VNet(t, p.Pod, "vnet0")
+	host := netip.AddrPortFrom(netkit.VNetHostIPv4, cfg.Redirect.DNS.Port)
+	if f == standin.IPv6 {
+		host = netip.AddrPortFrom(netkit.VNetHostIPv6, cfg.Redirect.DNS.Port)
+	}
+	// REDIRECT sends what arrives on vnet0 to vnet0's own address, where kuma-dp listens with
+	// a virtual network.
+	p.Pod.ListenUDP(t, "sidecar-dns-vnet", host, netkit.OwnedBy(proxyUID), netkit.InConntrackZones(1, 2))
+	install(t, p.Pod, b, cfg, hostFor(p))
+	remote := standin.ToRemote(p, f)
+	for _, tc := range []struct {
+		name       string
+		udp        bool
+		dst        netip.AddrPort
+		lands      string
+		redirected bool
+	}{
+		{"TCP leaving the network", false, netip.AddrPortFrom(remote, remoteWeb), "sidecar-outbound", true},
+		{"TCP to an excluded port", false, netip.AddrPortFrom(remote, remoteDB), "remote-db", false},
+		{"TCP to the host within the network, inbound", false, netip.AddrPortFrom(host.Addr(), appPort), "sidecar-inbound", true},
+		{"DNS", true, netip.AddrPortFrom(remote, dnsPort), "sidecar-dns-vnet", true},
+	} {
+		exchange := container.DialTCP
+		if tc.udp {
+			exchange = container.ExchangeUDP
+		}
+		reply, err := exchange(t, tc.dst)
+		want := reply.Local
+		if tc.redirected {
+			want = tc.dst
+		}
+		if err != nil || reply.Listener != tc.lands || reply.OriginalDst != want {
+			t.Errorf("%s to %s: landed on %q with original destination %s (%v); want %s with %s", tc.name, tc.dst, reply.Listener, reply.OriginalDst, err, tc.lands, want)
+		}
 	}
 }
