@@ -218,6 +218,8 @@ type fakeNFT struct {
 	tables  map[Family]*NFTRuleset
 	commits [][]nftFamilyChange
 	fail    func([]nftFamilyChange) error
+	// log, when set, records each commit among other calls.
+	log *[]string
 }
 
 func newFakeNFT() *fakeNFT { return &fakeNFT{tables: map[Family]*NFTRuleset{}} }
@@ -280,6 +282,9 @@ func (s *fakeSystem) commitNFT(changes []nftFamilyChange) error {
 	}
 	k.tables = next
 	k.commits = append(k.commits, changes)
+	if k.log != nil {
+		*k.log = append(*k.log, "nftables transaction")
+	}
 	return nil
 }
 

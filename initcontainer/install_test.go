@@ -2,7 +2,10 @@ package initcontainer
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,4 +301,103 @@ func byFamily(calls []string) map[string][]string {
 		out[family] = append(out[family], c)
 	}
 	return out
+}
+
+// nftInstaller installs with the nftables backend the configuration names, into fakes.
+func nftInstaller() (*Installer, *fakeSystem, *fakeKernel) {
+	k := newFakeKernel()
+	sys := &fakeSystem{nft: newFakeNFT()}
+	return &Installer{Runner: k, sys: sys, sleep: func(time.Duration) {}}, sys, k
+}
+
+func nftConfig(c *api.TransparentProxyConfig) *api.TransparentProxyConfig {
+	c.SetBackend(api.BackendNFTables)
+	return c
+}
+
+// TestNFTablesInstallIsOneTransaction: both families in one transaction, nothing on a re-run, one
+// transaction replacing both on a change, one removing both on uninstall; no iptables program runs.
+func TestNFTablesInstallIsOneTransaction(t *testing.T) {
+	in, sys, k := nftInstaller()
+	ctx := context.Background()
+	commits := func() [][]nftFamilyChange { return sys.nft.commits }
+	res, err := in.Install(ctx, nftConfig(everything()), testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := commits(); len(c) != 1 || len(c[0]) != 2 || c[0][0].add == nil || c[0][1].add == nil || !res.PassthroughAddress {
+		t.Fatalf("install: %d transactions %+v, result %+v", len(c), c, res)
+	}
+	if _, err := in.Install(ctx, nftConfig(everything()), testHost); err != nil || len(commits()) != 1 {
+		t.Errorf("a re-run made a transaction (%v)", err)
+	}
+	gateway := nftConfig(api.DefaultTransparentProxyConfig())
+	gateway.Redirect.Inbound.Enabled = false
+	if _, err := in.Install(ctx, gateway, testHost); err != nil {
+		t.Fatal(err)
+	}
+	if c := commits(); len(c) != 2 || !c[1][0].delete || c[1][0].add == nil || !c[1][1].delete || c[1][1].add == nil {
+		t.Errorf("a change is not one transaction replacing both tables: %+v", c[len(c)-1])
+	}
+	res, err = in.Uninstall(ctx, gateway)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := commits(); len(c) != 3 || len(sys.nft.tables) != 0 || !res.PassthroughAddress {
+		t.Errorf("uninstall: tables left %v, result %+v", sys.nft.tables, res)
+	}
+	for _, call := range k.calls {
+		if !strings.HasSuffix(call, "-save") {
+			t.Errorf("an iptables program changed something: %s", call)
+		}
+	}
+}
+
+// TestNFTablesFailedTransactionChangesNothing: a refused transaction leaves the tables as they
+// were, and takes back the ::6 address it added.
+func TestNFTablesFailedTransactionChangesNothing(t *testing.T) {
+	in, sys, _ := nftInstaller()
+	ctx := context.Background()
+	sys.nft.fail = func([]nftFamilyChange) error { return errors.New("operation not supported") }
+	if _, err := in.Install(ctx, nftConfig(everything()), testHost); err == nil {
+		t.Fatal("Install succeeded with the transaction refused")
+	}
+	if len(sys.nft.tables) != 0 || sys.passthrough {
+		t.Errorf("a refused install left tables %v, ::6 %v", sys.nft.tables, sys.passthrough)
+	}
+	sys.nft.fail = nil
+	if _, err := in.Install(ctx, nftConfig(api.DefaultTransparentProxyConfig()), testHost); err != nil {
+		t.Fatal(err)
+	}
+	before := maps.Clone(sys.nft.tables)
+	sys.nft.fail = func([]nftFamilyChange) error { return errors.New("operation not supported") }
+	if _, err := in.Install(ctx, nftConfig(everything()), testHost); err == nil {
+		t.Fatal("Install succeeded with the transaction refused")
+	}
+	if !maps.Equal(sys.nft.tables, before) || !sys.passthrough {
+		t.Errorf("a refused change did not leave the previous install as it was")
+	}
+}
+
+// TestNFTablesToIPTablesRemovesOursAfterTheRestores: the iptables rules are in place before our
+// nftables tables go, so that traffic is never without rules.
+func TestNFTablesToIPTablesRemovesOursAfterTheRestores(t *testing.T) {
+	in, sys, k := nftInstaller()
+	sys.nft.log = &k.calls
+	ctx := context.Background()
+	if _, err := in.Install(ctx, nftConfig(everything()), testHost); err != nil {
+		t.Fatal(err)
+	}
+	k.calls = nil
+	in.detected = &Backend{Name: "nft"}
+	cfg := everything()
+	cfg.SetBackend(api.BackendIPTables)
+	if _, err := in.Install(ctx, cfg, testHost); err != nil {
+		t.Fatal(err)
+	}
+	last := len(k.calls) - 1
+	if last < 0 || k.calls[last] != "nftables transaction" || len(sys.nft.tables) != 0 ||
+		!slices.ContainsFunc(k.calls[:last], func(c string) bool { return strings.HasPrefix(c, "ip6tables-nft-restore") }) {
+		t.Errorf("calls %q; tables left %v", k.calls, sys.nft.tables)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,16 @@ var counters = regexp.MustCompile(`\[\d+:\d+\]|packets \d+ bytes \d+`)
 // between runs.
 func saveAll(t *testing.T, ns *netkit.Namespace) string {
 	t.Helper()
-	rules := ns.Rules(t, "nft") + ns.Rules(t, "legacy") + ns.Run(t, "nft", "list", "ruleset")
-	return counters.ReplaceAllString(rules, "0")
+	nft, legacy := saveSides(t, ns)
+	return nft + legacy
+}
+
+// saveSides is saveAll in two: what nf_tables holds, iptables-nft's tables included, and what
+// legacy iptables holds.
+func saveSides(t *testing.T, ns *netkit.Namespace) (nft, legacy string) {
+	t.Helper()
+	nft = ns.Rules(t, "nft") + ns.Run(t, "nft", "list", "ruleset")
+	return counters.ReplaceAllString(nft, "0"), counters.ReplaceAllString(ns.Rules(t, "legacy"), "0")
 }
 
 func uninstall(t *testing.T, ns *netkit.Namespace, b Backend) (*Result, error) {
@@ -468,6 +477,63 @@ func TestInstallsRaceForTheXtablesLock(t *testing.T) {
 	for _, ns := range namespaces {
 		if n := strings.Count(saveAll(t, ns), "-j "+ChainOutbound+"\n"); n != 4 {
 			t.Errorf("%s: %d jumps to %s, want 2 per family", ns.Name, n, ChainOutbound)
+		}
+	}
+}
+
+// TestSwitchBackends moves a pod from one backend to the other: afterwards only the new backend
+// holds rules of ours, they capture traffic, others' rules are as they were, and uninstall leaves
+// the namespace as it was before the first install. From iptables-nft, the new table and the
+// removal of the old rules are one transaction.
+func TestSwitchBackends(t *testing.T) {
+	requireTools(t)
+	for _, move := range [][2]Backend{
+		{{Name: "nft"}, NFTablesBackend}, {{Name: "legacy"}, NFTablesBackend},
+		{NFTablesBackend, {Name: "nft"}}, {NFTablesBackend, {Name: "legacy"}},
+	} {
+		from, to := move[0], move[1]
+		for _, foreign := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s to %s/foreign=%v", from, to, foreign), func(t *testing.T) {
+				net := netkit.New(t)
+				pod := net.Pod
+				if foreign {
+					for _, f := range []Family{IPv4, IPv6} {
+						pod.RunInput(t, foreignRules, Backend{Name: "nft"}.Tool(f, "restore"), "--noflush")
+					}
+					pod.RunInput(t, firewalldTable, "nft", "-f", "-")
+				}
+				before, legacyBefore := saveSides(t, pod)
+				install(t, pod, from, everything(), testHost)
+				res := install(t, pod, to, everything(), testHost)
+				save := saveAll(t, pod)
+				iptables := pod.Rules(t, "nft") + pod.Rules(t, "legacy")
+				nft := pod.Run(t, "nft", "list", "tables")
+				if to.Native() && (strings.Contains(iptables, "KUMA_MESH") || !strings.Contains(nft, "table ip meshinit")) ||
+					!to.Native() && (strings.Contains(nft, "meshinit") || !strings.Contains(pod.Rules(t, to.Name), "KUMA_MESH_OUTBOUND")) {
+					t.Fatalf("after the move the rules of ours are not all %s's:\n%s", to, save)
+				}
+				if from.Name == "nft" {
+					for _, f := range res.Families {
+						if !bytesContain(f.Script, "table "+nftFamily(f.Family)+" meshinit {") || !bytesContain(f.Script, "delete ") {
+							t.Errorf("%s: the new table and the old rules' removal are not one transaction:\n%s", f.Family, f.Script)
+						}
+					}
+				}
+				if _, err := validateIn(t, pod, everything(), testHost); err != nil {
+					t.Errorf("after the move: %v", err)
+				}
+				if _, err := uninstall(t, pod, to); err != nil {
+					t.Fatal(err)
+				}
+				after, legacy := saveSides(t, pod)
+				// Legacy tables, once there, stay; what is in them must not.
+				if strings.Contains(legacy, "KUMA_MESH") || legacyBefore != legacy && !slices.Contains([]string{from.Name, to.Name}, "legacy") {
+					t.Errorf("legacy iptables after uninstall:\n--- before\n%s\n--- after\n%s", legacyBefore, legacy)
+				}
+				if after != before {
+					t.Errorf("after uninstall:\n--- before\n%s\n--- after\n%s", before, after)
+				}
+			})
 		}
 	}
 }
