@@ -144,11 +144,35 @@ func (r NFTRule) exprs() ([]expr.Any, nftPortSet) {
 }
 
 // userData is the rule's comment as nft keeps it.
-func (r NFTRule) userData() []byte {
-	if r.comment == "" {
+func (r NFTRule) userData() []byte { return commentUserData(r.comment) }
+
+// commentUserData is a comment as nft keeps it in a rule's user data.
+func commentUserData(comment string) []byte {
+	if comment == "" {
 		return nil
 	}
-	return userdata.AppendString(nil, userdata.TypeComment, r.comment)
+	return userdata.AppendString(nil, userdata.TypeComment, comment)
+}
+
+// udataComment reads the comment of a rule's user data: type-length-value records, the comment's
+// value a string with its terminating zero. google/nftables' reader panics on a record longer than
+// what is left.
+func udataComment(udata []byte) (string, bool) {
+	for len(udata) >= 2 {
+		typ, n := udata[0], int(udata[1])
+		if len(udata) < 2+n {
+			return "", false
+		}
+		if userdata.Type(typ) == userdata.TypeComment {
+			v := udata[2 : 2+n]
+			if n == 0 || v[n-1] != 0 {
+				return "", false
+			}
+			return string(v[:n-1]), true
+		}
+		udata = udata[2+n:]
+	}
+	return "", false
 }
 
 const (
@@ -234,9 +258,9 @@ func decodeRule(f Family, exprs []expr.Any, udata []byte, sets map[string]nftPor
 	}
 	r := NFTRule{family: f, match: m}
 	if len(udata) > 0 {
-		comment, ok := userdata.GetString(udata, userdata.TypeComment)
-		if !ok {
-			return NFTRule{}, fmt.Errorf("%w: user data without a comment", errNotOurs)
+		comment, ok := udataComment(udata)
+		if !ok || comment == "" || !slices.Equal(commentUserData(comment), udata) {
+			return NFTRule{}, fmt.Errorf("%w: user data that is not a comment alone", errNotOurs)
 		}
 		r.comment = comment
 	}
@@ -462,10 +486,16 @@ func (d *ruleDecoder) uids() (*api.UIDRange, error) {
 		return nil, errNotOurs
 	}
 	d.i++
-	first, ok1 := d.cmp(expr.CmpOpGte, 4)
-	last, ok2 := d.cmp(expr.CmpOpLte, 4)
+	first, ok := d.cmp(expr.CmpOpGte, 4)
+	if !ok {
+		return nil, errNotOurs
+	}
+	last, ok := d.cmp(expr.CmpOpLte, 4)
+	if !ok {
+		return nil, errNotOurs
+	}
 	r := api.UIDRange{First: binary.BigEndian.Uint32(first), Last: binary.BigEndian.Uint32(last)}
-	if !ok1 || !ok2 || r.First >= r.Last {
+	if r.First >= r.Last {
 		return nil, errNotOurs
 	}
 	return uids(r), nil

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
 	"github.com/google/nftables/xt"
 	"golang.org/x/sys/unix"
 )
@@ -435,7 +434,7 @@ func xtRuleIsOurs(exprs []expr.Any, udata []byte) bool {
 			}
 		}
 	}
-	comment, _ := userdata.GetString(udata, userdata.TypeComment)
+	comment, _ := udataComment(udata)
 	return strings.HasPrefix(comment, Marker)
 }
 
