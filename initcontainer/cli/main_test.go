@@ -79,11 +79,40 @@ func TestDryRunPrintsTheGoldenScripts(t *testing.T) {
 	if out.String() != golden {
 		t.Errorf("--dry-run printed:\n%s\nwant the golden file:\n%s", out.String(), golden)
 	}
+	// The same rules in nft's syntax, the nftables backend's.
 	out.Reset()
 	cmd = Install("kuma-init", "")
-	cmd.Flags.Parse([]string{"--dry-run", "-o", "json"})
-	if err := cmd.Run(context.Background(), Env{Stdout: &out}); err != nil || !strings.Contains(out.String(), `"purpose": "outbound TCP to the sidecar"`) {
-		t.Errorf("--dry-run -o json: %v\n%s", err, out.String())
+	if err := cmd.Flags.Parse([]string{"--redirect-dns", "--exclude-inbound-ports", "22", "--dry-run",
+		"--resolv-conf", "testdata/resolv.conf", "--backend", "nftables"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Run(context.Background(), Env{Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if golden := readFile(t, "../testdata/golden/universal-redirect-dns-exclude-ssh.nft"); out.String() != golden {
+		t.Errorf("--dry-run --backend nftables printed:\n%s\nwant the golden file:\n%s", out.String(), golden)
+	}
+	for _, c := range []struct {
+		backend string
+		want    []string
+	}{
+		{"iptables", []string{`"backend": "iptables"`, `"purpose": "outbound TCP to the sidecar"`, `"table": "nat"`}},
+		{"nftables", []string{`"backend": "nftables"`, `"purpose": "outbound TCP to the sidecar"`, `"table": "ip meshinit"`, `"table": "ip6 meshinit"`, `"hook": "prerouting"`}},
+	} {
+		out.Reset()
+		cmd = Install("kuma-init", "")
+		cmd.Flags.Parse([]string{"--dry-run", "-o", "json", "--backend", c.backend})
+		err := cmd.Run(context.Background(), Env{Stdout: &out})
+		for _, w := range c.want {
+			if err != nil || !strings.Contains(out.String(), w) {
+				t.Errorf("--dry-run -o json --backend %s: %v; want %s in\n%s", c.backend, err, w, out.String())
+			}
+		}
+	}
+	out.Reset()
+	cmd = Install("kuma-init", "")
+	if err := cmd.Flags.Parse([]string{"--backend", "ebpf"}); err == nil || !strings.Contains(err.Error(), "auto, iptables or nftables") {
+		t.Errorf("--backend ebpf: %v", err)
 	}
 	cmd = Install("kuma-init", "")
 	cmd.Flags.Parse([]string{"-o", "yaml"})
