@@ -219,6 +219,44 @@ func TestKumaInitIPTables(t *testing.T) {
 	}
 }
 
+// TestKumaInitNFTables runs kuma-init-nft's image for this machine's architecture as a container
+// would, in a network namespace of its own: it holds no iptables program or library, and
+// kuma-init, as /usr/bin/kumactl with kumactl's command line and the backend left to auto,
+// installs its rules with nftables, which the host's nft lists, creating no iptables table.
+func TestKumaInitNFTables(t *testing.T) {
+	prereq.Root(t)
+	unshare, chroot, nft := prereq.Binary(t, "unshare"), prereq.Binary(t, "chroot"), prereq.Binary(t, "nft")
+	_, dir := setup(t)
+	im := platformImage(t, filepath.Join(dir, "kuma-init-nft"), runtime.GOARCH)
+	for p := range extract(t, im) {
+		if strings.Contains(path.Base(p), "tables") || strings.HasSuffix(p, ".so") || strings.Contains(p, ".so.") {
+			t.Errorf("kuma-init-nft holds %s", p)
+		}
+	}
+	rootfs := t.TempDir()
+	tarball := exec.Command("tar", "-x", "-C", rootfs)
+	tarball.Stdin = mutate.Extract(im)
+	if out, err := tarball.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	for _, d := range []string{"proc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "tmp", "config.yaml"), []byte("kumaDPUser: kuma-dp\nredirect:\n  inbound:\n    excludePorts: [22]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// With the image's environment: no PATH, so no iptables-restore of the host either.
+	cmd := exec.Command(unshare, "--net", "--mount", "sh", "-euc", "mount -t proc proc proc; env -i "+chroot+" . /usr/bin/kumactl install transparent-proxy --config=/tmp/config.yaml; "+nft+" list tables; "+nft+" list table ip meshinit")
+	cmd.Dir = rootfs
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "installed with nftables") || !strings.Contains(string(out), "chain KUMA_MESH_OUTBOUND") ||
+		!strings.Contains(string(out), "skuid 5678") || !strings.Contains(string(out), "table ip meshinit\ntable ip6 meshinit\ntable ip meshinit {") {
+		t.Errorf("kumactl install transparent-proxy in kuma-init-nft: %v; want nftables' tables of ours alone, the proxy's user by name\n%s", err, out)
+	}
+}
+
 // digest is the image's index's digest: what a registry serves for its tag.
 func digest(t *testing.T, dir string) v1.Hash {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshinit/meshinit/test/chartcases"
 	"github.com/meshinit/meshinit/test/prereq"
@@ -71,16 +72,16 @@ func TestPush(t *testing.T) {
 }
 
 // TestChartImages: every image the chart deploys or injects is one of the images built here,
-// under the same name; and every image built for the chart is one it names.
+// under the same name; and every image built for the chart is one it names: by default, or
+// kuma-init-nft, the image without iptables, where the values choose it for nftables-only nodes.
 func TestChartImages(t *testing.T) {
 	_, objs := chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"cni": map[string]any{"enabled": true}})
 	injector := chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0]
 	named := []string{injector.Image, chartcases.Find[appsv1.DaemonSet](t, objs, "DaemonSet", "").Spec.Template.Spec.Containers[0].Image}
-	for _, e := range injector.Env {
-		if e.Name == "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE" {
-			named = append(named, e.Value)
-		}
-	}
+	named = append(named, initImage(injector))
+	_, objs = chartcases.Render(t, "meshinit", "kuma-system", map[string]any{"dataPlane": map[string]any{
+		"transparentProxyBackend": "nftables", "initImage": map[string]any{"repository": "kuma-init-nft"}}})
+	named = append(named, initImage(chartcases.Find[appsv1.Deployment](t, objs, "Deployment", "").Spec.Template.Spec.Containers[0]))
 	d, err := defaults(prereq.RepoRoot(t))
 	if err != nil {
 		t.Fatal(err)
@@ -97,4 +98,14 @@ func TestChartImages(t *testing.T) {
 	if !slices.Equal(named, built) {
 		t.Errorf("the chart names %v, the images built for it are %v", named, built)
 	}
+}
+
+// initImage is the image the injector gives kuma-init.
+func initImage(injector corev1.Container) string {
+	for _, e := range injector.Env {
+		if e.Name == "KUMA_RUNTIME_KUBERNETES_INJECTOR_INIT_CONTAINER_IMAGE" {
+			return e.Value
+		}
+	}
+	return ""
 }

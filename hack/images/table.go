@@ -23,6 +23,7 @@ var images = []Image{
 		Platforms:  allPlatforms,
 	},
 	kumaInit("kuma-init", "nft"),
+	kumaInitNFT(),
 	{
 		Name:       "pause",
 		Test:       true,
@@ -91,6 +92,22 @@ func kumaInit(name, backend string) Image {
 		img.DebianPrune = append(img.DebianPrune, "usr/sbin/*-nft*", "usr/sbin/*-translate", "usr/sbin/xtables-monitor")
 	}
 	return img
+}
+
+// kumaInitNFT is kuma-init with no iptables at all, for nodes with nftables only: the static
+// binary alone, which installs its rules over netlink with its nftables backend (auto takes it
+// where no iptables-restore is on PATH). kuma-dp's user is there, and kumactl, as in kuma-init's
+// image.
+func kumaInitNFT() Image {
+	return Image{
+		Name:       "kuma-init-nft",
+		Binaries:   []Binary{{"./cmd/kuma-init", "/usr/local/bin/kuma-init"}},
+		Symlinks:   map[string]string{"/usr/bin/kumactl": "/usr/local/bin/kuma-init"},
+		User:       User{"root", 0},
+		OtherUsers: []User{{"kuma-dp", 5678}},
+		Entrypoint: []string{"/usr/local/bin/kuma-init"},
+		Platforms:  allPlatforms,
+	}
 }
 
 // allPlatforms are the architectures Go cross-compiles to and Debian's mirror serves.
