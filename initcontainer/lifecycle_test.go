@@ -284,6 +284,9 @@ func TestNFTablesIPv6FailureLeavesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nftables transaction, nothing changed") {
 		t.Fatalf("Install error = %v, want the transaction refused", err)
 	}
+	if !strings.Contains(err.Error(), "adding a table: ") {
+		t.Errorf("Install error = %v, want the refused message named", err)
+	}
 	if after := saveAll(t, pod); after != before {
 		t.Errorf("a failed install left rules behind:\n--- before\n%s\n--- after\n%s", before, after)
 	}

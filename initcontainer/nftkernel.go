@@ -3,12 +3,14 @@ package initcontainer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/xt"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,22 +77,33 @@ func nftStateOf(chains []NFTChain, rules []NFTRule) State {
 	return st
 }
 
-// nftConn opens a netlink connection in the calling thread's network namespace.
-func nftConn() (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.AsLasting())
+// nftConn is a google/nftables connection for reading in the calling thread's network namespace,
+// its requests sent over a plain blocking netlink socket (nftExchange); close closes the socket.
+func nftConn() (c *nftables.Conn, close func(), err error) {
+	fd, err := nftSocket()
 	if err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
+		return nil, nil, err
 	}
-	return c, nil
+	c, err = nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
+		if req == nil {
+			return nil, io.EOF // no more answers
+		}
+		return nftExchange(fd, req)
+	}))
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, func() { unix.Close(fd) }, nil
 }
 
 // nftListTables lists the tables of every family.
 func nftListTables() ([]nftTableRef, error) {
-	c, err := nftConn()
+	c, closeConn, err := nftConn()
 	if err != nil {
 		return nil, err
 	}
-	defer c.CloseLasting()
+	defer closeConn()
 	tables, err := c.ListTables()
 	if err != nil {
 		return nil, fmt.Errorf("nftables: listing tables: %w", err)
@@ -109,11 +122,11 @@ func nftUnusable(err error) bool {
 
 // readNFTTable reads the family's table of ours; nil when there is none.
 func readNFTTable(f Family) (*nftState, error) {
-	c, err := nftConn()
+	c, closeConn, err := nftConn()
 	if err != nil {
 		return nil, err
 	}
-	defer c.CloseLasting()
+	defer closeConn()
 	t := &nftables.Table{Name: nftTable, Family: tableFamily(f)}
 	chains, err := c.ListChainsOfTableFamily(t.Family)
 	if err != nil {
@@ -257,43 +270,51 @@ func (c nftFamilyChange) text() string {
 
 // commitNFT applies the changes in one netlink transaction: all of them, or none.
 func commitNFT(changes []nftFamilyChange) error {
-	c, err := nftConn()
-	if err != nil {
-		return err
-	}
-	defer c.CloseLasting()
-	for _, ch := range changes {
-		t := &nftables.Table{Name: nftTable, Family: tableFamily(ch.family)}
-		if ch.delete {
-			c.DelTable(t)
-		}
-		if ch.add != nil {
-			if err := addNFTTable(c, t, *ch.add); err != nil {
+	batch, err := captureNFT(func(c *nftables.Conn) error {
+		for _, ch := range changes {
+			if err := addNFTChange(c, ch); err != nil {
 				return err
 			}
 		}
-		// Rules first: a chain still jumped to cannot go.
-		for _, d := range ch.xt {
-			if d.handle != 0 {
-				xtT := &nftables.Table{Name: d.table, Family: t.Family}
-				if err := c.DelRule(&nftables.Rule{Table: xtT, Chain: &nftables.Chain{Name: d.chain, Table: xtT}, Handle: d.handle}); err != nil {
-					return err
-				}
-			}
+		return nil
+	})
+	if err == nil {
+		err = sendNFTBatch(batch)
+	}
+	if err != nil {
+		return fmt.Errorf("nftables transaction, nothing changed: %w", err)
+	}
+	return nil
+}
+
+func addNFTChange(c *nftables.Conn, ch nftFamilyChange) error {
+	t := &nftables.Table{Name: nftTable, Family: tableFamily(ch.family)}
+	if ch.delete {
+		c.DelTable(t)
+	}
+	if ch.add != nil {
+		if err := addNFTTable(c, t, *ch.add); err != nil {
+			return err
 		}
-		for _, d := range ch.xt {
+	}
+	// Rules first: a chain still jumped to cannot go.
+	for _, d := range ch.xt {
+		if d.handle != 0 {
 			xtT := &nftables.Table{Name: d.table, Family: t.Family}
-			switch {
-			case d.handle != 0:
-			case d.chain != "":
-				c.DelChain(&nftables.Chain{Name: d.chain, Table: xtT})
-			default:
-				c.DelTable(xtT)
+			if err := c.DelRule(&nftables.Rule{Table: xtT, Chain: &nftables.Chain{Name: d.chain, Table: xtT}, Handle: d.handle}); err != nil {
+				return err
 			}
 		}
 	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables transaction, nothing changed: %w", err)
+	for _, d := range ch.xt {
+		xtT := &nftables.Table{Name: d.table, Family: t.Family}
+		switch {
+		case d.handle != 0:
+		case d.chain != "":
+			c.DelChain(&nftables.Chain{Name: d.chain, Table: xtT})
+		default:
+			c.DelTable(xtT)
+		}
 	}
 	return nil
 }
@@ -361,11 +382,11 @@ func (c *xtNFTChain) empty(oursGo bool) bool {
 
 // readXtablesNFT reads the family's iptables-nft tables for what is ours, as ourRule tells it.
 func readXtablesNFT(f Family, names []string) (*xtNFTState, error) {
-	c, err := nftConn()
+	c, closeConn, err := nftConn()
 	if err != nil {
 		return nil, err
 	}
-	defer c.CloseLasting()
+	defer closeConn()
 	fam := tableFamily(f)
 	chains, err := c.ListChainsOfTableFamily(fam)
 	if err != nil {

@@ -1,0 +1,205 @@
+package initcontainer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// google/nftables spells every message the nftables backend sends and reads every answer, but the
+// messages travel over a plain blocking netlink socket of ours. The library's own socket
+// (mdlayher/socket) starts a goroutine for each system call to watch for cancellation, and the
+// library asks for an acknowledgement and an echo of every table, chain, set and rule it adds:
+// some 250 system calls for the default rules, each with a goroutine handoff, which took most of
+// an install's time. sendNFTBatch asks for one acknowledgement, the last message's: the kernel
+// reports every message that fails whatever its flags, and processes the whole batch within the
+// send. Reads go through nftExchange, one request at a time.
+
+// nftTimeout bounds every wait for the kernel's answer.
+const nftTimeout = 10 * time.Second
+
+// nftSocket opens a netlink socket to nf_tables in the calling thread's network namespace.
+func nftSocket() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return -1, fmt.Errorf("nftables: %w", err)
+	}
+	tv := unix.NsecToTimeval(nftTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("nftables: %w", err)
+	}
+	return fd, nil
+}
+
+// nftSend writes messages in one datagram, their PID left to the kernel.
+func nftSend(fd int, msgs []netlink.Message) error {
+	var buf []byte
+	for _, m := range msgs {
+		m.Header.PID = 0
+		b, err := m.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		buf = append(buf, b...)
+	}
+	return unix.Sendto(fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+}
+
+// nftReceive reads one datagram's messages into buf, which bounds it.
+func nftReceive(fd int, buf []byte) ([]syscall.NetlinkMessage, error) {
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: reading the kernel's answer: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+	if err != nil {
+		return nil, fmt.Errorf("nftables: the kernel's answer: %w", err)
+	}
+	return msgs, nil
+}
+
+// nftExchange sends one request and returns the kernel's answer to it whole, as the library's
+// connection reads it: every part of a dump and its end, or the one answer or acknowledgement.
+func nftExchange(fd int, req []netlink.Message) ([]netlink.Message, error) {
+	if len(req) != 1 {
+		return nil, fmt.Errorf("nftables: %d requests at once, want one", len(req))
+	}
+	r := req[0]
+	if err := nftSend(fd, req); err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	buf := make([]byte, 64<<10)
+	var out []netlink.Message
+	for {
+		msgs, err := nftReceive(fd, buf)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != r.Header.Sequence {
+				continue // an answer to an earlier request that gave up
+			}
+			out = append(out, netlink.Message{Header: netlink.Header{Length: m.Header.Len, Type: netlink.HeaderType(m.Header.Type),
+				Flags: netlink.HeaderFlags(m.Header.Flags), Sequence: r.Header.Sequence, PID: r.Header.PID}, Data: slices.Clone(m.Data)}) // buf is read into again
+			done := m.Header.Type == unix.NLMSG_DONE || m.Header.Type == unix.NLMSG_ERROR ||
+				r.Header.Flags&netlink.Dump == 0 && r.Header.Flags&netlink.Acknowledge == 0
+			if done {
+				return out, nil
+			}
+		}
+	}
+}
+
+// captureNFT runs build on a connection that records the messages it would send, and returns
+// them: the batch, between its begin and end messages.
+func captureNFT(build func(*nftables.Conn) error) ([]netlink.Message, error) {
+	var batch []netlink.Message
+	ack := []netlink.Message{{Header: netlink.Header{Type: netlink.Error}, Data: make([]byte, 4)}}
+	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
+		if req == nil {
+			// The library reads an acknowledgement per message: nothing was sent yet.
+			return ack, nil
+		}
+		batch = append(batch, req...)
+		return nil, nil
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if err := build(c); err != nil {
+		return nil, err
+	}
+	if err := c.Flush(); err != nil {
+		return nil, err
+	}
+	return batch, nil
+}
+
+// nftBatchError is a message of the batch that the kernel refused.
+type nftBatchError struct {
+	op    string
+	errno syscall.Errno
+}
+
+func (e *nftBatchError) Error() string { return e.op + ": " + e.errno.Error() }
+func (e *nftBatchError) Unwrap() error { return e.errno }
+
+// sendNFTBatch sends the batch in one write on a netlink socket of the calling thread's network
+// namespace and waits for the kernel's verdict on it: nil when it was committed, else every
+// message it refused.
+func sendNFTBatch(batch []netlink.Message) error {
+	if len(batch) < 3 {
+		return nil // begin and end alone
+	}
+	first, last := uint32(1), uint32(len(batch))
+	ops := map[uint32]string{}
+	for i := range batch {
+		m := &batch[i]
+		m.Header.Sequence = first + uint32(i)
+		m.Header.Flags &^= netlink.Acknowledge | unix.NLM_F_ECHO
+		if m.Header.Sequence == last-1 {
+			m.Header.Flags |= netlink.Acknowledge
+		}
+		ops[m.Header.Sequence] = nftOp(m.Header.Type)
+	}
+	fd, err := nftSocket()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := nftSend(fd, batch); err != nil {
+		return fmt.Errorf("nftables: sending the transaction: %w", err)
+	}
+	var errs []error
+	buf := make([]byte, 64<<10)
+	for {
+		msgs, err := nftReceive(fd, buf)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
+				continue
+			}
+			if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+				errs = append(errs, &nftBatchError{op: ops[m.Header.Seq], errno: syscall.Errno(-errno)})
+			}
+			// The last message's answer comes after every other's; an answer to the begin
+			// message is about the whole batch, refused before any message was read.
+			if m.Header.Seq == last-1 || m.Header.Seq == first {
+				return errors.Join(errs...)
+			}
+		}
+	}
+}
+
+// nftOp names a message of the batch for errors.
+func nftOp(t netlink.HeaderType) string {
+	switch t & 0xff {
+	case unix.NFT_MSG_NEWTABLE:
+		return "adding a table"
+	case unix.NFT_MSG_DELTABLE:
+		return "deleting a table"
+	case unix.NFT_MSG_NEWCHAIN:
+		return "adding a chain"
+	case unix.NFT_MSG_DELCHAIN:
+		return "deleting a chain"
+	case unix.NFT_MSG_NEWRULE:
+		return "adding a rule"
+	case unix.NFT_MSG_DELRULE:
+		return "deleting a rule"
+	case unix.NFT_MSG_NEWSET:
+		return "adding a set"
+	case unix.NFT_MSG_NEWSETELEM:
+		return "adding a set's elements"
+	}
+	return "the transaction"
+}
