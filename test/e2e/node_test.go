@@ -473,6 +473,65 @@ func TestLegacyBackendOnNode(t *testing.T) {
 	}
 }
 
+// TestNFTablesBackendOnNode: kuma-init, as injected, on the nftables backend the chart chooses,
+// from kuma-init-nft, the image with no iptables at all: its rules are our nftables tables and
+// nothing else in the pod's namespace (no iptables table, nft's or legacy), and traffic of both
+// families goes through the sidecar.
+func TestNFTablesBackendOnNode(t *testing.T) {
+	ctx := t.Context()
+	e := onNode(ctx, t, nodeLogf)
+	image := e.Image(ctx, t, "kuma-init-nft")
+	e.Chart(ctx, t, map[string]any{"dataPlane": map[string]any{"transparentProxyBackend": "nftables",
+		"initImage": map[string]any{"repository": "kuma-init-nft"}}})
+	e.MeshedNamespace(ctx, t, meshNS)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "nftables", Namespace: meshNS}, Spec: podSpec(e.app(ctx, t))}
+	if err := e.Client.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	pod = e.waitReady(ctx, t, meshNS, pod.Name)
+	if img := container(pod, inject.InitName).Image; img != image {
+		t.Errorf("kuma-init's image is %s; want %s", img, image)
+	}
+	if cfg, err := api.ParseTransparentProxyConfig([]byte(pod.Annotations[api.AnnotationTransparentProxyConfig])); err != nil || cfg.Backend() != api.BackendNFTables {
+		t.Errorf("the pod's configuration (%v) does not name the nftables backend:\n%s", err, pod.Annotations[api.AnnotationTransparentProxyConfig])
+	}
+	nft := func(args ...string) string {
+		t.Helper()
+		out, err := e.Nsenter(ctx, pod, append([]string{"nft"}, args...)...)
+		if err != nil {
+			t.Fatalf("nft %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if tables := nft("list", "tables"); tables != "table ip meshinit\ntable ip6 meshinit\n" {
+		t.Errorf("the pod's nftables tables are:\n%s\nwant ours alone, ip and ip6 meshinit", tables)
+	}
+	for _, family := range []string{"ip", "ip6"} {
+		table := nft("list", "table", family, "meshinit")
+		for _, chain := range meshChains {
+			if !strings.Contains(table, "chain "+chain+" {") {
+				t.Errorf("the pod's %s meshinit table lacks %s:\n%s", family, chain, table)
+			}
+		}
+	}
+	if tables := e.legacyTables(ctx, t, pod); tables != "" {
+		t.Errorf("the pod has legacy tables %q", tables)
+	}
+	if len(pod.Status.PodIPs) != 2 {
+		t.Errorf("the pod's addresses are %v; want one of each family", pod.Status.PodIPs)
+	}
+	for _, ip := range pod.Status.PodIPs {
+		url := fmt.Sprintf("http://%s/nftables", net.JoinHostPort(ip.IP, "8080"))
+		want := "127.0.0.6"
+		if strings.Contains(ip.IP, ":") {
+			want = "::6"
+		}
+		if rep := e.echoGet(ctx, t, nil, url); host(rep.Remote) != want {
+			t.Errorf("GET %s from the host reached the app from %s; want the sidecar's passthrough, %s", url, rep.Remote, want)
+		}
+	}
+}
+
 // TestCNIOnNode: the chart in CNI mode, chained into the node's own conflist: install-cni runs
 // from the DaemonSet and chains kuma-cni into the conflist containerd reads, and containerd runs
 // kuma-cni for the injected pods, which have no kuma-init and whose validation passes; a rollout

@@ -65,7 +65,7 @@ func New(n *node.Node, repo string) *Cluster {
 
 // Images names the images of bin/images that a node needs: a test under CI=true fails without
 // them (prereq.File), and `make images` builds them.
-var Images = []string{"injector", "kuma-init", "kuma-init-legacy", "kuma-cni", "kuma-dp-standin", "echo"}
+var Images = []string{"injector", "kuma-init", "kuma-init-legacy", "kuma-init-nft", "kuma-cni", "kuma-dp-standin", "echo"}
 
 // Image imports the image bin/images/<name> into the node, once, and returns its reference: the
 // one `make images` gave it, which the chart names.
