@@ -146,3 +146,63 @@ func TestChainInstallsThePodsRules(t *testing.T) {
 		})
 	}
 }
+
+// TestChainInstallsWithTheInjectorsBackend: with the injector's backend set to nftables, kuma-cni
+// installs the pod's rules as the pod's configuration says, in our nftables tables and nowhere in
+// iptables, on a node whose iptables tools are there for auto to take; CHECK reads them back, and
+// notices a rule of ours gone.
+func TestChainInstallsWithTheInjectorsBackend(t *testing.T) {
+	requirePlugins(t)
+	nft := prereq.Binary(t, "nft")
+	env := kubeenv.Start(t)
+	kubeconfig := env.WriteKubeconfig(t)
+	kumaCNI := binaries.Build(t, "kuma-cni")
+	cniConfig := libcni.NewCNIConfigWithCacheDir([]string{filepath.Dir(kumaCNI), cniconf.DebianPlugins}, t.TempDir(), nil)
+
+	cfg := testconfig.Default()
+	cfg.Injector.TransparentProxyBackend = api.BackendNFTables
+	spec := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "meshed-nft", Namespace: "default", Annotations: map[string]string{api.AnnotationExcludeOutboundPorts: "5432"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
+	res, err := (&inject.Injector{Config: cfg, NativeSidecars: true}).Inject(spec, "default", map[string]string{api.LabelSidecarInjection: "enabled"})
+	if err != nil || !res.Injected {
+		t.Fatalf("injecting: %v %+v", err, res)
+	}
+	if err := env.Client.Create(t.Context(), res.Pod); err != nil {
+		t.Fatal(err)
+	}
+	createPod(t, env, "plain", nil, false)
+	meshed, plain := pod{netkit.NewBare(t), "meshed-nft"}, pod{netkit.NewBare(t), "plain"}
+	list := chain(t, "1.0.0", kubeconfig, 0)
+	for _, p := range []pod{meshed, plain} {
+		rt := p.runtimeConf()
+		if _, err := cniConfig.AddNetworkList(context.Background(), list, rt); err != nil {
+			t.Fatalf("ADD %s: %v", p.name, err)
+		}
+		t.Cleanup(func() {
+			if err := cniConfig.DelNetworkList(context.Background(), list, rt); err != nil {
+				t.Errorf("DEL %s: %v", p.name, err)
+			}
+		})
+	}
+	if tables := meshed.Run(t, nft, "list", "tables"); tables != "table ip meshinit\ntable ip6 meshinit\n" {
+		t.Errorf("the injected pod's nftables tables are:\n%s\nwant ours alone", tables)
+	}
+	if rules := meshed.Run(t, nft, "list", "table", "ip", "meshinit"); !strings.Contains(rules, "chain KUMA_MESH_OUTBOUND {") || !strings.Contains(rules, "5432") {
+		t.Errorf("the injected pod's table lacks the outbound chain or its excluded port:\n%s", rules)
+	}
+	if tables := plain.Run(t, nft, "list", "tables"); strings.Contains(tables, "meshinit") {
+		t.Errorf("the pod without injection got rules:\n%s", tables)
+	}
+	meshed.ListenTCP(t, "sidecar-outbound", netip.MustParseAddrPort("127.0.0.1:15001"), netkit.OwnedBy(5678))
+	dst := netip.MustParseAddrPort("192.0.2.1:80")
+	if reply, err := meshed.DialTCP(t, dst, netkit.AsUID(1000)); err != nil || reply.Listener != "sidecar-outbound" || reply.OriginalDst != dst {
+		t.Errorf("outbound TCP from the injected pod: %+v, %v", reply, err)
+	}
+	if err := cniConfig.CheckNetworkList(context.Background(), list, meshed.runtimeConf()); err != nil {
+		t.Errorf("CHECK: %v", err)
+	}
+	meshed.Run(t, nft, "flush", "chain", "ip", "meshinit", "KUMA_MESH_OUTBOUND_REDIRECT")
+	if err := cniConfig.CheckNetworkList(context.Background(), list, meshed.runtimeConf()); err == nil || !strings.Contains(err.Error(), "kuma-cni: pod default/meshed-nft: ipv4:") {
+		t.Errorf("CHECK with a rule removed: %v", err)
+	}
+}
