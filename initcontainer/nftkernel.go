@@ -459,18 +459,6 @@ func xtRuleIsOurs(exprs []expr.Any, udata []byte) bool {
 	return strings.HasPrefix(comment, Marker)
 }
 
-// ours reports whether the state holds anything of ours.
-func (s *xtNFTState) ours() bool {
-	for _, t := range s.tables {
-		for _, c := range t.chains {
-			if len(c.ours) > 0 || isOurChain(c.name) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // removal is what deletes, with oursGo, every rule and chain of ours, and then the tables and
 // built-in chains install made (markers say which) that nothing else is in.
 func (s *xtNFTState) removal(oursGo bool) []xtDeletion {
