@@ -36,8 +36,8 @@ func TestPush(t *testing.T) {
 	if err := push(context.Background(), dir, repo, "v-test", selected, &report); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(report.String(), "\n"); n != 3 {
-		t.Errorf("pushed %d images, want the chart's 3:\n%s", n, report.String())
+	if n := strings.Count(report.String(), "\n"); n != 4 {
+		t.Errorf("pushed %d images, want the chart's 4:\n%s", n, report.String())
 	}
 	for _, img := range selected {
 		ref, err := name.ParseReference(repo + "/" + img.Name + ":v-test")
