@@ -14,6 +14,7 @@ import (
 
 	"github.com/meshinit/meshinit/test/binaries"
 	testcluster "github.com/meshinit/meshinit/test/cluster"
+	"github.com/meshinit/meshinit/test/scrape"
 	"github.com/meshinit/meshinit/webhook"
 )
 
@@ -36,9 +37,9 @@ func TestLoad(t *testing.T) {
 	namespaces := meshedNamespaces(ctx, t, c.Client, "load", loadNamespaces)
 	waitForInjection(ctx, t, c.Client, namespaces[0])
 
-	before := scrape(t, inj.MetricsURL)
+	before := scrape.Get(t, inj.MetricsURL)
 	out := workload{namespaces: namespaces, concurrency: loadConcurrency, pods: loadPods}.run(ctx, unthrottled(t, c.Config))
-	after := scrape(t, inj.MetricsURL)
+	after := scrape.Get(t, inj.MetricsURL)
 
 	t.Logf("figures: load: %s", out)
 	logLatency(t, "load", before, after)
@@ -57,9 +58,9 @@ func TestLoad(t *testing.T) {
 // from its native buckets (about 10% wide) and from its classic ones, which are a decade wide:
 // interpolated linearly, as histogram_quantile does, they place every quantile between 1 and
 // 10 ms at a value set by the bucket's bounds rather than by the observations.
-func logLatency(t testing.TB, what string, before, after metrics) {
+func logLatency(t testing.TB, what string, before, after scrape.Metrics) {
 	t.Helper()
-	was, now := before.histogram(latencyMetric, "webhook", webhook.Path), after.histogram(latencyMetric, "webhook", webhook.Path)
+	was, now := before.Histogram(latencyMetric, "webhook", webhook.Path), after.Histogram(latencyMetric, "webhook", webhook.Path)
 	classic := classicBuckets(was, now)
 	line := fmt.Sprintf("figures: %s: webhook latency (%s, %d requests): classic buckets p50 %s, p99 %s",
 		what, latencyMetric, now.GetSampleCount()-was.GetSampleCount(), seconds(quantile(0.5, classic)), seconds(quantile(0.99, classic)))

@@ -1,15 +1,12 @@
 package load
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"testing"
 
+	"github.com/meshinit/meshinit/test/scrape"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"k8s.io/utils/ptr"
 )
 
@@ -17,65 +14,10 @@ import (
 // time, by path (label webhook), and the injector's own count of admissions by result.
 const latencyMetric, injectionsMetric = "controller_runtime_webhook_latency_seconds", "sidecar_injection_total"
 
-// metrics are the injector's metric families, by name, at one scrape.
-type metrics map[string]*dto.MetricFamily
-
-// scrape reads the injector's /metrics in Prometheus' protobuf format: the only one that carries
-// the latency histogram's native buckets beside its classic ones.
-func scrape(t testing.TB, url string) metrics {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("scraping %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	m := metrics{}
-	for {
-		mf := &dto.MetricFamily{}
-		if err := dec.Decode(mf); errors.Is(err, io.EOF) {
-			return m
-		} else if err != nil {
-			t.Fatalf("decoding %s: %v", url, err)
-		}
-		m[mf.GetName()] = mf
-	}
-}
-
-// histogram is the histogram name with the label name=value; an empty one if there is none yet.
-func (m metrics) histogram(name, label, value string) *dto.Histogram {
-	for _, metric := range m[name].GetMetric() {
-		for _, l := range metric.GetLabel() {
-			if l.GetName() == label && l.GetValue() == value {
-				return metric.GetHistogram()
-			}
-		}
-	}
-	return &dto.Histogram{}
-}
-
-// countsBy sums the counter name by the values of its label.
-func (m metrics) countsBy(name, label string) map[string]float64 {
-	sums := map[string]float64{}
-	for _, metric := range m[name].GetMetric() {
-		for _, l := range metric.GetLabel() {
-			if l.GetName() == label {
-				sums[l.GetValue()] += metric.GetCounter().GetValue()
-			}
-		}
-	}
-	return sums
-}
-
 // injectionsSince are the admissions by result between two scrapes.
-func injectionsSince(before, after metrics) map[string]float64 {
-	delta := after.countsBy(injectionsMetric, "result")
-	for result, n := range before.countsBy(injectionsMetric, "result") {
+func injectionsSince(before, after scrape.Metrics) map[string]float64 {
+	delta := after.CountsBy(injectionsMetric, "result")
+	for result, n := range before.CountsBy(injectionsMetric, "result") {
 		delta[result] -= n
 	}
 	return delta

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +18,7 @@ import (
 	testcluster "github.com/meshinit/meshinit/test/cluster"
 	"github.com/meshinit/meshinit/test/hostile"
 	"github.com/meshinit/meshinit/test/poll"
+	"github.com/meshinit/meshinit/test/scrape"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -188,26 +186,7 @@ func TestFloodThroughAPIServer(t *testing.T) {
 // bodyBytes is the injector's sidecar_injector_request_body_bytes.
 func bodyBytes(t *testing.T, metricsURL string) float64 {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, metricsURL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	for {
-		var family dto.MetricFamily
-		if err := dec.Decode(&family); err != nil {
-			t.Fatalf("no sidecar_injector_request_body_bytes at %s: %v", metricsURL, err)
-		}
-		if family.GetName() == "sidecar_injector_request_body_bytes" {
-			return family.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
+	return scrape.Get(t, metricsURL).Gauge(t, "sidecar_injector_request_body_bytes")
 }
 
 // deleteAll deletes the pods of namespace.
