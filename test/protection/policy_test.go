@@ -8,16 +8,12 @@ package protection
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,13 +21,9 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/charts"
 	"github.com/meshinit/meshinit/test/injectorenv"
-	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
-
-// policyName is the chart's policy, and its binding, for release meshinit.
-const policyName = "meshinit-injected-pods"
 
 // start runs a control plane with the injector registered, in CNI mode or not, for one test.
 func start(t *testing.T, cni bool) *injectorenv.Env {
@@ -59,19 +51,6 @@ func namespace(t *testing.T, e *injectorenv.Env, labels map[string]string) strin
 	return ns.Name
 }
 
-// gatedPod is a pod that the scheduler holds back until its gate is removed: the window in which
-// its annotation could be rewritten before it starts, however long that is.
-func gatedPod(ns, name string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.PodSpec{
-			SchedulingGates: []corev1.PodSchedulingGate{{Name: "example.com/hold"}},
-			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)},
-			Containers:      []corev1.Container{{Name: "app", Image: "nginx", Ports: []corev1.ContainerPort{{ContainerPort: 8080}}}},
-		},
-	}
-}
-
 func create(t *testing.T, c client.Client, pod *corev1.Pod) *corev1.Pod {
 	t.Helper()
 	if err := c.Create(t.Context(), pod); err != nil {
@@ -79,29 +58,6 @@ func create(t *testing.T, c client.Client, pod *corev1.Pod) *corev1.Pod {
 	}
 	return pod
 }
-
-// patch applies a JSON merge patch to a pod.
-func patch(t *testing.T, c client.Client, pod *corev1.Pod, p map[string]any) error {
-	t.Helper()
-	data, err := json.Marshal(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.Patch(t.Context(), pod.DeepCopy(), client.RawPatch(types.MergePatchType, data))
-}
-
-func annotations(kv ...string) map[string]any {
-	a := map[string]any{}
-	for i := 0; i < len(kv); i += 2 {
-		a[kv[i]] = kv[i+1]
-	}
-	return map[string]any{"metadata": map[string]any{"annotations": a}}
-}
-
-// forged is a configuration that takes the pod out of the mesh: no inbound redirection, every
-// outbound port excluded, no DNS.
-const forged = `{"kumaDPUser":"5678","redirect":{"inbound":{"enabled":false,"port":15006},"outbound":{"enabled":true,"port":15001,` +
-	`"excludePortRanges":["1-65535"]},"dns":{"enabled":false,"port":15053}}}`
 
 // applyPolicy applies the chart's policy and binding, rendered as the injector's registration
 // was, and waits until the API server enforces them: a canary pod's configuration can no longer
@@ -125,18 +81,7 @@ func applyPolicy(t *testing.T, e *injectorenv.Env, canary *corev1.Pod) {
 	if applied != 2 {
 		t.Fatalf("the chart renders %d of the policy and its binding, want both", applied)
 	}
-	// Each try writes another value: writing the same again changes nothing, which the policy lets through.
-	try := 0
-	poll.Until(t, "the API server enforces the policy", func() (bool, error) {
-		try++
-		err := patch(t, e.Client, canary, annotations(api.AnnotationTransparentProxyConfig, fmt.Sprintf(`{"wait":%d}`, try)))
-		return apierrors.IsForbidden(err), nil
-	})
-}
-
-// denied is the API server's refusal by the policy, as the client shows it.
-func denied(pod, message string) string {
-	return fmt.Sprintf("pods %q is forbidden: ValidatingAdmissionPolicy '%s' with binding '%s' denied request: %s", pod, policyName, policyName, message)
+	WaitEnforced(t, e.Client, canary)
 }
 
 func get(t *testing.T, c client.Client, pod *corev1.Pod) *corev1.Pod {
@@ -160,24 +105,19 @@ func TestPolicyKeepsInjectedPodsAsAdmitted(t *testing.T) {
 	classic := (&inject.Injector{Config: testconfig.Default()})
 	plainNS := namespace(t, e, nil)
 
-	hole := create(t, e.Client, gatedPod(ns, "hole"))
+	hole := create(t, e.Client, GatedPod(ns, "hole"))
 	if hole.Annotations[api.AnnotationSidecarInjected] != "true" {
 		t.Fatalf("the pod is not injected: %v", hole.Annotations)
 	}
-	if err := patch(t, e.Client, hole, annotations(api.AnnotationTransparentProxyConfig, forged)); err != nil {
+	if err := Patch(t, e.Client, hole, Annotations(api.AnnotationTransparentProxyConfig, Forged)); err != nil {
 		t.Fatalf("without the policy, rewriting the configuration: %v", err)
 	}
-	if got := get(t, e.Client, hole).Annotations[api.AnnotationTransparentProxyConfig]; got != forged {
+	if got := get(t, e.Client, hole).Annotations[api.AnnotationTransparentProxyConfig]; got != Forged {
 		t.Fatalf("without the policy the rewrite did not stick: %s", got)
 	}
 
-	applyPolicy(t, e, create(t, e.Client, gatedPod(ns, "canary")))
+	applyPolicy(t, e, create(t, e.Client, GatedPod(ns, "canary")))
 
-	marks := func(keys string) string {
-		return "annotation " + keys + " is the injector's, written when the pod was created, and cannot change: kuma-init, the " +
-			"validation container, kuma-cni and Kuma's control plane act on it; accepted: an update that leaves it as it is " +
-			"(recreate the pod to change it)"
-	}
 	written := func(keys string) string {
 		return "annotation " + keys + " of an injected pod is the injector's, written when the pod was created, and cannot change: " +
 			"Kuma's control plane, kuma-cni and Multus act on it; accepted: an update that leaves it as it is (recreate the pod to change it)"
@@ -197,13 +137,13 @@ func TestPolicyKeepsInjectedPodsAsAdmitted(t *testing.T) {
 			}
 		}
 	}
-	classicPod, err := classic.Inject(gatedPod(plainNS, "classic"), plainNS, map[string]string{api.LabelSidecarInjection: "enabled"})
+	classicPod, err := classic.Inject(GatedPod(plainNS, "classic"), plainNS, map[string]string{api.LabelSidecarInjection: "enabled"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cniConfig := testconfig.Default()
 	cniConfig.Injector.CNIEnabled = true
-	cniPod, err := (&inject.Injector{Config: cniConfig, NativeSidecars: true}).Inject(gatedPod(plainNS, "cni"), plainNS,
+	cniPod, err := (&inject.Injector{Config: cniConfig, NativeSidecars: true}).Inject(GatedPod(plainNS, "cni"), plainNS,
 		map[string]string{api.LabelSidecarInjection: "enabled"})
 	if err != nil {
 		t.Fatal(err)
@@ -215,27 +155,27 @@ func TestPolicyKeepsInjectedPodsAsAdmitted(t *testing.T) {
 		update func(*corev1.Pod) // instead of patch
 		want   string            // the policy's message; empty: allowed
 	}{
-		{"the configuration rewritten", gatedPod(ns, "config"), annotations(api.AnnotationTransparentProxyConfig, forged),
-			nil, marks(api.AnnotationTransparentProxyConfig)},
-		{"the injected marker and the configuration removed", gatedPod(ns, "marker"),
+		{"the configuration rewritten", GatedPod(ns, "config"), Annotations(api.AnnotationTransparentProxyConfig, Forged),
+			nil, Marks(api.AnnotationTransparentProxyConfig)},
+		{"the injected marker and the configuration removed", GatedPod(ns, "marker"),
 			map[string]any{"metadata": map[string]any{"annotations": map[string]any{api.AnnotationSidecarInjected: nil, api.AnnotationTransparentProxyConfig: nil}}},
-			nil, marks(api.AnnotationSidecarInjected + ", " + api.AnnotationTransparentProxyConfig)},
-		{"a configuration added to a pod the injector left alone", gatedPod(plainNS, "plain"), annotations(api.AnnotationTransparentProxyConfig, forged),
-			nil, marks(api.AnnotationTransparentProxyConfig)},
-		{"the redirect ports and the gateway Kuma's control plane reads", gatedPod(ns, "ports"),
-			annotations(api.AnnotationInboundPort, "16006", api.AnnotationGateway, "enabled"),
+			nil, Marks(api.AnnotationSidecarInjected + ", " + api.AnnotationTransparentProxyConfig)},
+		{"a configuration added to a pod the injector left alone", GatedPod(plainNS, "plain"), Annotations(api.AnnotationTransparentProxyConfig, Forged),
+			nil, Marks(api.AnnotationTransparentProxyConfig)},
+		{"the redirect ports and the gateway Kuma's control plane reads", GatedPod(ns, "ports"),
+			Annotations(api.AnnotationInboundPort, "16006", api.AnnotationGateway, "enabled"),
 			nil, written(api.AnnotationInboundPort + ", " + api.AnnotationGateway)},
-		{"the mesh label", gatedPod(ns, "mesh"), map[string]any{"metadata": map[string]any{"labels": map[string]any{api.LabelMesh: "other"}}}, nil,
+		{"the mesh label", GatedPod(ns, "mesh"), map[string]any{"metadata": map[string]any{"labels": map[string]any{api.LabelMesh: "other"}}}, nil,
 			"label kuma.io/mesh of an injected pod is the injector's, written when the pod was created, and cannot change: the sidecar was " +
 				"started in that mesh; accepted: an update that leaves it as it is (recreate the pod to change it)"},
-		{"the sidecar's image", gatedPod(ns, "sidecar"), nil, newImage(inject.SidecarName), container(inject.SidecarName)},
+		{"the sidecar's image", GatedPod(ns, "sidecar"), nil, newImage(inject.SidecarName), container(inject.SidecarName)},
 		{"kuma-init's image, in the classic layout", classicPod.Pod, nil, newImage(inject.InitName), container(inject.InitName)},
-		{"Multus's networks, without kuma-cni, in CNI mode", cniPod.Pod, annotations(api.AnnotationMultusNetworks, "macvlan-conf"), nil,
+		{"Multus's networks, without kuma-cni, in CNI mode", cniPod.Pod, Annotations(api.AnnotationMultusNetworks, "macvlan-conf"), nil,
 			written(api.AnnotationMultusNetworks)},
 		{"the validation container's image, in CNI mode", renamed(cniPod.Pod, "cni-validation"), nil, newImage(inject.ValidationName), container(inject.ValidationName)},
-		{"an annotation and a label of the pod's own", gatedPod(ns, "own"),
+		{"an annotation and a label of the pod's own", GatedPod(ns, "own"),
 			map[string]any{"metadata": map[string]any{"annotations": map[string]any{"example.com/owner": "team-a"}, "labels": map[string]any{"tier": "web"}}}, nil, ""},
-		{"the scheduling gate removed, as the pod's controller does", gatedPod(ns, "released"),
+		{"the scheduling gate removed, as the pod's controller does", GatedPod(ns, "released"),
 			map[string]any{"spec": map[string]any{"schedulingGates": nil}}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,13 +185,13 @@ func TestPolicyKeepsInjectedPodsAsAdmitted(t *testing.T) {
 				tc.update(pod)
 				err = e.Client.Update(t.Context(), pod)
 			} else {
-				err = patch(t, e.Client, pod, tc.patch)
+				err = Patch(t, e.Client, pod, tc.patch)
 			}
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
-			case tc.want != "" && (err == nil || err.Error() != denied(pod.Name, tc.want)):
-				t.Errorf("update: %v\nwant: %s", err, denied(pod.Name, tc.want))
+			case tc.want != "" && (err == nil || err.Error() != Denied(pod.Name, tc.want)):
+				t.Errorf("update: %v\nwant: %s", err, Denied(pod.Name, tc.want))
 			}
 		})
 	}
@@ -264,8 +204,8 @@ func TestPolicyKeepsInjectedPodsAsAdmitted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exempt := create(t, e.Client, gatedPod(ns, "exempt"))
-	if err := patch(t, as, exempt, annotations(api.AnnotationTransparentProxyConfig, forged)); err != nil {
+	exempt := create(t, e.Client, GatedPod(ns, "exempt"))
+	if err := Patch(t, as, exempt, Annotations(api.AnnotationTransparentProxyConfig, Forged)); err != nil {
 		t.Errorf("the injector's own account: %v", err)
 	}
 }
@@ -299,11 +239,9 @@ func grantPodUpdates(t *testing.T, c client.Client, user string) {
 func TestPolicyRefusesEphemeralContainersThatBypass(t *testing.T) {
 	e := start(t, false)
 	ns := namespace(t, e, map[string]string{api.LabelSidecarInjection: "enabled"})
-	applyPolicy(t, e, create(t, e.Client, gatedPod(ns, "canary")))
+	applyPolicy(t, e, create(t, e.Client, GatedPod(ns, "canary")))
 	plainNS := namespace(t, e, nil)
 
-	const accepted = "; accepted: an ephemeral container that runs as another user and cannot switch: runAsNonRoot: true or a runAsUser, " +
-		"no SETUID capability added and no privilege, as kubectl debug --profile=restricted makes it"
 	restricted := &corev1.SecurityContext{RunAsNonRoot: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false),
 		Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
 	for _, tc := range []struct {
@@ -314,10 +252,10 @@ func TestPolicyRefusesEphemeralContainersThatBypass(t *testing.T) {
 		refuse string
 	}{
 		{"as the sidecar's UID", ns, nil, &corev1.SecurityContext{RunAsUser: ptr.To[int64](5678), RunAsNonRoot: ptr.To(true)},
-			" runs as UID 5678, the pod's sidecar's, whose traffic is never redirected: it would bypass the proxy"},
+			AsSidecarUID},
 		{"as the sidecar's UID, by the pod's user", ns, &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](5678)}, &corev1.SecurityContext{
 			RunAsNonRoot: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
-			" runs as UID 5678, the pod's sidecar's, whose traffic is never redirected: it would bypass the proxy"},
+			AsSidecarUID},
 		{"as whichever user the image says, root by default", ns, &corev1.PodSecurityContext{}, nil,
 			" runs, or may run, as root (runAsUser: 0, or neither it nor its pod sets runAsNonRoot: true or a runAsUser), and root may " +
 				"switch to UID 5678, the pod's sidecar's, whose traffic is never redirected, and bypass the proxy"},
@@ -330,7 +268,7 @@ func TestPolicyRefusesEphemeralContainersThatBypass(t *testing.T) {
 		{"as root in a pod that is not injected", plainNS, nil, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pod := gatedPod(tc.ns, "debugged")
+			pod := GatedPod(tc.ns, "debugged")
 			pod.GenerateName, pod.Name = "debugged-", ""
 			if tc.podSC != nil {
 				pod.Spec.SecurityContext = tc.podSC
@@ -346,8 +284,8 @@ func TestPolicyRefusesEphemeralContainersThatBypass(t *testing.T) {
 			switch {
 			case tc.refuse == "" && err != nil:
 				t.Errorf("refused: %v", err)
-			case tc.refuse != "" && (err == nil || err.Error() != denied(pod.Name, "ephemeral container debugger"+tc.refuse+accepted)):
-				t.Errorf("adding the container: %v\nwant: %s", err, denied(pod.Name, "ephemeral container debugger"+tc.refuse+accepted))
+			case tc.refuse != "" && (err == nil || err.Error() != Denied(pod.Name, "ephemeral container debugger"+tc.refuse+EphemeralAccepted)):
+				t.Errorf("adding the container: %v\nwant: %s", err, Denied(pod.Name, "ephemeral container debugger"+tc.refuse+EphemeralAccepted))
 			}
 			if err == nil && !slices.ContainsFunc(get(t, e.Client, pod).Spec.EphemeralContainers, func(c corev1.EphemeralContainer) bool {
 				return c.Name == "debugger"

@@ -51,12 +51,12 @@ func TestRewrittenConfigurationRefused(t *testing.T) {
 		p.Annotations = map[string]string{api.AnnotationIPFamilyMode: "ipv4"}
 		return p
 	}
-	asAdmitted := create(t, e.Client, ipv4(gatedPod(ns, "admitted")))
-	rewritten := create(t, e.Client, ipv4(gatedPod(ns, "rewritten")))
-	if err := patch(t, e.Client, rewritten, annotations(api.AnnotationTransparentProxyConfig, forged)); err != nil {
+	asAdmitted := create(t, e.Client, ipv4(GatedPod(ns, "admitted")))
+	rewritten := create(t, e.Client, ipv4(GatedPod(ns, "rewritten")))
+	if err := Patch(t, e.Client, rewritten, Annotations(api.AnnotationTransparentProxyConfig, Forged)); err != nil {
 		t.Fatalf("rewriting the configuration, without the policy: %v", err)
 	}
-	mismatch := (&admitted.MismatchError{Got: admitted.Digest([]byte(forged)),
+	mismatch := (&admitted.MismatchError{Got: admitted.Digest([]byte(Forged)),
 		Want: admitted.Digest([]byte(rewritten.Annotations[api.AnnotationTransparentProxyConfig]))}).Error()
 
 	for i, tc := range []struct {
@@ -145,7 +145,7 @@ func TestRewrittenConfigurationRefusedByKumaInit(t *testing.T) {
 	if err := os.Symlink(binaries.Build(t, "kuma-init"), kumactl); err != nil {
 		t.Fatal(err)
 	}
-	pod := gatedPod("demo", "app")
+	pod := GatedPod("demo", "app")
 	pod.Annotations = map[string]string{api.AnnotationIPFamilyMode: "ipv4"}
 	res, err := (&inject.Injector{Config: testconfig.Default(), NativeSidecars: true}).Inject(pod, "demo",
 		map[string]string{api.LabelSidecarInjection: "enabled"})
@@ -157,7 +157,7 @@ func TestRewrittenConfigurationRefusedByKumaInit(t *testing.T) {
 	for _, tc := range []struct {
 		name, doc, wantErr string
 	}{
-		{"rewritten", forged, "Error: --config %s: " + (&admitted.MismatchError{Got: admitted.Digest([]byte(forged)), Want: admitted.Digest([]byte(doc))}).Error() + "\n"},
+		{"rewritten", Forged, "Error: --config %s: " + (&admitted.MismatchError{Got: admitted.Digest([]byte(Forged)), Want: admitted.Digest([]byte(doc))}).Error() + "\n"},
 		{"as admitted", doc, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
