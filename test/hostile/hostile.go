@@ -25,6 +25,9 @@ import (
 type Flood struct {
 	// Addr is the webhook's host:port; From the address the connections come from.
 	Addr, From string
+	// Dial, when set, opens the connections instead of a dialer bound to From: from a pod's
+	// network namespace, say, with the pod's address.
+	Dial func(network, addr string) (net.Conn, error)
 	// Conns is how many connections it keeps open.
 	Conns int
 	// Send is how many bytes of each body it sends before going silent; Declared the length its
@@ -129,8 +132,11 @@ func (r *Running) keep(i int) {
 // connection was refused), and returns when the injector answers or closes the connection.
 func (r *Running) once(i int, sent func()) (refused bool, answer string) {
 	f := r.flood
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(f.From)}}
-	raw, err := d.Dial("tcp", f.Addr)
+	dial := f.Dial
+	if dial == nil {
+		dial = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(f.From)}}).Dial
+	}
+	raw, err := dial("tcp", f.Addr)
 	if err != nil {
 		sent()
 		return true, ""

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,6 +171,27 @@ func (n *Node) InPodNetNS(ctx context.Context, pod *corev1.Pod, fn func() error)
 	if err != nil {
 		return err
 	}
+	return inNetNS(path, fn)
+}
+
+// PodDialer returns a dial function whose connections are the pod's, made in its network
+// namespace, from its address, whichever goroutine then uses them.
+func (n *Node) PodDialer(ctx context.Context, pod *corev1.Pod) (func(network, addr string) (net.Conn, error), error) {
+	path, err := n.PodNetNS(ctx, pod)
+	if err != nil {
+		return nil, err
+	}
+	return func(network, addr string) (conn net.Conn, err error) {
+		err = inNetNS(path, func() error {
+			conn, err = net.DialTimeout(network, addr, 10*time.Second)
+			return err
+		})
+		return conn, err
+	}, nil
+}
+
+// inNetNS runs fn on a thread that is in the network namespace at path.
+func inNetNS(path string, fn func() error) error {
 	target, err := netns.GetFromPath(path)
 	if err != nil {
 		return err
