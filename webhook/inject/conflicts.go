@@ -111,39 +111,46 @@ func (in *Injector) checkAppPorts(pod *corev1.Pod, res *resolved) error {
 // did not write. meshinit inject, which no API server checks, refuses it too.
 func checkNames(pod *corev1.Pod, a added) error {
 	var errs api.FieldErrors
-	type named struct{ field, name string }
+	// A name's field is spelled only for an error: every admission checks every name.
+	type named struct {
+		list  string
+		index int
+		name  string
+	}
+	field := func(n named) string { return fmt.Sprintf("spec.%s[%d].name", n.list, n.index) }
 	check := func(what string, items []named, ours []string) {
 		for i, it := range items {
 			if j := slices.IndexFunc(items[:i], func(o named) bool { return o.name == it.name }); j >= 0 {
-				errs = append(errs, &api.FieldError{Field: it.field, Value: it.name, Problem: "is also " + items[j].field,
+				errs = append(errs, &api.FieldError{Field: field(it), Value: it.name, Problem: "is also " + field(items[j]),
 					Accepted: "a name of its own for each " + what})
 			} else if slices.Contains(ours, it.name) {
-				errs = append(errs, &api.FieldError{Field: it.field, Value: it.name, Problem: "is the name of a " + what + " the injector adds",
+				errs = append(errs, &api.FieldError{Field: field(it), Value: it.name, Problem: "is the name of a " + what + " the injector adds",
 					Accepted: "another name"})
 			}
 		}
 	}
-	var containers []named
+	items := make([]named, 0, max(len(pod.Spec.InitContainers)+len(pod.Spec.Containers), len(pod.Spec.Volumes)))
 	for i, c := range pod.Spec.InitContainers {
-		containers = append(containers, named{fmt.Sprintf("spec.initContainers[%d].name", i), c.Name})
+		items = append(items, named{"initContainers", i, c.Name})
 	}
 	for i, c := range pod.Spec.Containers {
-		containers = append(containers, named{fmt.Sprintf("spec.containers[%d].name", i), c.Name})
+		items = append(items, named{"containers", i, c.Name})
 	}
-	ours := []string{a.sidecar.Name}
+	ours := make([]string, 0, max(2, len(a.volumes)))
+	ours = append(ours, a.sidecar.Name)
 	if a.init != nil {
 		ours = append(ours, a.init.Name)
 	}
-	check("container", containers, ours)
-	var volumes []named
+	check("container", items, ours)
+	items = items[:0]
 	for i, v := range pod.Spec.Volumes {
-		volumes = append(volumes, named{fmt.Sprintf("spec.volumes[%d].name", i), v.Name})
+		items = append(items, named{"volumes", i, v.Name})
 	}
 	ours = ours[:0]
 	for _, v := range a.volumes {
 		ours = append(ours, v.Name)
 	}
-	check("volume", volumes, ours)
+	check("volume", items, ours)
 	if len(errs) == 0 {
 		return nil
 	}
