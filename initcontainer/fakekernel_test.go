@@ -218,6 +218,9 @@ type fakeNFT struct {
 	tables  map[Family]*NFTRuleset
 	commits [][]nftFamilyChange
 	fail    func([]nftFamilyChange) error
+	// drop is how many of the next commits leave each table they add one rule short: a kernel that
+	// lost part of a transaction, which only verification can notice.
+	drop int
 	// log, when set, records each commit among other calls.
 	log *[]string
 }
@@ -255,6 +258,23 @@ func (s *fakeSystem) readNFT(f Family) (*nftState, error) {
 	return &nftState{Chains: slices.Clone(t.Chains), Rules: slices.Clone(t.Rules)}, nil
 }
 
+func (s *fakeSystem) nftRuleCounts(families []Family) (map[Family]map[string]int, error) {
+	out := map[Family]map[string]int{}
+	for _, f := range families {
+		t := s.nftKernel().tables[f]
+		if t == nil {
+			continue
+		}
+		for _, r := range t.Rules {
+			if out[f] == nil {
+				out[f] = map[string]int{}
+			}
+			out[f][r.Chain]++
+		}
+	}
+	return out, nil
+}
+
 func (s *fakeSystem) readXtablesNFT(Family, []string) (*xtNFTState, error) { return &xtNFTState{}, nil }
 
 func (s *fakeSystem) commitNFT(changes []nftFamilyChange) error {
@@ -277,9 +297,13 @@ func (s *fakeSystem) commitNFT(changes []nftFamilyChange) error {
 				return fmt.Errorf("fake nftables: %s: the table exists", ch.family)
 			}
 			t := *ch.add
+			if k.drop > 0 && len(t.Rules) > 0 {
+				t.Rules = t.Rules[:len(t.Rules)-1]
+			}
 			next[ch.family] = &t
 		}
 	}
+	k.drop = max(k.drop-1, 0)
 	k.tables = next
 	k.commits = append(k.commits, changes)
 	if k.log != nil {

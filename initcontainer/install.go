@@ -48,6 +48,8 @@ type system interface {
 	readNFT(f Family) (*nftState, error)
 	readXtablesNFT(f Family, tables []string) (*xtNFTState, error)
 	commitNFT(changes []nftFamilyChange) error
+	// nftRuleCounts counts the rules of each chain of our nftables tables of the families.
+	nftRuleCounts(families []Family) (map[Family]map[string]int, error)
 }
 
 type realSystem struct{}
@@ -75,6 +77,9 @@ func (realSystem) readXtablesNFT(f Family, tables []string) (*xtNFTState, error)
 	return readXtablesNFT(f, tables)
 }
 func (realSystem) commitNFT(changes []nftFamilyChange) error { return commitNFT(changes) }
+func (realSystem) nftRuleCounts(families []Family) (map[Family]map[string]int, error) {
+	return nftOurRuleCounts(families)
+}
 
 func (in *Installer) system() system {
 	if in.sys == nil {
@@ -108,7 +113,10 @@ type Result struct {
 
 // target is one family's desired state during a transition.
 type target struct {
-	family  Family
+	family Family
+	// rules are what Build makes; desired, their iptables state, is spelled only for an iptables
+	// backend.
+	rules   Ruleset
 	desired State
 	before  State
 	script  []byte
@@ -137,11 +145,16 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 			skipped = append(skipped, FamilyResult{Family: f, Skipped: "this host has no IPv6"})
 			continue
 		}
-		targets = append(targets, &target{family: f, desired: StateOf(Build(cfg, host, f))})
+		targets = append(targets, &target{family: f, rules: Build(cfg, host, f)})
 	}
 	backend, chosen, err := in.choose(ctx, cfg, familiesOf(targets))
 	if err != nil {
 		return nil, err
+	}
+	if !backend.Native() {
+		for _, t := range targets {
+			t.desired = StateOf(t.rules)
+		}
 	}
 	unlock, err := lockNamespace(ctx, time.Duration(cfg.Wait)*time.Second)
 	if err != nil {
@@ -162,7 +175,7 @@ func (in *Installer) Install(ctx context.Context, cfg *api.TransparentProxyConfi
 	}
 	var res *Result
 	if backend.Native() {
-		res, err = in.installNFT(ctx, cfg, host, targets, skipped, during)
+		res, err = in.installNFT(ctx, cfg, targets, skipped, during)
 	} else {
 		res, err = in.run(ctx, cfg, backend, targets, skipped, during, true)
 	}

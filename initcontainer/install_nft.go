@@ -15,7 +15,7 @@ import (
 // of it, or nothing. Rules of ours in legacy iptables, which netlink cannot reach, are removed
 // right after; if that fails, our tables are put back as they were. during runs just before the
 // transaction; its failure fails the install. The caller holds the namespace's lock.
-func (in *Installer) installNFT(ctx context.Context, cfg *api.TransparentProxyConfig, host Host, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
+func (in *Installer) installNFT(ctx context.Context, cfg *api.TransparentProxyConfig, targets []*target, skipped []FamilyResult, during func() error) (*Result, error) {
 	sys := in.system()
 	tables, err := sys.nftTables()
 	if err != nil {
@@ -26,7 +26,7 @@ func (in *Installer) installNFT(ctx context.Context, cfg *api.TransparentProxyCo
 	before := map[Family]*nftState{}
 	desired := map[Family]NFTRuleset{}
 	for _, t := range targets {
-		want := NFTables(Build(cfg, host, t.family))
+		want := NFTables(t.rules)
 		desired[t.family] = want
 		var cur *nftState
 		if slices.Contains(tables, nftTableRef{tableFamily(t.family), nftTable}) {
@@ -171,24 +171,31 @@ func (in *Installer) removeLegacy(ctx context.Context, cfg *api.TransparentProxy
 }
 
 // verifyNFT checks that each table made holds what was added: by counting each chain's rules where
-// there was no table before, by reading it back otherwise.
+// there was no table before, over one socket for every family, by reading it back otherwise.
 func (in *Installer) verifyNFT(changes []nftFamilyChange, before map[Family]*nftState) error {
+	var fresh []Family
+	for _, ch := range changes {
+		if ch.add != nil && before[ch.family] == nil {
+			fresh = append(fresh, ch.family)
+		}
+	}
+	var counts map[Family]map[string]int
+	if len(fresh) > 0 {
+		var err error
+		if counts, err = in.system().nftRuleCounts(fresh); err != nil {
+			return err
+		}
+	}
 	for _, ch := range changes {
 		if ch.add == nil {
 			continue
 		}
-		if before[ch.family] == nil {
-			counts, known, err := in.system().kernelRuleCounts(Backend{Name: "nft"}, ch.family)
-			if err != nil {
-				return err
+		if slices.Contains(fresh, ch.family) {
+			want := nftStateOf(ch.add.Chains, ch.add.Rules).Count().PerChain[nftTable]
+			if got := counts[ch.family]; !maps.Equal(got, want) {
+				return fmt.Errorf("%s: the kernel holds %v rules per chain of our table after the transaction, want %v", ch.family, got, want)
 			}
-			if known {
-				want := nftStateOf(ch.add.Chains, ch.add.Rules).Count().PerChain[nftTable]
-				if got := counts[nftTable]; !maps.Equal(got, want) {
-					return fmt.Errorf("%s: the kernel holds %v rules per chain of our table after the transaction, want %v", ch.family, got, want)
-				}
-				continue
-			}
+			continue
 		}
 		st, err := in.system().readNFT(ch.family)
 		if err != nil {

@@ -379,6 +379,32 @@ func TestNFTablesFailedTransactionChangesNothing(t *testing.T) {
 	}
 }
 
+// TestNFTablesVerifiesWhatTheKernelHolds: a table that holds fewer rules than the transaction
+// added fails the install and is taken back, whether it was made fresh (rules counted per chain)
+// or replaced one of ours (read back whole).
+func TestNFTablesVerifiesWhatTheKernelHolds(t *testing.T) {
+	in, sys, _ := nftInstaller()
+	ctx := context.Background()
+	sys.nft.drop = 1
+	if _, err := in.Install(ctx, nftConfig(everything()), testHost); err == nil || !strings.Contains(err.Error(), "rules per chain") {
+		t.Fatalf("Install with a rule lost: %v", err)
+	}
+	if len(sys.nft.tables) != 0 || sys.passthrough {
+		t.Errorf("a failed verification left tables %v, ::6 %v", sys.nft.tables, sys.passthrough)
+	}
+	if _, err := in.Install(ctx, nftConfig(api.DefaultTransparentProxyConfig()), testHost); err != nil {
+		t.Fatal(err)
+	}
+	before := maps.Clone(sys.nft.tables)
+	sys.nft.drop = 1
+	if _, err := in.Install(ctx, nftConfig(everything()), testHost); err == nil || !strings.Contains(err.Error(), "differs") {
+		t.Fatalf("a change with a rule lost: %v", err)
+	}
+	if !maps.EqualFunc(sys.nft.tables, before, func(a, b *NFTRuleset) bool { return reflect.DeepEqual(a, b) }) || !sys.passthrough {
+		t.Errorf("a failed verification did not put the previous tables back: %v", sys.nft.tables)
+	}
+}
+
 // TestNFTablesToIPTablesRemovesOursAfterTheRestores: the iptables rules are in place before our
 // nftables tables go, so that traffic is never without rules.
 func TestNFTablesToIPTablesRemovesOursAfterTheRestores(t *testing.T) {

@@ -1,10 +1,11 @@
 package initcontainer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -21,22 +22,22 @@ const (
 
 var passthroughV6 = IPv6.passthroughSource().Addr()
 
+// loopbackIndex is lo's interface index: the kernel gives the loopback device index 1 in every
+// network namespace (LOOPBACK_IFINDEX), so no round trip is needed to look it up.
+const loopbackIndex = 1
+
 // ensurePassthroughAddress assigns ::6/128 to lo in the calling thread's namespace unless it is
 // there, and reports whether it added it.
 func ensurePassthroughAddress() (bool, error) {
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		return false, fmt.Errorf("assigning %s to lo: %w", passthroughV6, err)
-	}
 	req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
 	msg := nl.NewIfAddrmsg(unix.AF_INET6)
-	msg.Prefixlen, msg.Index, msg.Scope = 128, uint32(lo.Index), unix.RT_SCOPE_HOST
+	msg.Prefixlen, msg.Index, msg.Scope = 128, loopbackIndex, unix.RT_SCOPE_HOST
 	msg.Flags = unix.IFA_F_NODAD // nothing else can hold a loopback address
 	req.AddData(msg)
 	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, passthroughV6.AsSlice()))
 	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, passthroughV6.AsSlice()))
 	req.AddData(nl.NewRtAttr(ifaProto, []byte{addrProto}))
-	_, err = req.Execute(unix.NETLINK_ROUTE, 0)
+	err := routeRequest(req)
 	switch {
 	case errors.Is(err, unix.EEXIST):
 		return false, nil
@@ -46,13 +47,43 @@ func ensurePassthroughAddress() (bool, error) {
 	return true, nil
 }
 
+// routeRequest sends one rtnetlink request that asks for an acknowledgement and returns the
+// kernel's verdict on it, over a plain blocking socket: the netlink library's own socket goes
+// through the runtime's poller, which a one-shot install would start for nothing.
+func routeRequest(req *nl.NetlinkRequest) error {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval(nftTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	buf := make([]byte, 8<<10)
+	for {
+		msgs, err := netlinkReceive(fd, buf)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq != req.Seq || len(m.Data) < 4 {
+				continue
+			}
+			if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+				return syscall.Errno(-errno)
+			}
+			return nil
+		}
+	}
+}
+
 // removePassthroughAddress removes ::6/128 from lo when install added it, and reports whether it
 // did.
 func removePassthroughAddress() (bool, error) {
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		return false, err
-	}
 	req := nl.NewNetlinkRequest(unix.RTM_GETADDR, unix.NLM_F_DUMP)
 	req.AddData(nl.NewIfAddrmsg(unix.AF_INET6))
 	msgs, err := req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
@@ -64,7 +95,7 @@ func removePassthroughAddress() (bool, error) {
 			continue
 		}
 		hdr := nl.DeserializeIfAddrmsg(m)
-		if hdr.Index != uint32(lo.Index) || hdr.Prefixlen != 128 {
+		if hdr.Index != loopbackIndex || hdr.Prefixlen != 128 {
 			continue
 		}
 		attrs, err := nl.ParseRouteAttr(m[unix.SizeofIfAddrmsg:])
@@ -87,7 +118,7 @@ func removePassthroughAddress() (bool, error) {
 		del := nl.NewNetlinkRequest(unix.RTM_DELADDR, unix.NLM_F_ACK)
 		del.AddData(hdr)
 		del.AddData(nl.NewRtAttr(unix.IFA_LOCAL, passthroughV6.AsSlice()))
-		if _, err := del.Execute(unix.NETLINK_ROUTE, 0); err != nil {
+		if err := routeRequest(del); err != nil {
 			return false, fmt.Errorf("removing %s from lo: %w", passthroughV6, err)
 		}
 		return true, nil

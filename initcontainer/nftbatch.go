@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -53,15 +54,15 @@ func nftSend(fd int, msgs []netlink.Message) error {
 	return unix.Sendto(fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
 }
 
-// nftReceive reads one datagram's messages into buf, which bounds it.
-func nftReceive(fd int, buf []byte) ([]syscall.NetlinkMessage, error) {
+// netlinkReceive reads one datagram's messages into buf, which bounds it.
+func netlinkReceive(fd int, buf []byte) ([]syscall.NetlinkMessage, error) {
 	n, _, err := unix.Recvfrom(fd, buf, 0)
 	if err != nil {
-		return nil, fmt.Errorf("nftables: reading the kernel's answer: %w", err)
+		return nil, fmt.Errorf("netlink: reading the kernel's answer: %w", err)
 	}
 	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 	if err != nil {
-		return nil, fmt.Errorf("nftables: the kernel's answer: %w", err)
+		return nil, fmt.Errorf("netlink: the kernel's answer: %w", err)
 	}
 	return msgs, nil
 }
@@ -79,7 +80,7 @@ func nftExchange(fd int, req []netlink.Message) ([]netlink.Message, error) {
 	buf := make([]byte, 64<<10)
 	var out []netlink.Message
 	for {
-		msgs, err := nftReceive(fd, buf)
+		msgs, err := netlinkReceive(fd, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +162,7 @@ func sendNFTBatch(batch []netlink.Message) error {
 	var errs []error
 	buf := make([]byte, 64<<10)
 	for {
-		msgs, err := nftReceive(fd, buf)
+		msgs, err := netlinkReceive(fd, buf)
 		if err != nil {
 			return err
 		}
@@ -202,4 +203,83 @@ func nftOp(t netlink.HeaderType) string {
 		return "adding a set's elements"
 	}
 	return "the transaction"
+}
+
+// nftOurRuleCounts counts the rules of each chain of our table in each family over one plain
+// socket, a dump per family filtered by the kernel to our table (a filtered dump stops at the first
+// table of the name, so one dump cannot cover both families).
+func nftOurRuleCounts(families []Family) (map[Family]map[string]int, error) {
+	fd, err := nftSocket()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 64<<10)
+	out := map[Family]map[string]int{}
+	for i, f := range families {
+		req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETRULE, unix.NLM_F_DUMP)
+		req.Seq = uint32(i+1) * 100
+		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(nftProto(f)), Version: nl.NFNETLINK_V0})
+		req.AddData(nl.NewRtAttr(unix.NFTA_RULE_TABLE, nl.ZeroTerminated(nftTable)))
+		// A dump that overlaps another process's commit is marked interrupted, as the ruleset's
+		// generation is per namespace: it is simply asked again.
+		for attempt := 0; ; attempt++ {
+			counts, interrupted, err := nftCountDump(fd, req, buf)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", f, err)
+			}
+			if !interrupted {
+				out[f] = counts
+				break
+			}
+			if attempt == 20 {
+				return nil, fmt.Errorf("%s: nftables: reading our rules back: every dump was interrupted by another change", f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// nftCountDump runs req, a dump of rules, and counts them by chain.
+func nftCountDump(fd int, req *nl.NetlinkRequest, buf []byte) (counts map[string]int, interrupted bool, err error) {
+	req.Seq++
+	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, false, fmt.Errorf("nftables: reading our rules back: %w", err)
+	}
+	counts = map[string]int{}
+	for {
+		msgs, err := netlinkReceive(fd, buf)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, m := range msgs {
+			if m.Header.Seq != req.Seq {
+				continue // an answer to an interrupted dump
+			}
+			interrupted = interrupted || m.Header.Flags&unix.NLM_F_DUMP_INTR != 0
+			switch m.Header.Type {
+			case unix.NLMSG_DONE:
+				return counts, interrupted, nil
+			case unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
+						return nil, false, fmt.Errorf("nftables: reading our rules back: %w", syscall.Errno(-errno))
+					}
+				}
+				return counts, interrupted, nil
+			}
+			if len(m.Data) < nl.SizeofNfgenmsg {
+				continue
+			}
+			attrs, err := nl.ParseRouteAttr(m.Data[nl.SizeofNfgenmsg:])
+			if err != nil {
+				return nil, false, fmt.Errorf("nftables: reading our rules back: %w", err)
+			}
+			for _, a := range attrs {
+				if a.Attr.Type&nl.NLA_TYPE_MASK == unix.NFTA_RULE_CHAIN {
+					counts[cString(a.Value)]++
+				}
+			}
+		}
+	}
 }

@@ -86,10 +86,12 @@ func (r Rule) Spec() string {
 	return strings.Join(quoted, " ")
 }
 
+var quoteEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+
 // quote quotes an argument the way iptables-save does: only when it holds blanks or is empty.
 func quote(arg string) string {
 	if arg == "" || strings.ContainsAny(arg, " \t\"") {
-		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
+		return `"` + quoteEscaper.Replace(arg) + `"`
 	}
 	return arg
 }
