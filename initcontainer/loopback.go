@@ -63,7 +63,8 @@ func routeRequest(req *nl.NetlinkRequest) error {
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
-	buf := make([]byte, 8<<10)
+	buf, release := receiveBuffer()
+	defer release()
 	for {
 		msgs, err := netlinkReceive(fd, buf)
 		if err != nil {

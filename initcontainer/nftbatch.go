@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,7 +43,11 @@ func nftSocket() (int, error) {
 
 // nftSend writes messages in one datagram, their PID left to the kernel.
 func nftSend(fd int, msgs []netlink.Message) error {
-	var buf []byte
+	size := 0
+	for _, m := range msgs {
+		size += int(m.Header.Length)
+	}
+	buf := make([]byte, 0, size)
 	for _, m := range msgs {
 		m.Header.PID = 0
 		b, err := m.MarshalBinary()
@@ -52,6 +57,16 @@ func nftSend(fd int, msgs []netlink.Message) error {
 		buf = append(buf, b...)
 	}
 	return unix.Sendto(fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+}
+
+// receiveBuffers hold the kernel's answers: an install reads half a dozen, and a buffer of its own
+// for each would be fresh memory to fault in every time.
+var receiveBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
+
+// receiveBuffer is a buffer from receiveBuffers and the function that gives it back.
+func receiveBuffer() ([]byte, func()) {
+	b := receiveBuffers.Get().(*[64 << 10]byte)
+	return b[:], func() { receiveBuffers.Put(b) }
 }
 
 // netlinkReceive reads one datagram's messages into buf, which bounds it.
@@ -77,7 +92,8 @@ func nftExchange(fd int, req []netlink.Message) ([]netlink.Message, error) {
 	if err := nftSend(fd, req); err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
-	buf := make([]byte, 64<<10)
+	buf, release := receiveBuffer()
+	defer release()
 	var out []netlink.Message
 	for {
 		msgs, err := netlinkReceive(fd, buf)
@@ -160,7 +176,8 @@ func sendNFTBatch(batch []netlink.Message) error {
 		return fmt.Errorf("nftables: sending the transaction: %w", err)
 	}
 	var errs []error
-	buf := make([]byte, 64<<10)
+	buf, release := receiveBuffer()
+	defer release()
 	for {
 		msgs, err := netlinkReceive(fd, buf)
 		if err != nil {
@@ -214,7 +231,8 @@ func nftOurRuleCounts(families []Family) (map[Family]map[string]int, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 64<<10)
+	buf, release := receiveBuffer()
+	defer release()
 	out := map[Family]map[string]int{}
 	for i, f := range families {
 		req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETRULE, unix.NLM_F_DUMP)

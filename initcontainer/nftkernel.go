@@ -84,7 +84,9 @@ func nftConn() (c *nftables.Conn, close func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err = nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
+	// Lasting: one library connection for every request, each of which otherwise makes its own
+	// (and seeds a random source for its sequence numbers).
+	c, err = nftables.New(nftables.AsLasting(), nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
 		if req == nil {
 			return nil, io.EOF // no more answers
 		}
