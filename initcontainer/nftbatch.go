@@ -231,44 +231,67 @@ func nftOurRuleCounts(families []Family) (map[Family]map[string]int, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	buf, release := receiveBuffer()
-	defer release()
 	out := map[Family]map[string]int{}
-	for i, f := range families {
+	for _, f := range families {
 		req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETRULE, unix.NLM_F_DUMP)
-		req.Seq = uint32(i+1) * 100
 		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(nftProto(f)), Version: nl.NFNETLINK_V0})
 		req.AddData(nl.NewRtAttr(unix.NFTA_RULE_TABLE, nl.ZeroTerminated(nftTable)))
-		// A dump that overlaps another process's commit is marked interrupted, as the ruleset's
-		// generation is per namespace: it is simply asked again.
-		for attempt := 0; ; attempt++ {
-			counts, interrupted, err := nftCountDump(fd, req, buf)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", f, err)
-			}
-			if !interrupted {
-				out[f] = counts
-				break
-			}
-			if attempt == 20 {
-				return nil, fmt.Errorf("%s: nftables: reading our rules back: every dump was interrupted by another change", f)
-			}
+		var counts map[string]int
+		err := nftDumpOn(fd, req, func() { counts = map[string]int{} }, func(_ uint8, attrs map[uint16][]byte) {
+			counts[cString(attrs[unix.NFTA_RULE_CHAIN])]++
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: nftables: reading our rules back: %w", f, err)
 		}
+		out[f] = counts
 	}
 	return out, nil
 }
 
-// nftCountDump runs req, a dump of rules, and counts them by chain.
-func nftCountDump(fd int, req *nl.NetlinkRequest, buf []byte) (counts map[string]int, interrupted bool, err error) {
+// nftListTables lists the tables of every family, in one dump over a plain socket.
+func nftListTables() ([]nftTableRef, error) {
+	fd, err := nftSocket()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETTABLE, unix.NLM_F_DUMP)
+	req.AddData(&nl.Nfgenmsg{NfgenFamily: unix.NFPROTO_UNSPEC, Version: nl.NFNETLINK_V0})
+	var out []nftTableRef
+	err = nftDumpOn(fd, req, func() { out = nil }, func(family uint8, attrs map[uint16][]byte) {
+		out = append(out, nftTableRef{nftables.TableFamily(family), cString(attrs[unix.NFTA_TABLE_NAME])})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nftables: listing tables: %w", err)
+	}
+	return out, nil
+}
+
+// nftDumpOn runs req, an nf_tables dump, on fd and hands each object's family and attributes to fn.
+// A dump that overlaps another process's commit is marked interrupted, as the ruleset's generation
+// is per namespace: it is asked again, after reset.
+func nftDumpOn(fd int, req *nl.NetlinkRequest, reset func(), fn func(family uint8, attrs map[uint16][]byte)) error {
+	buf, release := receiveBuffer()
+	defer release()
+	for range 20 {
+		reset()
+		interrupted, err := nftDumpOnce(fd, req, buf, fn)
+		if err != nil || !interrupted {
+			return err
+		}
+	}
+	return errors.New("every dump was interrupted by another change")
+}
+
+func nftDumpOnce(fd int, req *nl.NetlinkRequest, buf []byte, fn func(uint8, map[uint16][]byte)) (interrupted bool, err error) {
 	req.Seq++
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, false, fmt.Errorf("nftables: reading our rules back: %w", err)
+		return false, err
 	}
-	counts = map[string]int{}
 	for {
 		msgs, err := netlinkReceive(fd, buf)
 		if err != nil {
-			return nil, false, err
+			return false, err
 		}
 		for _, m := range msgs {
 			if m.Header.Seq != req.Seq {
@@ -277,27 +300,29 @@ func nftCountDump(fd int, req *nl.NetlinkRequest, buf []byte) (counts map[string
 			interrupted = interrupted || m.Header.Flags&unix.NLM_F_DUMP_INTR != 0
 			switch m.Header.Type {
 			case unix.NLMSG_DONE:
-				return counts, interrupted, nil
+				return interrupted, nil
 			case unix.NLMSG_ERROR:
 				if len(m.Data) >= 4 {
 					if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
-						return nil, false, fmt.Errorf("nftables: reading our rules back: %w", syscall.Errno(-errno))
+						return false, syscall.Errno(-errno)
 					}
 				}
-				return counts, interrupted, nil
+				return interrupted, nil
 			}
 			if len(m.Data) < nl.SizeofNfgenmsg {
 				continue
 			}
-			attrs, err := nl.ParseRouteAttr(m.Data[nl.SizeofNfgenmsg:])
+			// Attributes are handed on as slices of the message, which buf is read into again.
+			data := slices.Clone(m.Data)
+			parsed, err := nl.ParseRouteAttr(data[nl.SizeofNfgenmsg:])
 			if err != nil {
-				return nil, false, fmt.Errorf("nftables: reading our rules back: %w", err)
+				return false, err
 			}
-			for _, a := range attrs {
-				if a.Attr.Type&nl.NLA_TYPE_MASK == unix.NFTA_RULE_CHAIN {
-					counts[cString(a.Value)]++
-				}
+			attrs := make(map[uint16][]byte, len(parsed))
+			for _, a := range parsed {
+				attrs[a.Attr.Type&nl.NLA_TYPE_MASK] = a.Value
 			}
+			fn(data[0], attrs)
 		}
 	}
 }

@@ -99,24 +99,6 @@ func nftConn() (c *nftables.Conn, close func(), err error) {
 	return c, func() { unix.Close(fd) }, nil
 }
 
-// nftListTables lists the tables of every family.
-func nftListTables() ([]nftTableRef, error) {
-	c, closeConn, err := nftConn()
-	if err != nil {
-		return nil, err
-	}
-	defer closeConn()
-	tables, err := c.ListTables()
-	if err != nil {
-		return nil, fmt.Errorf("nftables: listing tables: %w", err)
-	}
-	out := make([]nftTableRef, len(tables))
-	for i, t := range tables {
-		out[i] = nftTableRef{t.Family, t.Name}
-	}
-	return out, nil
-}
-
 // nftUnusable reports errors that say nf_tables cannot be reached at all: a kernel without it.
 func nftUnusable(err error) bool {
 	return errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP)

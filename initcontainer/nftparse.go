@@ -25,7 +25,7 @@ type nftRuleMsg struct {
 // nftRules lists every rule of the family in one dump, their expressions parsed.
 func nftRules(f Family) ([]nftRuleMsg, error) {
 	var rules []nftRuleMsg
-	err := nftDump(f, unix.NFT_MSG_GETRULE, func(attrs map[uint16][]byte) {
+	err := nftDump(f, unix.NFT_MSG_GETRULE, func() { rules = nil }, func(attrs map[uint16][]byte) {
 		r := nftRuleMsg{table: cString(attrs[unix.NFTA_RULE_TABLE]), chain: cString(attrs[unix.NFTA_RULE_CHAIN]), udata: attrs[unix.NFTA_RULE_USERDATA]}
 		if h := attrs[unix.NFTA_RULE_HANDLE]; len(h) == 8 {
 			r.handle = binary.BigEndian.Uint64(h)

@@ -2,7 +2,6 @@ package initcontainer
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -49,8 +48,7 @@ func kernelRuleCounts(b Backend, f Family) (counts map[string]map[string]int, kn
 	if b.Name != "nft" {
 		return nil, false, nil
 	}
-	counts = map[string]map[string]int{}
-	err = nftDump(f, unix.NFT_MSG_GETRULE, func(attrs map[uint16][]byte) {
+	err = nftDump(f, unix.NFT_MSG_GETRULE, func() { counts = map[string]map[string]int{} }, func(attrs map[uint16][]byte) {
 		table, chain := cString(attrs[unix.NFTA_RULE_TABLE]), cString(attrs[unix.NFTA_RULE_CHAIN])
 		if counts[table] == nil {
 			counts[table] = map[string]int{}
@@ -62,46 +60,24 @@ func kernelRuleCounts(b Backend, f Family) (counts map[string]map[string]int, kn
 
 func nftTableNames(f Family) ([]string, error) {
 	var names []string
-	err := nftDump(f, unix.NFT_MSG_GETTABLE, func(attrs map[uint16][]byte) {
+	err := nftDump(f, unix.NFT_MSG_GETTABLE, func() { names = nil }, func(attrs map[uint16][]byte) {
 		names = append(names, cString(attrs[unix.NFTA_TABLE_NAME]))
 	})
 	return names, err
 }
 
 // nftDump runs one nf_tables dump for the family in the calling thread's namespace and hands each
-// object's attributes to fn.
-func nftDump(f Family, msg int, fn func(map[uint16][]byte)) error {
-	proto := unix.NFPROTO_IPV4
-	if f == IPv6 {
-		proto = unix.NFPROTO_IPV6
-	}
-	var msgs [][]byte
-	var err error
-	// A dump that overlaps a commit, of the other family's restore say, is marked interrupted:
-	// the ruleset's generation is per namespace. It is simply asked again.
-	for range 20 {
+// object's attributes to fn, after reset: a dump interrupted by another change is run again.
+func nftDump(f Family, msg int, reset func(), fn func(map[uint16][]byte)) error {
+	fd, err := nftSocket()
+	if err == nil {
+		defer unix.Close(fd)
 		req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|msg, unix.NLM_F_DUMP)
-		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(proto), Version: nl.NFNETLINK_V0})
-		if msgs, err = req.Execute(unix.NETLINK_NETFILTER, 0); !errors.Is(err, nl.ErrDumpInterrupted) {
-			break
-		}
+		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(nftProto(f)), Version: nl.NFNETLINK_V0})
+		err = nftDumpOn(fd, req, reset, func(_ uint8, attrs map[uint16][]byte) { fn(attrs) })
 	}
 	if err != nil {
 		return fmt.Errorf("%s: reading nf_tables: %w", f, err)
-	}
-	for _, m := range msgs {
-		if len(m) < nl.SizeofNfgenmsg {
-			continue
-		}
-		parsed, err := nl.ParseRouteAttr(m[nl.SizeofNfgenmsg:])
-		if err != nil {
-			return fmt.Errorf("%s: reading nf_tables: %w", f, err)
-		}
-		attrs := make(map[uint16][]byte, len(parsed))
-		for _, a := range parsed {
-			attrs[a.Attr.Type&nl.NLA_TYPE_MASK] = a.Value
-		}
-		fn(attrs)
 	}
 	return nil
 }
@@ -114,8 +90,7 @@ func kernelChains(b Backend, f Family) (chains map[string][]string, known bool, 
 	if b.Name != "nft" {
 		return nil, false, nil
 	}
-	chains = map[string][]string{}
-	err = nftDump(f, unix.NFT_MSG_GETCHAIN, func(attrs map[uint16][]byte) {
+	err = nftDump(f, unix.NFT_MSG_GETCHAIN, func() { chains = map[string][]string{} }, func(attrs map[uint16][]byte) {
 		if table := cString(attrs[unix.NFTA_CHAIN_TABLE]); slices.Contains(tables, table) {
 			chains[table] = append(chains[table], cString(attrs[unix.NFTA_CHAIN_NAME]))
 		}
