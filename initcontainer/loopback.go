@@ -51,15 +51,11 @@ func ensurePassthroughAddress() (bool, error) {
 // kernel's verdict on it, over a plain blocking socket: the netlink library's own socket goes
 // through the runtime's poller, which a one-shot install would start for nothing.
 func routeRequest(req *nl.NetlinkRequest) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	fd, err := netlinkSocket(unix.NETLINK_ROUTE)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	tv := unix.NsecToTimeval(nftTimeout.Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return err
-	}
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}

@@ -29,14 +29,24 @@ const nftTimeout = 10 * time.Second
 
 // nftSocket opens a netlink socket to nf_tables in the calling thread's network namespace.
 func nftSocket() (int, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_NETFILTER)
+	fd, err := netlinkSocket(unix.NETLINK_NETFILTER)
 	if err != nil {
 		return -1, fmt.Errorf("nftables: %w", err)
+	}
+	return fd, nil
+}
+
+// netlinkSocket opens a blocking netlink socket of protocol in the calling thread's network
+// namespace, whose every receive waits at most nftTimeout.
+func netlinkSocket(protocol int) (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, protocol)
+	if err != nil {
+		return -1, err
 	}
 	tv := unix.NsecToTimeval(nftTimeout.Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("nftables: %w", err)
+		return -1, err
 	}
 	return fd, nil
 }
