@@ -261,7 +261,7 @@ func (e *nodeEnv) demoTraffic(ctx context.Context, t *testing.T, web, peer *core
 	seenBy := func(kind, to string) bool { return len(events(e.standin(ctx, t, web), kind, to, "")) > 0 }
 	// Inbound, the app tells: through the sidecar, it sees Envoy's passthrough source.
 	route := func(remote string) string {
-		if remote == "127.0.0.6" || remote == "::6" {
+		if remote == passthrough(remote) {
 			return viaSidecar
 		}
 		return direct
@@ -270,10 +270,8 @@ func (e *nodeEnv) demoTraffic(ctx context.Context, t *testing.T, web, peer *core
 		to := net.JoinHostPort(ip, fmt.Sprint(port))
 		remote := host(e.echoGet(ctx, t, nil, scheme+"://"+to+"/demo").Remote)
 		want := node.BridgeIP.String()
-		if through && family(ip) == "4" {
-			want = "127.0.0.6"
-		} else if through {
-			want = "::6"
+		if through {
+			want = passthrough(ip)
 		}
 		out = append(out, verdict{path, to, fmt.Sprintf("%s (the app saw %s)", route(remote), remote), fmt.Sprintf("%s (the app saw %s)", route(want), want)})
 	}

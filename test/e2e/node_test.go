@@ -403,10 +403,7 @@ func (e *nodeEnv) holds(ctx context.Context, t *testing.T, s snapshot) {
 	if got := e.natRules(ctx, t, pod, "nft"); got != s.rules {
 		t.Errorf("%s's rules changed:\n%s\nthey were:\n%s", pod.Name, got, s.rules)
 	}
-	url := fmt.Sprintf("http://%s:8080/still", pod.Status.PodIP)
-	if rep := e.echoGet(ctx, t, nil, url); host(rep.Remote) != "127.0.0.6" {
-		t.Errorf("GET %s from the host reached the app from %s; want the sidecar's passthrough, 127.0.0.6", url, rep.Remote)
-	}
+	e.hostReachesThroughSidecar(ctx, t, pod.Status.PodIP, "/still")
 }
 
 // TestRestartsOnNode: containerd and then the kubelet restarted under injected pods: the pods keep
@@ -467,10 +464,7 @@ func TestLegacyBackendOnNode(t *testing.T) {
 	if nat := e.natRules(ctx, t, pod, "nft"); strings.Contains(nat, "KUMA_MESH") {
 		t.Errorf("the pod's nat table (nft) has our chains too:\n%s", nat)
 	}
-	url := fmt.Sprintf("http://%s:8080/legacy", pod.Status.PodIP)
-	if rep := e.echoGet(ctx, t, nil, url); host(rep.Remote) != "127.0.0.6" {
-		t.Errorf("GET %s from the host reached the app from %s; want the sidecar's passthrough, 127.0.0.6", url, rep.Remote)
-	}
+	e.hostReachesThroughSidecar(ctx, t, pod.Status.PodIP, "/legacy")
 }
 
 // TestNFTablesBackendOnNode: kuma-init, as injected, on the nftables backend the chart chooses,
@@ -521,14 +515,7 @@ func TestNFTablesBackendOnNode(t *testing.T) {
 		t.Errorf("the pod's addresses are %v; want one of each family", pod.Status.PodIPs)
 	}
 	for _, ip := range pod.Status.PodIPs {
-		url := fmt.Sprintf("http://%s/nftables", net.JoinHostPort(ip.IP, "8080"))
-		want := "127.0.0.6"
-		if strings.Contains(ip.IP, ":") {
-			want = "::6"
-		}
-		if rep := e.echoGet(ctx, t, nil, url); host(rep.Remote) != want {
-			t.Errorf("GET %s from the host reached the app from %s; want the sidecar's passthrough, %s", url, rep.Remote, want)
-		}
+		e.hostReachesThroughSidecar(ctx, t, ip.IP, "/nftables")
 	}
 }
 

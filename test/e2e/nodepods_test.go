@@ -277,6 +277,25 @@ func (e *nodeEnv) echoGet(ctx context.Context, t *testing.T, pod *corev1.Pod, ur
 	return rep
 }
 
+// passthrough is the source the app sees on inbound traffic through the sidecar, for addresses
+// of ip's family: Envoy's passthrough address.
+func passthrough(ip string) string {
+	if family(ip) == "4" {
+		return "127.0.0.6"
+	}
+	return "::6"
+}
+
+// hostReachesThroughSidecar GETs path from the app's port 8080 at the pod's address ip, from the
+// host, and fails the test unless the app saw it come through the sidecar.
+func (e *nodeEnv) hostReachesThroughSidecar(ctx context.Context, t *testing.T, ip, path string) {
+	t.Helper()
+	url := "http://" + net.JoinHostPort(ip, "8080") + path
+	if rep := e.echoGet(ctx, t, nil, url); host(rep.Remote) != passthrough(ip) {
+		t.Errorf("GET %s from the host reached the app from %s; want the sidecar's passthrough, %s", url, rep.Remote, passthrough(ip))
+	}
+}
+
 // host is the address part of host:port.
 func host(addrPort string) string {
 	h, _, _ := net.SplitHostPort(addrPort)
