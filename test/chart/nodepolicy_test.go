@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshinit/meshinit/charts"
@@ -77,20 +76,7 @@ func TestNodesBornTainted(t *testing.T) {
 		t.Fatal(err)
 	}
 	background.Run(t, "the taint controller", mgr.Start)
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: cfg.NodeTaintController.CNINamespace, Name: "born-cni",
-			Labels: map[string]string{"app": cfg.NodeTaintController.CNIApp}},
-		Spec: corev1.PodSpec{NodeName: linux.Name, Containers: []corev1.Container{{Name: "install-cni", Image: "kuma-cni"}},
-			AutomountServiceAccountToken: ptr.To(false)},
-	}
-	if err := e.Client.Create(t.Context(), pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-	if err := e.Client.Status().Update(t.Context(), pod); err != nil {
-		t.Fatal(err)
-	}
+	readyCNIPod(t, e.Client, cfg.NodeTaintController, "born-cni", linux.Name)
 	poll.Until(t, "the taint controller takes the taint off the node with a ready CNI pod", func() (bool, error) {
 		var n corev1.Node
 		if err := e.Client.Get(t.Context(), client.ObjectKeyFromObject(linux), &n); err != nil {

@@ -107,20 +107,7 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	}
 	waitTaint(t, e.Client, node.Name, true)
 
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: cfg.NodeTaintController.CNINamespace, Name: "rights-cni",
-			Labels: map[string]string{"app": cfg.NodeTaintController.CNIApp}},
-		Spec: corev1.PodSpec{NodeName: node.Name, Containers: []corev1.Container{{Name: "install-cni", Image: "kuma-cni"}},
-			AutomountServiceAccountToken: ptr.To(false)},
-	}
-	if err := e.Client.Create(t.Context(), pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
-	if err := e.Client.Status().Update(t.Context(), pod); err != nil {
-		t.Fatal(err)
-	}
+	readyCNIPod(t, e.Client, cfg.NodeTaintController, "rights-cni", node.Name)
 	waitTaint(t, e.Client, node.Name, false)
 
 	// The API server reaches the injector by its Service's name and trusts the webhook's caBundle.
@@ -139,6 +126,25 @@ func TestInjectorRunsWithTheChartsRights(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("the webhook does not serve the chart's certificate: %v; TLS to the webhook: %v", err, last)
+	}
+}
+
+// readyCNIPod creates a pod the taint controller takes for the CNI DaemonSet's (its namespace and
+// app label), on the node nodeName, and reports it running and Ready, as a kubelet would.
+func readyCNIPod(t *testing.T, c client.Client, tc config.NodeTaintController, name, nodeName string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: tc.CNINamespace, Name: name, Labels: map[string]string{"app": tc.CNIApp}},
+		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "install-cni", Image: "kuma-cni"}},
+			AutomountServiceAccountToken: ptr.To(false)},
+	}
+	if err := c.Create(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}}
+	if err := c.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
 	}
 }
 
