@@ -376,7 +376,10 @@ func (s *spaces) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// trickle is a body that sends its start, then a byte every 100ms, for ever.
+// trickle is a body that sends its start, then a byte every 100ms, for ever. The pause is the
+// attack's shape, not a wait for an outcome: bytes keep arriving, well within any idle timeout, so
+// only the deadline on the whole body (1 s in TestBodyLimits) can end the request, and the test
+// waits for the server's answer.
 type trickle struct {
 	start []byte
 	sent  bool
