@@ -172,7 +172,15 @@ func (k *kit) bornTainted(t *testing.T) {
 		}
 		return slices.ContainsFunc(probe.Spec.Taints, func(t corev1.Taint) bool { return t.Key == key }), k.n.Client.Delete(ctx, probe)
 	})
-	w, err := k.n.Clientset.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + node.Name})
+	// Watched from the list's version: a watch from none starts with a synthetic Added of the
+	// Node as it is, which the taint controller may already have tainted.
+	byName := metav1.ListOptions{FieldSelector: "metadata.name=" + node.Name}
+	list, err := k.n.Clientset.CoreV1().Nodes().List(ctx, byName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName.ResourceVersion = list.ResourceVersion
+	w, err := k.n.Clientset.CoreV1().Nodes().Watch(ctx, byName)
 	if err != nil {
 		t.Fatal(err)
 	}
