@@ -5,23 +5,24 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"syscall"
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/initcontainer/cli"
+	"github.com/meshinit/meshinit/internal/lazysignal"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Signals are heard only once the install waits on something: listening costs a goroutine and
+	// a thread, a quarter of a bare start (internal/lazysignal).
+	ctx := lazysignal.New(os.Interrupt, syscall.SIGTERM)
 	name := "kuma-init"
 	if filepath.Base(os.Args[0]) == "kumactl" {
 		name = "kumactl" // so that help and errors show the command line as it was typed
 	}
 	code := cli.KumaInit(name, api.Version).Main(ctx, os.Args[1:], cli.OSEnv())
-	stop()
+	ctx.Stop()
 	os.Exit(code)
 }
