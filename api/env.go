@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -13,8 +14,9 @@ import (
 const EnvPrefix = "KUMA_TRANSPARENT_PROXY_"
 
 // EnvNames maps each variable to the document field it sets: every field Kuma has, named as
-// Kuma's envconfig names them, from the field's path. meshinit's own fields have none.
-var EnvNames = func() map[string]string {
+// Kuma's envconfig names them, from the field's path. meshinit's own fields have none. Built on
+// first use: kuma-init spells them only when its environment has such a variable.
+var EnvNames = sync.OnceValue(func() map[string]string {
 	names := map[string]string{}
 	for key, path := range fieldPaths {
 		if strings.HasPrefix(path, "meshinit") || (key.typ.Kind() == reflect.Struct && !reflect.PointerTo(key.typ).Implements(unmarshalerType)) {
@@ -23,7 +25,7 @@ var EnvNames = func() map[string]string {
 		names[envName(path)] = path
 	}
 	return names
-}()
+})
 
 // envName spells a path as Kuma's variables do: each camel-case word upper-cased and joined by
 // '_', an acronym kept whole (kumaDPUser: KUMA_DP_USER) with its plural (excludePortsForIPs:
@@ -63,7 +65,7 @@ func (c *TransparentProxyConfig) ApplyEnv(environ []string) (given, unknown []st
 	d := &decoder{}
 	v := reflect.ValueOf(c).Elem()
 	for _, name := range slices.Sorted(maps.Keys(env)) {
-		path, ok := EnvNames[name]
+		path, ok := EnvNames()[name]
 		if !ok {
 			unknown = append(unknown, name)
 			continue

@@ -34,7 +34,7 @@ func TestEnvNamesAreKumas(t *testing.T) {
 		"KUMA_TRANSPARENT_PROXY_EBPF_PROGRAMS_SOURCE_PATH", "KUMA_TRANSPARENT_PROXY_EBPF_TC_ATTACH_IFACE",
 	}
 	var ours []string
-	for name := range EnvNames {
+	for name := range EnvNames() {
 		ours = append(ours, name)
 	}
 	slices.Sort(ours)

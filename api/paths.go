@@ -48,10 +48,13 @@ func (c *TransparentProxyConfig) Path(field any) string {
 	panic("api: Path of something that is not a field of the configuration")
 }
 
+// pathProbe is the document whose fields' addresses FieldPath compares; never written, it spares
+// every setting's declaration a document of its own at start.
+var pathProbe TransparentProxyConfig
+
 // FieldPath returns the document path of the field in selects.
 func FieldPath[T any](in func(*TransparentProxyConfig) *T) string {
-	var c TransparentProxyConfig
-	return c.Path(in(&c))
+	return pathProbe.Path(in(&pathProbe))
 }
 
 // IsPath reports whether path is a field of the document, such as redirect.inbound.excludePorts.

@@ -166,9 +166,11 @@ func (f *Flags) Config(ctx context.Context, env Env) (*api.TransparentProxyConfi
 	}
 	// Errors name the variable, or the flag given after it, that set the field.
 	f.setBy = map[string]string{}
-	for name, path := range api.EnvNames {
-		if slices.Contains(given, path) {
-			f.setBy[path] = name
+	if len(given) > 0 {
+		for name, path := range api.EnvNames() {
+			if slices.Contains(given, path) {
+				f.setBy[path] = name
+			}
 		}
 	}
 	maps.Copy(f.setBy, f.fields)
