@@ -1,7 +1,9 @@
 package initcontainer
 
 import (
+	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/nftables/expr"
@@ -105,4 +107,30 @@ func FuzzNFTRuleRead(f *testing.F) {
 			t.Fatalf("%q written again reads as %q (%v)", r.Text, back.Text, err)
 		}
 	})
+}
+
+// TestNFTAttrsGet reads attributes in place as the kernel lays them out: aligned to four bytes,
+// nested ones flagged, and a malformed length ends the search rather than reading past it.
+func TestNFTAttrsGet(t *testing.T) {
+	attr := func(typ uint16, value string) []byte {
+		b := binary.NativeEndian.AppendUint16(nil, uint16(unix.SizeofNlAttr+len(value)))
+		b = binary.NativeEndian.AppendUint16(b, typ)
+		b = append(b, value...)
+		for len(b)%unix.NLA_ALIGNTO != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	attrs := nftAttrs(slices.Concat(attr(unix.NFTA_RULE_TABLE, "meshinit\x00"), attr(unix.NFTA_RULE_CHAIN, "abc\x00x"),
+		attr(unix.NLA_F_NESTED|unix.NFTA_RULE_EXPRESSIONS, "exprs")))
+	for typ, want := range map[uint16]string{unix.NFTA_RULE_TABLE: "meshinit\x00", unix.NFTA_RULE_CHAIN: "abc\x00x",
+		unix.NFTA_RULE_EXPRESSIONS: "exprs", unix.NFTA_RULE_HANDLE: ""} {
+		if got := string(attrs.get(typ)); got != want {
+			t.Errorf("attribute %d: %q, want %q", typ, got, want)
+		}
+	}
+	malformed := slices.Concat(attr(unix.NFTA_RULE_TABLE, "t"), []byte{0xff, 0xff, unix.NFTA_RULE_CHAIN, 0})
+	if got := nftAttrs(malformed).get(unix.NFTA_RULE_CHAIN); got != nil {
+		t.Errorf("a length past the end read %q", got)
+	}
 }

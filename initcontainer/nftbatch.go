@@ -247,8 +247,8 @@ func nftOurRuleCounts(families []Family) (map[Family]map[string]int, error) {
 		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(nftProto(f)), Version: nl.NFNETLINK_V0})
 		req.AddData(nl.NewRtAttr(unix.NFTA_RULE_TABLE, nl.ZeroTerminated(nftTable)))
 		var counts map[string]int
-		err := nftDumpOn(fd, req, func() { counts = map[string]int{} }, func(_ uint8, attrs map[uint16][]byte) {
-			counts[cString(attrs[unix.NFTA_RULE_CHAIN])]++
+		err := nftDumpOn(fd, req, func() { counts = map[string]int{} }, func(_ uint8, attrs nftAttrs) {
+			counts[cString(attrs.get(unix.NFTA_RULE_CHAIN))]++
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: nftables: reading our rules back: %w", f, err)
@@ -268,8 +268,8 @@ func nftListTables() ([]nftTableRef, error) {
 	req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_GETTABLE, unix.NLM_F_DUMP)
 	req.AddData(&nl.Nfgenmsg{NfgenFamily: unix.NFPROTO_UNSPEC, Version: nl.NFNETLINK_V0})
 	var out []nftTableRef
-	err = nftDumpOn(fd, req, func() { out = nil }, func(family uint8, attrs map[uint16][]byte) {
-		out = append(out, nftTableRef{nftables.TableFamily(family), cString(attrs[unix.NFTA_TABLE_NAME])})
+	err = nftDumpOn(fd, req, func() { out = nil }, func(family uint8, attrs nftAttrs) {
+		out = append(out, nftTableRef{nftables.TableFamily(family), cString(attrs.get(unix.NFTA_TABLE_NAME))})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("nftables: listing tables: %w", err)
@@ -277,10 +277,30 @@ func nftListTables() ([]nftTableRef, error) {
 	return out, nil
 }
 
+// nftAttrs are a dumped object's attributes as the kernel sent them, in the receive buffer: they,
+// and what get returns, are valid only while the dump's callback runs. Looking up the one or two
+// attributes a reader wants in place spares a copy and a map per object.
+type nftAttrs []byte
+
+// get returns the value of the attribute of type typ, or nil.
+func (a nftAttrs) get(typ uint16) []byte {
+	for len(a) >= unix.SizeofNlAttr {
+		n := int(binary.NativeEndian.Uint16(a))
+		if n < unix.SizeofNlAttr || n > len(a) {
+			return nil // malformed: the kernel never sends this
+		}
+		if binary.NativeEndian.Uint16(a[2:])&nl.NLA_TYPE_MASK == typ {
+			return a[unix.SizeofNlAttr:n:n]
+		}
+		a = a[min(len(a), (n+unix.NLA_ALIGNTO-1)&^(unix.NLA_ALIGNTO-1)):]
+	}
+	return nil
+}
+
 // nftDumpOn runs req, an nf_tables dump, on fd and hands each object's family and attributes to fn.
 // A dump that overlaps another process's commit is marked interrupted, as the ruleset's generation
 // is per namespace: it is asked again, after reset.
-func nftDumpOn(fd int, req *nl.NetlinkRequest, reset func(), fn func(family uint8, attrs map[uint16][]byte)) error {
+func nftDumpOn(fd int, req *nl.NetlinkRequest, reset func(), fn func(family uint8, attrs nftAttrs)) error {
 	buf, release := receiveBuffer()
 	defer release()
 	for range 20 {
@@ -293,7 +313,7 @@ func nftDumpOn(fd int, req *nl.NetlinkRequest, reset func(), fn func(family uint
 	return errors.New("every dump was interrupted by another change")
 }
 
-func nftDumpOnce(fd int, req *nl.NetlinkRequest, buf []byte, fn func(uint8, map[uint16][]byte)) (interrupted bool, err error) {
+func nftDumpOnce(fd int, req *nl.NetlinkRequest, buf []byte, fn func(uint8, nftAttrs)) (interrupted bool, err error) {
 	req.Seq++
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return false, err
@@ -322,17 +342,7 @@ func nftDumpOnce(fd int, req *nl.NetlinkRequest, buf []byte, fn func(uint8, map[
 			if len(m.Data) < nl.SizeofNfgenmsg {
 				continue
 			}
-			// Attributes are handed on as slices of the message, which buf is read into again.
-			data := slices.Clone(m.Data)
-			parsed, err := nl.ParseRouteAttr(data[nl.SizeofNfgenmsg:])
-			if err != nil {
-				return false, err
-			}
-			attrs := make(map[uint16][]byte, len(parsed))
-			for _, a := range parsed {
-				attrs[a.Attr.Type&nl.NLA_TYPE_MASK] = a.Value
-			}
-			fn(data[0], attrs)
+			fn(m.Data[0], nftAttrs(m.Data[nl.SizeofNfgenmsg:]))
 		}
 	}
 }

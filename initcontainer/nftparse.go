@@ -3,6 +3,7 @@ package initcontainer
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink/nl"
@@ -25,12 +26,13 @@ type nftRuleMsg struct {
 // nftRules lists every rule of the family in one dump, their expressions parsed.
 func nftRules(f Family) ([]nftRuleMsg, error) {
 	var rules []nftRuleMsg
-	err := nftDump(f, unix.NFT_MSG_GETRULE, func() { rules = nil }, func(attrs map[uint16][]byte) {
-		r := nftRuleMsg{table: cString(attrs[unix.NFTA_RULE_TABLE]), chain: cString(attrs[unix.NFTA_RULE_CHAIN]), udata: attrs[unix.NFTA_RULE_USERDATA]}
-		if h := attrs[unix.NFTA_RULE_HANDLE]; len(h) == 8 {
+	err := nftDump(f, unix.NFT_MSG_GETRULE, func() { rules = nil }, func(attrs nftAttrs) {
+		attrs = slices.Clone(attrs) // the rule keeps its user data and expressions
+		r := nftRuleMsg{table: cString(attrs.get(unix.NFTA_RULE_TABLE)), chain: cString(attrs.get(unix.NFTA_RULE_CHAIN)), udata: attrs.get(unix.NFTA_RULE_USERDATA)}
+		if h := attrs.get(unix.NFTA_RULE_HANDLE); len(h) == 8 {
 			r.handle = binary.BigEndian.Uint64(h)
 		}
-		r.exprs, r.unknown, r.err = parseExprs(nftProto(f), attrs[unix.NFTA_RULE_EXPRESSIONS])
+		r.exprs, r.unknown, r.err = parseExprs(nftProto(f), attrs.get(unix.NFTA_RULE_EXPRESSIONS))
 		rules = append(rules, r)
 	})
 	return rules, err

@@ -48,8 +48,8 @@ func kernelRuleCounts(b Backend, f Family) (counts map[string]map[string]int, kn
 	if b.Name != "nft" {
 		return nil, false, nil
 	}
-	err = nftDump(f, unix.NFT_MSG_GETRULE, func() { counts = map[string]map[string]int{} }, func(attrs map[uint16][]byte) {
-		table, chain := cString(attrs[unix.NFTA_RULE_TABLE]), cString(attrs[unix.NFTA_RULE_CHAIN])
+	err = nftDump(f, unix.NFT_MSG_GETRULE, func() { counts = map[string]map[string]int{} }, func(attrs nftAttrs) {
+		table, chain := cString(attrs.get(unix.NFTA_RULE_TABLE)), cString(attrs.get(unix.NFTA_RULE_CHAIN))
 		if counts[table] == nil {
 			counts[table] = map[string]int{}
 		}
@@ -60,21 +60,21 @@ func kernelRuleCounts(b Backend, f Family) (counts map[string]map[string]int, kn
 
 func nftTableNames(f Family) ([]string, error) {
 	var names []string
-	err := nftDump(f, unix.NFT_MSG_GETTABLE, func() { names = nil }, func(attrs map[uint16][]byte) {
-		names = append(names, cString(attrs[unix.NFTA_TABLE_NAME]))
+	err := nftDump(f, unix.NFT_MSG_GETTABLE, func() { names = nil }, func(attrs nftAttrs) {
+		names = append(names, cString(attrs.get(unix.NFTA_TABLE_NAME)))
 	})
 	return names, err
 }
 
 // nftDump runs one nf_tables dump for the family in the calling thread's namespace and hands each
 // object's attributes to fn, after reset: a dump interrupted by another change is run again.
-func nftDump(f Family, msg int, reset func(), fn func(map[uint16][]byte)) error {
+func nftDump(f Family, msg int, reset func(), fn func(nftAttrs)) error {
 	fd, err := nftSocket()
 	if err == nil {
 		defer unix.Close(fd)
 		req := nl.NewNetlinkRequest(unix.NFNL_SUBSYS_NFTABLES<<8|msg, unix.NLM_F_DUMP)
 		req.AddData(&nl.Nfgenmsg{NfgenFamily: uint8(nftProto(f)), Version: nl.NFNETLINK_V0})
-		err = nftDumpOn(fd, req, reset, func(_ uint8, attrs map[uint16][]byte) { fn(attrs) })
+		err = nftDumpOn(fd, req, reset, func(_ uint8, attrs nftAttrs) { fn(attrs) })
 	}
 	if err != nil {
 		return fmt.Errorf("%s: reading nf_tables: %w", f, err)
@@ -90,9 +90,9 @@ func kernelChains(b Backend, f Family) (chains map[string][]string, known bool, 
 	if b.Name != "nft" {
 		return nil, false, nil
 	}
-	err = nftDump(f, unix.NFT_MSG_GETCHAIN, func() { chains = map[string][]string{} }, func(attrs map[uint16][]byte) {
-		if table := cString(attrs[unix.NFTA_CHAIN_TABLE]); slices.Contains(tables, table) {
-			chains[table] = append(chains[table], cString(attrs[unix.NFTA_CHAIN_NAME]))
+	err = nftDump(f, unix.NFT_MSG_GETCHAIN, func() { chains = map[string][]string{} }, func(attrs nftAttrs) {
+		if table := cString(attrs.get(unix.NFTA_CHAIN_TABLE)); slices.Contains(tables, table) {
+			chains[table] = append(chains[table], cString(attrs.get(unix.NFTA_CHAIN_NAME)))
 		}
 	})
 	return chains, err == nil, err
