@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 
 	"github.com/meshinit/meshinit/api"
+	"github.com/meshinit/meshinit/internal/readfile"
 )
 
 // Backend is where rules go: nftables, natively, or an iptables variant, nf_tables or legacy
@@ -117,10 +117,13 @@ func hasTool(name string) bool {
 	return err == nil
 }
 
+// maxProcTableNames bounds the read of a namespace's list of legacy tables, a few short names.
+const maxProcTableNames = 64 << 10
+
 // legacyTablesExist reads the calling thread's namespace's list of legacy tables, IPv4 and IPv6.
 func legacyTablesExist() bool {
 	for _, name := range []string{"ip_tables_names", "ip6_tables_names"} {
-		data, err := os.ReadFile("/proc/thread-self/net/" + name)
+		data, err := readfile.Regular("/proc/thread-self/net/"+name, maxProcTableNames)
 		if err == nil && len(bytes.TrimSpace(data)) > 0 {
 			return true
 		}

@@ -3,10 +3,10 @@ package initcontainer
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
+	"github.com/meshinit/meshinit/internal/readfile"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
@@ -32,7 +32,7 @@ func kernelTables(b Backend, f Family) (exist, known bool, err error) {
 		if f == IPv6 {
 			file = "ip6_tables_names"
 		}
-		data, err := os.ReadFile("/proc/thread-self/net/" + file)
+		data, err := readfile.Regular("/proc/thread-self/net/"+file, maxProcTableNames)
 		if err != nil {
 			return false, false, nil // the module is not loaded: ask iptables-save instead
 		}

@@ -7,25 +7,56 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 )
 
 // Regular reads the regular file at path, of at most limit bytes. It opens without blocking, so
-// that opening a FIFO returns at once and is then refused.
+// that opening a FIFO returns at once and is then refused. It reads with plain system calls: an
+// os.File would start the runtime's poller on its first open (an epoll instance, an eventfd,
+// registrations), which kuma-init, reading only a resolv.conf and a few /proc files, has no use
+// for.
 func Regular(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	fd, err := ignoringEINTR(func() (int, error) {
+		return syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	})
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
 	}
-	if !fi.Mode().IsRegular() {
+	if uint32(st.Mode)&syscall.S_IFMT != syscall.S_IFREG {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
-	return Limited(f, path, limit)
+	// /proc's files say size 0: start small, and grow as io.ReadAll would.
+	data := make([]byte, 0, min(limit+1, max(st.Size+1, 512)))
+	for int64(len(data)) <= limit {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, int(min(limit+1, int64(cap(data))*2))-len(data))
+		}
+		n, err := ignoringEINTR(func() (int, error) { return syscall.Read(fd, data[len(data):min(int64(cap(data)), limit+1)]) })
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return data, nil
+		}
+		data = data[:len(data)+n]
+	}
+	return nil, fmt.Errorf("%s is over %d bytes", path, limit)
+}
+
+// ignoringEINTR retries a system call a signal interrupted.
+func ignoringEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
 }
 
 // Limited reads r, named name in errors, to its end, refusing more than limit bytes.

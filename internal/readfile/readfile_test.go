@@ -40,6 +40,24 @@ func TestRegular(t *testing.T) {
 	}
 }
 
+// TestRegularProc: /proc's files say size 0 and are longer than the first read's guess.
+func TestRegularProc(t *testing.T) {
+	want, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) <= 512 {
+		t.Fatalf("/proc/cpuinfo has %d bytes, not enough to need a second read", len(want))
+	}
+	got, err := Regular("/proc/cpuinfo", 1<<20)
+	if err != nil || string(got) != string(want) {
+		t.Errorf("Regular(/proc/cpuinfo) = %d bytes, %v; os.ReadFile read %d", len(got), err, len(want))
+	}
+	if _, err := Regular("/proc/cpuinfo", 600); err == nil || !strings.HasSuffix(err.Error(), "is over 600 bytes") {
+		t.Errorf("a /proc file over the limit: %v", err)
+	}
+}
+
 // TestContext: a read of a reader that never ends gives up when the context ends, with its cause.
 func TestContext(t *testing.T) {
 	r, w, err := os.Pipe()
