@@ -269,14 +269,17 @@ func normalisedMessages(t *testing.T, batch []byte) []syscall.NetlinkMessage {
 	return msgs
 }
 
+// nfgenmsgLen is the size of the header every nf_tables message's attributes follow.
+const nfgenmsgLen = 4
+
 // eachAttr hands fn each attribute of b, its value a slice of b.
 func eachAttr(b []byte, fn func(typ uint16, v []byte)) {
-	for len(b) >= nlaHeaderLen {
+	for len(b) >= unix.SizeofNlAttr {
 		n := int(binary.NativeEndian.Uint16(b))
-		if n < nlaHeaderLen || n > len(b) {
+		if n < unix.SizeofNlAttr || n > len(b) {
 			panic(fmt.Sprintf("an attribute of %d bytes in %d", n, len(b)))
 		}
-		fn(binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[nlaHeaderLen:n])
+		fn(binary.NativeEndian.Uint16(b[2:])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[unix.SizeofNlAttr:n])
 		b = b[min(len(b), (n+3)&^3):]
 	}
 }
