@@ -15,14 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// google/nftables spells every message the nftables backend sends and reads every answer, but the
-// messages travel over a plain blocking netlink socket of ours. The library's own socket
-// (mdlayher/socket) starts a goroutine for each system call to watch for cancellation, and the
-// library asks for an acknowledgement and an echo of every table, chain, set and rule it adds:
-// some 250 system calls for the default rules, each with a goroutine handoff, which took most of
-// an install's time. sendNFTBatch asks for one acknowledgement, the last message's: the kernel
-// reports every message that fails whatever its flags, and processes the whole batch within the
-// send. Reads go through nftExchange, one request at a time.
+// The nftables backend's messages travel over plain blocking netlink sockets of ours: the
+// transaction, spelled by nftBatch (nftmsg.go), and the reads, spelled and parsed by google/nftables
+// or by the dumps below. The library's own socket (mdlayher/socket) starts a goroutine for each
+// system call to watch for cancellation, and the library asks for an acknowledgement and an echo
+// of every table, chain, set and rule it adds: some 250 system calls for the default rules, each
+// with a goroutine handoff, which took most of an install's time. A batch asks for one
+// acknowledgement, the last message's: the kernel reports every message that fails whatever its
+// flags, and processes the whole batch within the send. Reads go through nftExchange, one request
+// at a time.
 
 // nftTimeout bounds every wait for the kernel's answer.
 const nftTimeout = 10 * time.Second

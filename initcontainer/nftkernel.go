@@ -15,7 +15,8 @@ import (
 )
 
 // The nftables backend talks to nf_tables over netlink from the calling thread's network
-// namespace, through github.com/google/nftables: no nft program is run.
+// namespace: it reads through github.com/google/nftables and writes in batches of its own
+// (nftBatch), with google/nftables' expressions. No nft program is run.
 
 // nftTableRef is a table of any family.
 type nftTableRef struct {
