@@ -177,7 +177,7 @@ func (b *nftBatch) addPortSet(family byte, table string, elements nftPortSet) (n
 	for i, e := range elements { // a port and whether it ends an interval: all portSet makes
 		elem := b.nest(unix.NLA_F_NESTED | uint16(i+1))
 		if e.IntervalEnd {
-			// Marked nested as google/nftables marks it, which the kernel does not look at.
+			// Marked nested as google/nftables marks it (nft does not); the kernel accepts both.
 			b.attrU32(unix.NLA_F_NESTED|unix.NFTA_SET_ELEM_FLAGS, unix.NFT_SET_ELEM_INTERVAL_END)
 		}
 		key := b.nest(unix.NLA_F_NESTED | unix.NFTA_SET_ELEM_KEY)
