@@ -15,14 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// google/nftables spells every message the nftables backend sends and reads every answer, but the
-// messages travel over a plain blocking netlink socket of ours. The library's own socket
-// (mdlayher/socket) starts a goroutine for each system call to watch for cancellation, and the
-// library asks for an acknowledgement and an echo of every table, chain, set and rule it adds:
-// some 250 system calls for the default rules, each with a goroutine handoff, which took most of
-// an install's time. sendNFTBatch asks for one acknowledgement, the last message's: the kernel
-// reports every message that fails whatever its flags, and processes the whole batch within the
-// send. Reads go through nftExchange, one request at a time.
+// The nftables backend's messages travel over plain blocking netlink sockets of ours: the
+// transaction, spelled by nftBatch (nftmsg.go), and the reads, spelled and parsed by google/nftables
+// or by the dumps below. The library's own socket (mdlayher/socket) starts a goroutine for each
+// system call to watch for cancellation, and the library asks for an acknowledgement and an echo
+// of every table, chain, set and rule it adds: some 250 system calls for the default rules, each
+// with a goroutine handoff, which took most of an install's time. A batch asks for one
+// acknowledgement, the last message's: the kernel reports every message that fails whatever its
+// flags, and processes the whole batch within the send. Reads go through nftExchange, one request
+// at a time.
 
 // nftTimeout bounds every wait for the kernel's answer.
 const nftTimeout = 10 * time.Second
@@ -123,113 +124,6 @@ func nftExchange(fd int, req []netlink.Message) ([]netlink.Message, error) {
 			}
 		}
 	}
-}
-
-// captureNFT runs build on a connection that records the messages it would send, and returns
-// them: the batch, between its begin and end messages.
-func captureNFT(build func(*nftables.Conn) error) ([]netlink.Message, error) {
-	var batch []netlink.Message
-	ack := []netlink.Message{{Header: netlink.Header{Type: netlink.Error}, Data: make([]byte, 4)}}
-	c, err := nftables.New(nftables.WithTestDial(func(req []netlink.Message) ([]netlink.Message, error) {
-		if req == nil {
-			// The library reads an acknowledgement per message: nothing was sent yet.
-			return ack, nil
-		}
-		batch = append(batch, req...)
-		return nil, nil
-	}))
-	if err != nil {
-		return nil, err
-	}
-	if err := build(c); err != nil {
-		return nil, err
-	}
-	if err := c.Flush(); err != nil {
-		return nil, err
-	}
-	return batch, nil
-}
-
-// nftBatchError is a message of the batch that the kernel refused.
-type nftBatchError struct {
-	op    string
-	errno syscall.Errno
-}
-
-func (e *nftBatchError) Error() string { return e.op + ": " + e.errno.Error() }
-func (e *nftBatchError) Unwrap() error { return e.errno }
-
-// sendNFTBatch sends the batch in one write on a netlink socket of the calling thread's network
-// namespace and waits for the kernel's verdict on it: nil when it was committed, else every
-// message it refused.
-func sendNFTBatch(batch []netlink.Message) error {
-	if len(batch) < 3 {
-		return nil // begin and end alone
-	}
-	first, last := uint32(1), uint32(len(batch))
-	ops := map[uint32]string{}
-	for i := range batch {
-		m := &batch[i]
-		m.Header.Sequence = first + uint32(i)
-		m.Header.Flags &^= netlink.Acknowledge | unix.NLM_F_ECHO
-		if m.Header.Sequence == last-1 {
-			m.Header.Flags |= netlink.Acknowledge
-		}
-		ops[m.Header.Sequence] = nftOp(m.Header.Type)
-	}
-	fd, err := nftSocket()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if err := nftSend(fd, batch); err != nil {
-		return fmt.Errorf("nftables: sending the transaction: %w", err)
-	}
-	var errs []error
-	buf, release := receiveBuffer()
-	defer release()
-	for {
-		msgs, err := netlinkReceive(fd, buf)
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
-				continue
-			}
-			if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
-				errs = append(errs, &nftBatchError{op: ops[m.Header.Seq], errno: syscall.Errno(-errno)})
-			}
-			// The last message's answer comes after every other's; an answer to the begin
-			// message is about the whole batch, refused before any message was read.
-			if m.Header.Seq == last-1 || m.Header.Seq == first {
-				return errors.Join(errs...)
-			}
-		}
-	}
-}
-
-// nftOp names a message of the batch for errors.
-func nftOp(t netlink.HeaderType) string {
-	switch t & 0xff {
-	case unix.NFT_MSG_NEWTABLE:
-		return "adding a table"
-	case unix.NFT_MSG_DELTABLE:
-		return "deleting a table"
-	case unix.NFT_MSG_NEWCHAIN:
-		return "adding a chain"
-	case unix.NFT_MSG_DELCHAIN:
-		return "deleting a chain"
-	case unix.NFT_MSG_NEWRULE:
-		return "adding a rule"
-	case unix.NFT_MSG_DELRULE:
-		return "deleting a rule"
-	case unix.NFT_MSG_NEWSET:
-		return "adding a set"
-	case unix.NFT_MSG_NEWSETELEM:
-		return "adding a set's elements"
-	}
-	return "the transaction"
 }
 
 // nftOurRuleCounts counts the rules of each chain of our table in each family over one plain

@@ -15,7 +15,8 @@ import (
 )
 
 // The nftables backend talks to nf_tables over netlink from the calling thread's network
-// namespace, through github.com/google/nftables: no nft program is run.
+// namespace: it reads through github.com/google/nftables and writes in batches of its own
+// (nftBatch), with google/nftables' expressions. No nft program is run.
 
 // nftTableRef is a table of any family.
 type nftTableRef struct {
@@ -254,16 +255,15 @@ func (c nftFamilyChange) text() string {
 
 // commitNFT applies the changes in one netlink transaction: all of them, or none.
 func commitNFT(changes []nftFamilyChange) error {
-	batch, err := captureNFT(func(c *nftables.Conn) error {
-		for _, ch := range changes {
-			if err := addNFTChange(c, ch); err != nil {
-				return err
-			}
+	b := newNFTBatch()
+	var err error
+	for _, ch := range changes {
+		if err = addNFTChange(b, ch); err != nil {
+			break
 		}
-		return nil
-	})
+	}
 	if err == nil {
-		err = sendNFTBatch(batch)
+		err = b.send()
 	}
 	if err != nil {
 		return fmt.Errorf("nftables transaction, nothing changed: %w", err)
@@ -271,67 +271,55 @@ func commitNFT(changes []nftFamilyChange) error {
 	return nil
 }
 
-func addNFTChange(c *nftables.Conn, ch nftFamilyChange) error {
-	t := &nftables.Table{Name: nftTable, Family: tableFamily(ch.family)}
+func addNFTChange(b *nftBatch, ch nftFamilyChange) error {
+	fam := nftProto(ch.family)
 	if ch.delete {
-		c.DelTable(t)
+		b.delTable(fam, nftTable)
 	}
 	if ch.add != nil {
-		if err := addNFTTable(c, t, *ch.add); err != nil {
+		if err := addNFTTable(b, fam, *ch.add); err != nil {
 			return err
 		}
 	}
 	// Rules first: a chain still jumped to cannot go.
 	for _, d := range ch.xt {
 		if d.handle != 0 {
-			xtT := &nftables.Table{Name: d.table, Family: t.Family}
-			if err := c.DelRule(&nftables.Rule{Table: xtT, Chain: &nftables.Chain{Name: d.chain, Table: xtT}, Handle: d.handle}); err != nil {
-				return err
-			}
+			b.delRule(fam, d.table, d.chain, d.handle)
 		}
 	}
 	for _, d := range ch.xt {
-		xtT := &nftables.Table{Name: d.table, Family: t.Family}
 		switch {
 		case d.handle != 0:
 		case d.chain != "":
-			c.DelChain(&nftables.Chain{Name: d.chain, Table: xtT})
+			b.delChain(fam, d.table, d.chain)
 		default:
-			c.DelTable(xtT)
+			b.delTable(fam, d.table)
 		}
 	}
 	return nil
 }
 
-func addNFTTable(c *nftables.Conn, t *nftables.Table, rs NFTRuleset) error {
-	c.AddTable(t)
-	chains := map[string]*nftables.Chain{}
+func addNFTTable(b *nftBatch, fam byte, rs NFTRuleset) error {
+	b.addTable(fam, nftTable)
 	for _, ch := range rs.Chains {
-		nc := &nftables.Chain{Name: ch.Name, Table: t}
-		if ch.base() {
-			nc.Type = nftables.ChainType(ch.Type)
-			nc.Hooknum = nftables.ChainHookPrerouting
-			if ch.Hook == "output" {
-				nc.Hooknum = nftables.ChainHookOutput
-			}
-			nc.Priority = nftables.ChainPriorityRef(nftables.ChainPriority(ch.Priority))
-		}
-		chains[ch.Name] = c.AddChain(nc)
+		b.addChain(fam, nftTable, ch)
 	}
 	for _, r := range rs.Rules {
 		exprs, elements := r.exprs()
 		if elements != nil {
-			set := &nftables.Set{Table: t, Anonymous: true, Constant: true, Interval: true, KeyType: nftables.TypeInetService}
-			if err := c.AddSet(set, elements); err != nil {
+			name, id, err := b.addPortSet(fam, nftTable, elements)
+			if err != nil {
 				return fmt.Errorf("%s: nftables: the port set of %q: %w", rs.Family, r.Text, err)
 			}
 			for _, e := range exprs {
 				if l, ok := e.(*expr.Lookup); ok {
-					l.SetName, l.SetID = set.Name, set.ID
+					l.SetName, l.SetID = name, id
 				}
 			}
 		}
-		c.AddRule(&nftables.Rule{Table: t, Chain: chains[r.Chain], Exprs: exprs, UserData: r.userData()})
+		if err := b.addRule(fam, nftTable, r.Chain, exprs, r.userData()); err != nil {
+			return fmt.Errorf("%s: nftables: %q: %w", rs.Family, r.Text, err)
+		}
 	}
 	return nil
 }
