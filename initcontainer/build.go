@@ -58,7 +58,10 @@ func Families(cfg *api.TransparentProxyConfig) []Family {
 
 // Build returns the rules of one family for a valid configuration.
 func Build(cfg *api.TransparentProxyConfig, host Host, family Family) Ruleset {
-	b := builder{cfg: cfg, host: host, family: family, uid: api.UIDRange{First: host.ProxyUID, Last: host.ProxyUID}}
+	// Room for a family's rules in the usual configurations (about twenty): a Rule is large, and
+	// growing the slice from nothing copied them four times over.
+	b := builder{cfg: cfg, host: host, family: family, uid: api.UIDRange{First: host.ProxyUID, Last: host.ProxyUID},
+		rules: make([]Rule, 0, 32)}
 	b.mangle()
 	b.raw()
 	b.nat()

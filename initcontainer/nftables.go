@@ -104,11 +104,20 @@ func NFTables(rs Ruleset) NFTRuleset {
 	has := func(name string) bool {
 		return slices.ContainsFunc(out.Chains, func(c NFTChain) bool { return c.Name == name })
 	}
+	// Each rule's chain, named once: a base chain of its table, or a chain of ours.
+	chainOf := make([]NFTChain, len(rs.Rules))
+	for i, r := range rs.Rules {
+		if isOurChain(r.Chain) {
+			chainOf[i] = NFTChain{Name: nftChainName(r.Table, r.Chain)}
+		} else {
+			chainOf[i] = nftBaseChain(r.Table, r.Chain, r.Appended)
+		}
+	}
 	// Each table's base chains, in the order their rules come, then its own chains: rules jump
 	// forward, as nft lists them.
 	for _, table := range tables {
-		for _, r := range rs.Rules {
-			if c := nftBaseChain(table, r.Chain, r.Appended); r.Table == table && !isOurChain(r.Chain) && !has(c.Name) {
+		for i, r := range rs.Rules {
+			if c := chainOf[i]; r.Table == table && c.base() && !has(c.Name) {
 				out.Chains = append(out.Chains, c)
 			}
 		}
@@ -118,12 +127,10 @@ func NFTables(rs Ruleset) NFTRuleset {
 			}
 		}
 	}
+	out.Rules = make([]NFTRule, 0, len(rs.Rules))
 	for _, c := range out.Chains {
-		for _, r := range rs.Rules {
-			chain := nftChainName(r.Table, r.Chain)
-			if !isOurChain(r.Chain) {
-				chain = nftBaseChain(r.Table, r.Chain, r.Appended).Name
-			}
+		for i, r := range rs.Rules {
+			chain := chainOf[i].Name
 			if chain != c.Name {
 				continue
 			}
