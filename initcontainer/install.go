@@ -96,8 +96,24 @@ type FamilyResult struct {
 	Skipped string
 	// Before is what of ours was there; After what is there now.
 	Before, After State
-	// Script is what was applied; nil when nothing had to change.
-	Script []byte
+	// Changed is true when something had to change; Script then says what was applied.
+	Changed bool
+	script  func() []byte
+}
+
+// Script is what was applied: a restore script, or an nftables transaction in nft's syntax; nil
+// when nothing had to change. A transaction goes to the kernel as messages and is spelled only
+// when asked (--verbose, dry runs and plans): spelling it was a twentieth of an install.
+func (f FamilyResult) Script() []byte {
+	if !f.Changed {
+		return nil
+	}
+	return f.script()
+}
+
+// applied records script as what was applied to the family; nil when nothing changed.
+func (f *FamilyResult) applied(script []byte) {
+	f.Changed, f.script = script != nil, func() []byte { return script }
 }
 
 // Result is what an install or uninstall did.
@@ -297,7 +313,7 @@ func (in *Installer) UninstallScripts(ctx context.Context, cfg *api.TransparentP
 	}
 	for i, ch := range changes {
 		if text := ch.text(); text != "" {
-			res.Families[i].Script = []byte(text)
+			res.Families[i].applied([]byte(text))
 		}
 	}
 	if withTools {
@@ -311,7 +327,9 @@ func (in *Installer) UninstallScripts(ctx context.Context, cfg *api.TransparentP
 			if err != nil {
 				return nil, err
 			}
-			xt = append(xt, FamilyResult{Family: t.family, Backend: backend, Before: st, After: st, Script: Script(st, t.desired)})
+			fr := FamilyResult{Family: t.family, Backend: backend, Before: st, After: st}
+			fr.applied(Script(st, t.desired))
+			xt = append(xt, fr)
 		}
 		res.Backend = backend
 		res.Families = append(xt, res.Families...)
@@ -346,7 +364,9 @@ func (in *Installer) run(ctx context.Context, cfg *api.TransparentProxyConfig, b
 	}
 	res := &Result{Backend: backend}
 	for _, t := range targets {
-		res.Families = append(res.Families, FamilyResult{Family: t.family, Backend: backend, Before: t.before, After: t.desired, Script: t.script})
+		fr := FamilyResult{Family: t.family, Backend: backend, Before: t.before, After: t.desired}
+		fr.applied(t.script)
+		res.Families = append(res.Families, fr)
 	}
 	res.Families = append(res.Families, skipped...)
 	return res, nil

@@ -87,7 +87,7 @@ func (in *Installer) installNFT(ctx context.Context, cfg *api.TransparentProxyCo
 			}
 		}
 		if ch.delete || ch.add != nil || len(ch.xt) > 0 {
-			fr.Script = []byte(ch.text())
+			fr.Changed, fr.script = true, func() []byte { return []byte(ch.text()) }
 		}
 		res.Families = append(res.Families, fr)
 	}
@@ -261,7 +261,8 @@ func (in *Installer) nftRemoval(families []Family, xtToo bool) (*Result, []nftFa
 		changes[i].delete = true
 	}
 	for _, ch := range changes {
-		fr := FamilyResult{Family: ch.family, Backend: NFTablesBackend, Before: newState(), After: newState(), Script: []byte(ch.text())}
+		fr := FamilyResult{Family: ch.family, Backend: NFTablesBackend, Before: newState(), After: newState()}
+		fr.applied([]byte(ch.text()))
 		if xt, ok := xtBefore[ch.family]; ok {
 			fr.Before = xt
 		}

@@ -37,7 +37,7 @@ func TestInstallReadsAppliesAndVerifies(t *testing.T) {
 	if got := byFamily(k.calls); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls = %q, want %q", got, want)
 	}
-	if !res.PassthroughAddress || len(res.Families) != 2 || res.Families[0].Script == nil {
+	if !res.PassthroughAddress || len(res.Families) != 2 || !res.Families[0].Changed {
 		t.Errorf("result = %+v", res)
 	}
 
@@ -49,7 +49,7 @@ func TestInstallReadsAppliesAndVerifies(t *testing.T) {
 	if want := []string{"iptables-nft-save", "ip6tables-nft-save"}; !reflect.DeepEqual(k.calls, want) {
 		t.Errorf("re-run calls = %q, want only the reads %q", k.calls, want)
 	}
-	if res.Families[0].Script != nil || res.PassthroughAddress {
+	if res.Families[0].Changed || res.PassthroughAddress {
 		t.Errorf("re-run changed something: %+v", res)
 	}
 }

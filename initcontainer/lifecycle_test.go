@@ -136,8 +136,8 @@ func rerunChangesNothing(t *testing.T, b Backend, cfg *api.TransparentProxyConfi
 	first := saveAll(t, pod)
 	res := install(t, pod, b, cfg, testHost)
 	for _, f := range res.Families {
-		if f.Script != nil {
-			t.Errorf("%s: the re-run applied a script:\n%s", f.Family, f.Script)
+		if f.Changed {
+			t.Errorf("%s: the re-run applied a script:\n%s", f.Family, f.Script())
 		}
 	}
 	if res.PassthroughAddress {
@@ -163,12 +163,12 @@ func configChangeReplacesOurs(t *testing.T, b Backend) {
 	res := install(t, pod, b, gateway, testHost)
 	for _, f := range res.Families {
 		// One script per family, one transaction for nftables: the old chains and jumps go in it.
-		removes := bytesContain(f.Script, "-X "+ChainInbound+"\n") && bytesContain(f.Script, "-D PREROUTING ")
+		removes := bytesContain(f.Script(), "-X "+ChainInbound+"\n") && bytesContain(f.Script(), "-D PREROUTING ")
 		if b.Native() {
-			removes = bytesContain(f.Script, "delete table "+nftFamily(f.Family)+" meshinit\n") && !bytesContain(f.Script, ChainInbound)
+			removes = bytesContain(f.Script(), "delete table "+nftFamily(f.Family)+" meshinit\n") && !bytesContain(f.Script(), ChainInbound)
 		}
 		if !removes {
-			t.Errorf("%s: the change did not remove the inbound chain and jump in its one step:\n%s", f.Family, f.Script)
+			t.Errorf("%s: the change did not remove the inbound chain and jump in its one step:\n%s", f.Family, f.Script())
 		}
 	}
 	save := saveAll(t, pod)
@@ -231,8 +231,8 @@ func uninstallRestoresExactly(t *testing.T, pod *netkit.Namespace, b Backend, cf
 		t.Fatal(err)
 	}
 	for _, f := range again.Families {
-		if f.Script != nil {
-			t.Errorf("a second uninstall did something in %s with %s:\n%s", f.Family, f.Backend, f.Script)
+		if f.Changed {
+			t.Errorf("a second uninstall did something in %s with %s:\n%s", f.Family, f.Backend, f.Script())
 		}
 	}
 }
@@ -517,8 +517,8 @@ func TestSwitchBackends(t *testing.T) {
 				}
 				if from.Name == "nft" {
 					for _, f := range res.Families {
-						if !bytesContain(f.Script, "table "+nftFamily(f.Family)+" meshinit {") || !bytesContain(f.Script, "delete ") {
-							t.Errorf("%s: the new table and the old rules' removal are not one transaction:\n%s", f.Family, f.Script)
+						if !bytesContain(f.Script(), "table "+nftFamily(f.Family)+" meshinit {") || !bytesContain(f.Script(), "delete ") {
+							t.Errorf("%s: the new table and the old rules' removal are not one transaction:\n%s", f.Family, f.Script())
 						}
 					}
 				}

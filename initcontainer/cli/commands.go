@@ -161,12 +161,12 @@ func Uninstall(name, short string) *Command {
 				switch {
 				case f.Skipped != "":
 					fmt.Fprintf(env.Stdout, "# %s: skipped: %s\n", f.Family, f.Skipped)
-				case f.Script == nil:
+				case !f.Changed:
 					fmt.Fprintf(env.Stdout, "# %s: nothing of ours to remove with %s\n", f.Family, f.Backend)
 				case f.Backend.Native():
-					fmt.Fprintf(env.Stdout, "# %s: nft -f -\n%s", f.Family, f.Script)
+					fmt.Fprintf(env.Stdout, "# %s: nft -f -\n%s", f.Family, f.Script())
 				default:
-					fmt.Fprintf(env.Stdout, "# %s: %s --noflush\n%s", f.Family, f.Backend.Tool(f.Family, "restore"), f.Script)
+					fmt.Fprintf(env.Stdout, "# %s: %s --noflush\n%s", f.Family, f.Backend.Tool(f.Family, "restore"), f.Script())
 				}
 			}
 			return nil

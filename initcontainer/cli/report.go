@@ -44,22 +44,22 @@ type familyReport struct {
 	Removed int `json:"removed"`
 }
 
-// familyVerbose is what --verbose adds in text: the scripts applied.
+// familyVerbose is what --verbose adds in text: the scripts applied, spelled only then.
 type familyVerbose struct {
 	family string
-	script []byte
+	script func() []byte
 }
 
 func newReport(res *initcontainer.Result) *report {
 	r := &report{Backend: res.Backend.String(), Chosen: res.Chosen}
 	for _, f := range res.Families {
-		fr := familyReport{Family: f.Family.String(), Skipped: f.Skipped, Changed: f.Script != nil}
+		fr := familyReport{Family: f.Family.String(), Skipped: f.Skipped, Changed: f.Changed}
 		if f.Skipped == "" {
 			fr.Backend = f.Backend.String()
 		}
 		after := f.After.Count()
 		fr.Chains, fr.Rules = after.Chains, after.Rules
-		if f.Script != nil {
+		if f.Changed {
 			fr.Removed = f.Before.Count().Rules
 			r.verbose = append(r.verbose, familyVerbose{family: fr.Family, script: f.Script})
 		}
@@ -108,7 +108,7 @@ func (r *report) write(w io.Writer, format string, verbose bool, uninstall bool)
 			fmt.Fprintln(w, r.Chosen)
 		}
 		for _, v := range r.verbose {
-			fmt.Fprintf(w, "# %s: applied\n%s", v.family, v.script)
+			fmt.Fprintf(w, "# %s: applied\n%s", v.family, v.script())
 		}
 	}
 	return nil
