@@ -1,7 +1,6 @@
 package initcontainer
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -59,23 +58,20 @@ func routeRequest(req *nl.NetlinkRequest) error {
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
-	buf, release := receiveBuffer()
-	defer release()
-	for {
-		msgs, err := netlinkReceive(fd, buf)
-		if err != nil {
-			return err
+	var verdict error
+	err = netlinkAcks(fd, func(seq uint32, errno syscall.Errno) bool {
+		if seq != req.Seq {
+			return false
 		}
-		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq != req.Seq || len(m.Data) < 4 {
-				continue
-			}
-			if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
-				return syscall.Errno(-errno)
-			}
-			return nil
+		if errno != 0 {
+			verdict = errno
 		}
+		return true
+	})
+	if err != nil {
+		return err
 	}
+	return verdict
 }
 
 // removePassthroughAddress removes ::6/128 from lo when install added it, and reports whether it

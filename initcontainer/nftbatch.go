@@ -93,6 +93,27 @@ func netlinkReceive(fd int, buf []byte) ([]syscall.NetlinkMessage, error) {
 	return msgs, nil
 }
 
+// netlinkAcks reads the kernel's acknowledgements on fd, handing each one's sequence number and
+// error (0: done) to fn until fn says it has had the last it waits for.
+func netlinkAcks(fd int, fn func(seq uint32, errno syscall.Errno) (last bool)) error {
+	buf, release := receiveBuffer()
+	defer release()
+	for {
+		msgs, err := netlinkReceive(fd, buf)
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
+				continue
+			}
+			if fn(m.Header.Seq, syscall.Errno(-int32(binary.NativeEndian.Uint32(m.Data)))) {
+				return nil
+			}
+		}
+	}
+}
+
 // nftExchange sends one request and returns the kernel's answer to it whole, as the library's
 // connection reads it: every part of a dump and its end, or the one answer or acknowledgement.
 func nftExchange(fd int, req []netlink.Message) ([]netlink.Message, error) {

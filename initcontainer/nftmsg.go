@@ -259,31 +259,22 @@ func (b *nftBatch) send() error {
 		return fmt.Errorf("nftables: sending the transaction: %w", err)
 	}
 	var errs []error
-	buf, release := receiveBuffer()
-	defer release()
-	for {
-		msgs, err := netlinkReceive(fd, buf)
-		if err != nil {
-			return err
+	err = netlinkAcks(fd, func(seq uint32, errno syscall.Errno) bool {
+		if errno != 0 {
+			op := "the transaction"
+			if seq >= first && seq <= last {
+				op = nftOp(b.types[seq-1])
+			}
+			errs = append(errs, &nftBatchError{op: op, errno: errno})
 		}
-		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
-				continue
-			}
-			if errno := int32(binary.NativeEndian.Uint32(m.Data)); errno != 0 {
-				op := "the transaction"
-				if m.Header.Seq >= first && m.Header.Seq <= last {
-					op = nftOp(b.types[m.Header.Seq-1])
-				}
-				errs = append(errs, &nftBatchError{op: op, errno: syscall.Errno(-errno)})
-			}
-			// The last message's answer comes after every other's; an answer to the begin
-			// message is about the whole batch, refused before any message was read.
-			if m.Header.Seq == last-1 || m.Header.Seq == first {
-				return errors.Join(errs...)
-			}
-		}
+		// The last message's answer comes after every other's; an answer to the begin message
+		// is about the whole batch, refused before any message was read.
+		return seq == last-1 || seq == first
+	})
+	if err != nil {
+		return err
 	}
+	return errors.Join(errs...)
 }
 
 // nftOp names a message of the batch for errors.
