@@ -64,8 +64,8 @@ type Setting struct {
 	// for a repeatable flag's first occurrence.
 	setField   func(string) (func(*api.TransparentProxyConfig), error)
 	clearField func(*api.TransparentProxyConfig)
-	// flagDefault is the flag's default in the help.
-	flagDefault string
+	// flagDefault spells the flag's default for the help.
+	flagDefault func() string
 }
 
 // Value is a setting whose values the api package parses, as T.
@@ -122,7 +122,7 @@ func (s *Setting) ClearField(c *api.TransparentProxyConfig) { s.clearField(c) }
 
 // FlagDefault is the flag's default as its help shows it: the document's default, or the zero
 // value for flags that are not a plain spelling of their field.
-func (s *Setting) FlagDefault() string { return s.flagDefault }
+func (s *Setting) FlagDefault() string { return s.flagDefault() }
 
 // All lists every declared setting, in the order of the README's tables.
 var All []*Setting
@@ -156,18 +156,20 @@ func declareValue[T any](v *Value[T]) *Value[T] {
 		return v
 	}
 	apply := v.FlagApply
-	var def T
+	def := func() (zero T) { return zero }
 	switch {
 	case apply != nil:
 	case v.Set != nil:
 		apply = func(x T) func(*api.TransparentProxyConfig) {
 			return func(c *api.TransparentProxyConfig) { v.Set(c, x) }
 		}
-		def = v.Get(api.DefaultTransparentProxyConfig())
+		def = func() T { return v.Get(api.DefaultTransparentProxyConfig()) }
 	default:
 		panic("settings: flag --" + v.Flag + " neither sets a field nor says what it does")
 	}
-	v.flagDefault = fmt.Sprint(def)
+	// Spelled when the help asks: every flag's default through fmt.Sprint, at every start, was a
+	// fortieth of a kuma-init install.
+	v.flagDefault = func() string { return fmt.Sprint(def()) }
 	v.setField = func(text string) (func(*api.TransparentProxyConfig), error) {
 		x, err := v.Parse(text)
 		return apply(x), err

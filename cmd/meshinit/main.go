@@ -43,6 +43,7 @@ func mount(c *cli.Command) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.Run(cmd.Context(), cli.Env{Stdin: cmd.InOrStdin(), Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr(), Environ: os.Environ()})
 		}}
+	c.DescribeFlags() // cobra prints the help from the flags as they are
 	cmd.Flags().AddFlagSet(c.Flags)
 	return cmd
 }

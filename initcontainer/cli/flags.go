@@ -39,7 +39,8 @@ type Flags struct {
 type source struct{ flag, path string }
 
 // setter is a flag's pflag.Value: Set parses with the api parsers, so a bad value fails at once
-// with a message naming the flag, the bad token and the accepted form.
+// with a message naming the flag, the bad token and the accepted form. Its String is the value
+// given, empty before: the flag's default is spelled for the help alone (describeFlags).
 type setter struct {
 	flags   *Flags
 	setting *settings.Setting
@@ -75,8 +76,8 @@ func AddFlags(fs *pflag.FlagSet) *Flags {
 	return f
 }
 
-// addFlags defines on fs the flag of every setting that has one and that keep selects (none: all),
-// each showing the document's default.
+// addFlags defines on fs the flag of every setting that has one and that keep selects (none: all).
+// Their help, what they do and their default, is left to describeFlags.
 func addFlags(fs *pflag.FlagSet, keep ...*settings.Setting) *Flags {
 	f := &Flags{fields: map[string]string{}}
 	for _, s := range settings.All {
@@ -84,9 +85,9 @@ func addFlags(fs *pflag.FlagSet, keep ...*settings.Setting) *Flags {
 			continue
 		}
 		isBool := s.FlagValue == "bool"
-		v := &setter{flags: f, setting: s, text: s.FlagDefault(), isBool: isBool}
+		v := &setter{flags: f, setting: s, isBool: isBool}
 		for _, name := range append([]string{s.Flag}, s.DeprecatedFlags...) {
-			fs.Var(v, name, usage(s))
+			fs.Var(v, name, "")
 			if isBool {
 				fs.Lookup(name).NoOptDefVal = "true"
 			}
@@ -121,6 +122,17 @@ func (f *Flags) addConfigFlag(fs *pflag.FlagSet, name string, deprecated ...stri
 			_ = fs.MarkDeprecated(n, "use --"+name+", as kumactl 2.11 and later say")
 		}
 	}
+}
+
+// DescribeFlags spells the help of the command's setting flags, what each does and its default
+// (the document's), for a help about to be printed: a run that prints none never reads them, and
+// spelling them for every flag was a twentieth of kuma-init's whole install.
+func (c *Command) DescribeFlags() {
+	c.Flags.VisitAll(func(fl *pflag.Flag) {
+		if s, ok := fl.Value.(*setter); ok {
+			fl.Usage, fl.DefValue = usage(s.setting), s.setting.FlagDefault()
+		}
+	})
 }
 
 // usage is a setting's description as a flag's help, with the form of its values.

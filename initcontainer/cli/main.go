@@ -123,6 +123,7 @@ func (p Program) usage(cmd *Command) string {
 			fmt.Fprintf(&b, "  %s %s [flags]\t%s\n", p.Name, name, p.Commands[name]().Short)
 		}
 	}
+	cmd.DescribeFlags()
 	fmt.Fprintf(&b, "\nFlags:\n%s", cmd.Flags.FlagUsages())
 	return b.String()
 }
