@@ -1,13 +1,7 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -24,6 +18,7 @@ import (
 
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/api/settings"
+	"github.com/meshinit/meshinit/test/certkit"
 )
 
 // configDiff compares configurations by value: quantities by amount, not spelling, and not which
@@ -283,17 +278,7 @@ func TestReadCACert(t *testing.T) {
 		}
 		return path
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kuma-ca"}, IsCA: true,
-		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	ca := string(certkit.NewCA(t, "kuma-ca").PEM)
 	const accepted = "; accepted: a file holding the PEM of the control plane's CA certificate, such as the ca.crt of Kuma's kuma-tls-cert Secret"
 	for _, tc := range []struct {
 		path, want string

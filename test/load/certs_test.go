@@ -1,46 +1,18 @@
 package load
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/meshinit/meshinit/test/certkit"
 )
-
-// authority is a CA that signs the injector's serving certificates.
-type authority struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	// pem is its certificate, as a caBundle holds it.
-	pem []byte
-}
-
-// newAuthority makes a self-signed CA, with an ECDSA P-256 key as the chart's.
-func newAuthority(t testing.TB, name string) *authority {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{SerialNumber: newSerial(t), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
 
 // servingCert is a key and a certificate for 127.0.0.1, as the injector reads them.
 type servingCert struct {
@@ -48,45 +20,14 @@ type servingCert struct {
 	serial *big.Int
 }
 
-// issue makes a new key and a certificate for 127.0.0.1 that the authority signs, as
-// cert-manager does at each renewal.
-func (a *authority) issue(t testing.TB) servingCert {
+// issueServing makes a new key and a certificate for 127.0.0.1 that ca signs, as cert-manager
+// does at each renewal.
+func issueServing(t testing.TB, ca *certkit.CA) servingCert {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{SerialNumber: newSerial(t), Subject: pkix.Name{CommonName: "meshinit-injector"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	c := ca.Issue(t, x509.Certificate{Subject: pkix.Name{CommonName: "meshinit-injector"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return servingCert{serial: tmpl.SerialNumber, files: map[string][]byte{
-		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-	}}
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func newSerial(t testing.TB) *big.Int {
-	t.Helper()
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return serial
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	return servingCert{serial: c.Cert.SerialNumber, files: map[string][]byte{"tls.crt": c.CertPEM, "tls.key": c.KeyPEM}}
 }
 
 // servedSerial is the serial of the certificate the server at addr serves to a new connection.

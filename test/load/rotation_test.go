@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/certkit"
 	testcluster "github.com/meshinit/meshinit/test/cluster"
 	"github.com/meshinit/meshinit/test/poll"
 )
@@ -33,8 +34,8 @@ const (
 func TestCertificateRotation(t *testing.T) {
 	ctx := t.Context()
 	c := testcluster.New(ctx, t)
-	ca := newAuthority(t, "meshinit-test-ca-1")
-	cert := ca.issue(t)
+	ca := certkit.NewCA(t, "meshinit-test-ca-1")
+	cert := issueServing(t, ca)
 	vol := newSecretVolume(t, cert.files)
 	inj := c.RunInjector(ctx, t, binaries.Build(t, "injector"), testcluster.InjectorOptions{CertDir: vol.dir, Args: []string{testcluster.NoDrain}})
 	// Through the balancer, to see the API server open new connections.
@@ -55,16 +56,16 @@ func TestCertificateRotation(t *testing.T) {
 	// newline), for which the API server makes a new webhook client, whose connections are all
 	// new and verify the certificate served at that moment against the bundle.
 	generation := 0
-	register := func(cas ...*authority) {
+	register := func(cas ...*certkit.CA) {
 		var bundle []byte
 		for _, ca := range cas {
-			bundle = append(bundle, ca.pem...)
+			bundle = append(bundle, ca.PEM...)
 		}
 		generation++
 		bundle = append(bundle, bytes.Repeat([]byte("\n"), generation)...)
 		c.Register(ctx, t, lb.URL(), map[string]any{"tls": map[string]any{"caBundle": base64.StdEncoding.EncodeToString(bundle)}})
 	}
-	trust := func(cas ...*authority) {
+	trust := func(cas ...*certkit.CA) {
 		t.Helper()
 		from := lb.accepted.Load()
 		register(cas...)
@@ -74,9 +75,9 @@ func TestCertificateRotation(t *testing.T) {
 	// rotate puts a new certificate of ca in place, as kubelet updates the Secret's volume, and
 	// notes how long it took to be served.
 	var reloads []string
-	rotate := func(what string, ca *authority) {
+	rotate := func(what string, ca *certkit.CA) {
 		t.Helper()
-		cert := ca.issue(t)
+		cert := issueServing(t, ca)
 		changed := vol.update(t, cert.files)
 		// Within poll.Timeout even should the file event be missed: controller-runtime's
 		// certwatcher also rereads the files every 10s.
@@ -108,7 +109,7 @@ func TestCertificateRotation(t *testing.T) {
 	trust(ca)
 	// The CA rotation done right: both CAs trusted, then the new CA's certificate served, then the
 	// new CA alone trusted.
-	next := newAuthority(t, "meshinit-test-ca-2")
+	next := certkit.NewCA(t, "meshinit-test-ca-2")
 	trust(ca, next)
 	rotate("CA rotation, to a certificate of the new CA with both CAs trusted:", next)
 	trust(ca, next)

@@ -1,16 +1,11 @@
 package security
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/meshinit/meshinit/test/binaries"
+	"github.com/meshinit/meshinit/test/certkit"
 	testcluster "github.com/meshinit/meshinit/test/cluster"
 	"github.com/meshinit/meshinit/test/hostile"
 	"github.com/meshinit/meshinit/test/netkit"
@@ -76,11 +72,11 @@ func TestWebhookCipherSuites(t *testing.T) {
 func TestClientCertificates(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	clientCA := newCA(t, "webhook-client-ca")
-	apiServerCert, apiServerKey := clientCA.issue(t, "kube-apiserver")
-	rogueCert, rogueKey := newCA(t, "another-ca").issue(t, "kube-apiserver")
+	clientCA := certkit.NewCA(t, "webhook-client-ca")
+	apiServer := clientCA.Issue(t, clientCert("kube-apiserver"))
+	rogue := certkit.NewCA(t, "another-ca").Issue(t, clientCert("kube-apiserver"))
 	caFile := filepath.Join(dir, "client-ca.crt")
-	write(t, caFile, clientCA.certPEM)
+	write(t, caFile, string(clientCA.PEM))
 
 	port := netkit.FreePort(t)
 	kubeconfig := filepath.Join(dir, "webhook-kubeconfig")
@@ -91,7 +87,7 @@ users:
     user:
       client-certificate-data: %s
       client-key-data: %s
-`, port, b64(apiServerCert), b64(apiServerKey)))
+`, port, b64(apiServer.CertPEM), b64(apiServer.KeyPEM)))
 	admission := filepath.Join(dir, "admission.yaml")
 	write(t, admission, `apiVersion: apiserver.config.k8s.io/v1
 kind: AdmissionConfiguration
@@ -118,8 +114,8 @@ plugins:
 		ok        bool
 	}{
 		{"no certificate", nil, nil, false},
-		{"a certificate of another CA", []byte(rogueCert), []byte(rogueKey), false},
-		{"the API server's certificate", []byte(apiServerCert), []byte(apiServerKey), true},
+		{"a certificate of another CA", rogue.CertPEM, rogue.KeyPEM, false},
+		{"the API server's certificate", apiServer.CertPEM, apiServer.KeyPEM, true},
 	} {
 		cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // the client's certificate is tested
 		if tc.cert != nil {
@@ -155,50 +151,10 @@ plugins:
 	}
 }
 
-// testCA is a CA made for a test.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM string
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, certPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
-}
-
-// issue makes a client certificate of the CA, and returns it and its key in PEM.
-func (ca *testCA) issue(t *testing.T, name string) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &k.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+// clientCert is what a client certificate for name says.
+func clientCert(name string) x509.Certificate {
+	return x509.Certificate{Subject: pkix.Name{CommonName: name}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 }
 
 func write(t *testing.T, path, data string) {
@@ -208,4 +164,4 @@ func write(t *testing.T, path, data string) {
 	}
 }
 
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
