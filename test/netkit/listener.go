@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,10 +81,21 @@ func (ns *Namespace) ListenTCP(t testing.TB, name string, addr netip.AddrPort, o
 	})
 	t.Cleanup(func() {
 		cancel()
-		ln.Close()
+		closeWhileNoFork(ln)
 		wg.Wait()
 	})
 	return l
+}
+
+// closeWhileNoFork closes a listener's socket while no process is being forked. A child forked by
+// another goroutine (an `ip` or iptables command of a parallel test) holds every socket of the
+// parent until it execs: a socket closed in that moment goes on listening, and a SYN to its port
+// is answered, then reset, where a test expects the port refused. syscall's forkExec holds
+// ForkLock for writing until its child has exec'ed.
+func closeWhileNoFork(c io.Closer) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	c.Close()
 }
 
 func (l *Listener) answerTCP(ctx context.Context, t testing.TB, c *net.TCPConn) {

@@ -44,7 +44,7 @@ func (ns *Namespace) ListenUDP(t testing.TB, name string, addr netip.AddrPort, o
 	var wg sync.WaitGroup
 	wg.Go(func() { l.serveUDP(t, pc, ct) })
 	t.Cleanup(func() {
-		pc.Close()
+		closeWhileNoFork(pc)
 		wg.Wait()
 		ct.Close()
 	})
