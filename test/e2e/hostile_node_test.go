@@ -19,6 +19,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/test/hostile"
 	"github.com/meshinit/meshinit/test/nodechart"
+	"github.com/meshinit/meshinit/test/podkit"
 	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/test/protection"
 	"github.com/meshinit/meshinit/test/scrape"
@@ -156,7 +157,7 @@ func (e *nodeEnv) createGated(ctx context.Context, t *testing.T, namespace, name
 
 // isInjected says whether the injector injected the pod the API server stored.
 func isInjected(pod *corev1.Pod) bool {
-	return pod.Annotations[api.AnnotationSidecarInjected] == "true" && container(pod, inject.SidecarName) != nil
+	return pod.Annotations[api.AnnotationSidecarInjected] == "true" && podkit.Container(pod, inject.SidecarName) != nil
 }
 
 // injectorPod is the injector's one pod, which the API server calls.

@@ -29,6 +29,7 @@ import (
 	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/node"
 	"github.com/meshinit/meshinit/test/nodechart"
+	"github.com/meshinit/meshinit/test/podkit"
 	"github.com/meshinit/meshinit/test/poll"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
@@ -133,14 +134,14 @@ func TestInjectedOnNode(t *testing.T) {
 			}
 		}
 		for _, p := range []*corev1.Pod{web, peer} {
-			if p.Annotations[api.AnnotationSidecarInjected] != "true" || container(p, inject.SidecarName) == nil || container(p, inject.InitName) == nil {
+			if p.Annotations[api.AnnotationSidecarInjected] != "true" || podkit.Container(p, inject.SidecarName) == nil || podkit.Container(p, inject.InitName) == nil {
 				t.Errorf("pod %s was not injected: %v", p.Name, p.Annotations)
 			}
 		}
 	})
 
 	t.Run("kuma-init ran as injected, its rules on the nft backend", func(t *testing.T) {
-		if img := container(web, inject.InitName).Image; img != e.Image(ctx, t, "kuma-init") {
+		if img := podkit.Container(web, inject.InitName).Image; img != e.Image(ctx, t, "kuma-init") {
 			t.Errorf("kuma-init's image is %s; want %s", img, e.Image(ctx, t, "kuma-init"))
 		}
 		if s := status(web, inject.InitName); s == nil || s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 {
@@ -160,7 +161,7 @@ func TestInjectedOnNode(t *testing.T) {
 	})
 
 	t.Run("kuma-sidecar is the stand-in, started exactly as injected", func(t *testing.T) {
-		c := container(web, inject.SidecarName)
+		c := podkit.Container(web, inject.SidecarName)
 		if c.Image != e.Image(ctx, t, "kuma-dp-standin") {
 			t.Errorf("kuma-sidecar's image is %s; want the stand-in, %s", c.Image, e.Image(ctx, t, "kuma-dp-standin"))
 		}
@@ -335,7 +336,7 @@ func TestInjectedOnNode(t *testing.T) {
 	})
 
 	t.Run("kuma-sidecar's preStop hook starts its drain", func(t *testing.T) {
-		c := container(layered, inject.SidecarName)
+		c := podkit.Container(layered, inject.SidecarName)
 		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil {
 			t.Fatalf("kuma-sidecar, a native sidecar, has no preStop exec hook to start kuma-dp's drain: %+v", c.Lifecycle)
 		}
@@ -452,7 +453,7 @@ func TestLegacyBackendOnNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod = e.waitReady(ctx, t, meshNS, pod.Name)
-	if img := container(pod, inject.InitName).Image; img != legacy {
+	if img := podkit.Container(pod, inject.InitName).Image; img != legacy {
 		t.Errorf("kuma-init's image is %s; want %s", img, legacy)
 	}
 	if tables := e.legacyTables(ctx, t, pod); !strings.Contains(" "+tables+" ", " nat ") {
@@ -483,7 +484,7 @@ func TestNFTablesBackendOnNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod = e.waitReady(ctx, t, meshNS, pod.Name)
-	if img := container(pod, inject.InitName).Image; img != image {
+	if img := podkit.Container(pod, inject.InitName).Image; img != image {
 		t.Errorf("kuma-init's image is %s; want %s", img, image)
 	}
 	if cfg, err := api.ParseTransparentProxyConfig([]byte(pod.Annotations[api.AnnotationTransparentProxyConfig])); err != nil || cfg.Backend() != api.BackendNFTables {
@@ -555,7 +556,7 @@ func TestCNIOnNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		pod = e.waitReady(ctx, t, meshNS, name)
-		if c := container(pod, inject.InitName); c != nil {
+		if c := podkit.Container(pod, inject.InitName); c != nil {
 			t.Errorf("%s has kuma-init in CNI mode", name)
 		}
 		if s := status(pod, inject.ValidationName); s == nil || s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 {

@@ -29,6 +29,7 @@ import (
 	"github.com/meshinit/meshinit/test/images/kumadp/seen"
 	"github.com/meshinit/meshinit/test/node"
 	"github.com/meshinit/meshinit/test/nodechart"
+	"github.com/meshinit/meshinit/test/podkit"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
 
@@ -124,7 +125,7 @@ func (e *nodeEnv) initLog(ctx context.Context, pod *corev1.Pod) string {
 		return ""
 	}
 	for _, name := range []string{inject.InitName, inject.ValidationName} {
-		if container(pod, name) == nil {
+		if podkit.Container(pod, name) == nil {
 			continue
 		}
 		// A container that could not even start (its program missing) says why only here.
@@ -148,18 +149,6 @@ func (e *nodeEnv) logs(ctx context.Context, pod *corev1.Pod, container string) (
 	return string(data), err
 }
 
-// container returns the pod's init container or container of that name.
-func container(pod *corev1.Pod, name string) *corev1.Container {
-	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
-		for i := range list {
-			if list[i].Name == name {
-				return &list[i]
-			}
-		}
-	}
-	return nil
-}
-
 // status returns the status of the pod's init container or container of that name.
 func status(pod *corev1.Pod, name string) *corev1.ContainerStatus {
 	for _, list := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
@@ -177,7 +166,7 @@ func status(pod *corev1.Pod, name string) *corev1.ContainerStatus {
 func (e *nodeEnv) standin(ctx context.Context, t *testing.T, pod *corev1.Pod) seen.Record {
 	t.Helper()
 	port := strconv.Itoa(api.SidecarReadinessPort)
-	if c := container(pod, inject.SidecarName); c != nil {
+	if c := podkit.Container(pod, inject.SidecarName); c != nil {
 		for _, env := range c.Env {
 			if env.Name == "KUMA_READINESS_PORT" && env.Value != "" {
 				port = env.Value

@@ -18,6 +18,7 @@ import (
 	"github.com/meshinit/meshinit/test/cniconf"
 	"github.com/meshinit/meshinit/test/kubeenv"
 	"github.com/meshinit/meshinit/test/netkit"
+	"github.com/meshinit/meshinit/test/podkit"
 	"github.com/meshinit/meshinit/test/prereq"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
@@ -89,7 +90,7 @@ func TestRewrittenConfigurationRefused(t *testing.T) {
 
 			// The validation container, as injected: its command line, its environment, and the
 			// pod's annotation where the downward API puts it.
-			v := container(t, pod, inject.ValidationName)
+			v := podkit.MustContainer(t, pod, inject.ValidationName)
 			if want := admitted.Digest([]byte(tc.created.Annotations[api.AnnotationTransparentProxyConfig])); !slices.Contains(v.Env,
 				corev1.EnvVar{Name: admitted.Env, Value: want}) {
 				t.Fatalf("the validation container's environment %v lacks %s=%s, the admitted document's", v.Env, admitted.Env, want)
@@ -123,17 +124,6 @@ func TestRewrittenConfigurationRefused(t *testing.T) {
 	}
 }
 
-func container(t *testing.T, pod *corev1.Pod, name string) corev1.Container {
-	t.Helper()
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("the pod has no container %s", name)
-	return corev1.Container{}
-}
-
 // TestRewrittenConfigurationRefusedByKumaInit: kuma-init reads the pod's annotation through the
 // downward API too. Run as injected (its command line and environment, the real binary as
 // kumactl, in a network namespace), it refuses a rewritten document before touching anything, and
@@ -152,7 +142,7 @@ func TestRewrittenConfigurationRefusedByKumaInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := container(t, res.Pod, inject.InitName)
+	init := podkit.MustContainer(t, res.Pod, inject.InitName)
 	doc := res.Pod.Annotations[api.AnnotationTransparentProxyConfig]
 	for _, tc := range []struct {
 		name, doc, wantErr string

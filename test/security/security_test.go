@@ -19,6 +19,7 @@ import (
 	"github.com/meshinit/meshinit/api"
 	"github.com/meshinit/meshinit/api/admitted"
 	"github.com/meshinit/meshinit/test/chartcases"
+	"github.com/meshinit/meshinit/test/podkit"
 	"github.com/meshinit/meshinit/test/testconfig"
 	"github.com/meshinit/meshinit/webhook/inject"
 )
@@ -167,17 +168,6 @@ func appPod(annotations map[string]string) *corev1.Pod {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app"}}}}
 }
 
-func container(t *testing.T, pod *corev1.Pod, name string) corev1.Container {
-	t.Helper()
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no container %s", name)
-	return corev1.Container{}
-}
-
 // TestInjectedContainers: kuma-init is root with NET_ADMIN and NET_RAW only; kuma-sidecar runs as
 // 5678 with nothing; in CNI mode no container of the pod has any capability.
 func TestInjectedContainers(t *testing.T) {
@@ -185,13 +175,13 @@ func TestInjectedContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	init := container(t, res.Pod, inject.InitName).SecurityContext
+	init := podkit.MustContainer(t, res.Pod, inject.InitName).SecurityContext
 	if *init.RunAsUser != 0 || !*init.ReadOnlyRootFilesystem || *init.AllowPrivilegeEscalation || init.Privileged != nil ||
 		!slices.Equal(init.Capabilities.Add, []corev1.Capability{"NET_ADMIN", "NET_RAW"}) ||
 		!slices.Equal(init.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 		t.Errorf("kuma-init's security context: %+v", init)
 	}
-	sidecar := container(t, res.Pod, inject.SidecarName).SecurityContext
+	sidecar := podkit.MustContainer(t, res.Pod, inject.SidecarName).SecurityContext
 	unprivileged(t, "kuma-sidecar", sidecar, nil)
 	if *sidecar.RunAsUser != 5678 || *sidecar.RunAsGroup != 5678 {
 		t.Errorf("kuma-sidecar runs as %d:%d", *sidecar.RunAsUser, *sidecar.RunAsGroup)
@@ -207,7 +197,7 @@ func TestInjectedContainers(t *testing.T) {
 		}
 	}
 	// The validation container acts as the proxy, as Kuma's does, to prove the inbound capture.
-	if v := container(t, res.Pod, inject.ValidationName).SecurityContext; *v.RunAsUser != 5678 || *v.RunAsGroup != 5678 {
+	if v := podkit.MustContainer(t, res.Pod, inject.ValidationName).SecurityContext; *v.RunAsUser != 5678 || *v.RunAsGroup != 5678 {
 		t.Errorf("kuma-validation runs as %d:%d", *v.RunAsUser, *v.RunAsGroup)
 	}
 }
@@ -235,7 +225,7 @@ func TestAnnotationsCannotRaisePrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{inject.InitName, inject.SidecarName} {
-		want, got := container(t, base.Pod, name).SecurityContext, container(t, res.Pod, name).SecurityContext
+		want, got := podkit.MustContainer(t, base.Pod, name).SecurityContext, podkit.MustContainer(t, res.Pod, name).SecurityContext
 		if want.String() != got.String() {
 			t.Errorf("%s's security context changed by annotations:\n%v\nwas\n%v", name, got, want)
 		}
@@ -343,7 +333,7 @@ func TestInjectedPodsKeepTheirConfiguration(t *testing.T) {
 		}
 		want := corev1.EnvVar{Name: admitted.Env, Value: admitted.Digest([]byte(res.Pod.Annotations[api.AnnotationTransparentProxyConfig]))}
 		for _, name := range []string{inject.SidecarName, map[bool]string{false: inject.InitName, true: inject.ValidationName}[cni]} {
-			if !slices.Contains(container(t, res.Pod, name).Env, want) {
+			if !slices.Contains(podkit.MustContainer(t, res.Pod, name).Env, want) {
 				t.Errorf("CNI mode %v: %s does not carry the admitted document's digest", cni, name)
 			}
 		}
